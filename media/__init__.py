@@ -1,0 +1,1 @@
+"""aiortc media worker pool (SFU): forwarding plan, messages, workers and the pool."""

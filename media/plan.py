@@ -1,0 +1,75 @@
+"""The room's forwarding plan as plain data: who receives whose audio and video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_PARTICIPANTS = 33
+LAYOUTS = frozenset({"tiles", "host_large", "host_only"})
+
+
+@dataclass(frozen=True)
+class RoomPolicy:
+    """The host's choices that decide forwarding (layout, one-way video, bans)."""
+
+    layout: str = "tiles"
+    one_way_video: bool = False
+    hosts: frozenset[str] = field(default_factory=frozenset)
+    audio_blocked: frozenset[str] = field(default_factory=frozenset)
+    video_blocked: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {self.layout!r}")
+        for name in ("hosts", "audio_blocked", "video_blocked"):
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class Receives:
+    """What one receiver gets: publisher pids for audio and for video."""
+
+    audio: frozenset[str] = frozenset()
+    video: frozenset[str] = frozenset()
+
+
+Plan = dict[str, Receives]
+
+
+def can_join(present: set[str] | frozenset[str], pid: str) -> bool:
+    """True if pid may join a room where `present` are already in (cap 33)."""
+    return pid in present or len(present) < MAX_PARTICIPANTS
+
+
+def _sees_video(policy: RoomPolicy, receiver: str, publisher: str) -> bool:
+    if receiver in policy.hosts:
+        return True
+    if policy.one_way_video:
+        return False
+    if policy.layout == "host_only":
+        return publisher in policy.hosts
+    return True
+
+
+def _hears_audio(policy: RoomPolicy, receiver: str, publisher: str) -> bool:
+    if receiver in policy.hosts:
+        return True
+    if policy.layout == "host_only":
+        return publisher in policy.hosts
+    return True
+
+
+def compute_plan(policy: RoomPolicy, present: set[str] | frozenset[str]) -> Plan:
+    """For each present receiver, the publishers whose audio and video it gets."""
+    audio_sources = [p for p in present if p not in policy.audio_blocked]
+    video_sources = [p for p in present if p not in policy.video_blocked]
+    plan: Plan = {}
+    for receiver in present:
+        audio = frozenset(
+            p for p in audio_sources if p != receiver and _hears_audio(policy, receiver, p)
+        )
+        video = frozenset(
+            p for p in video_sources if p != receiver and _sees_video(policy, receiver, p)
+        )
+        plan[receiver] = Receives(audio=audio, video=video)
+    return plan

@@ -1,0 +1,15 @@
+"""gunicorn settings: gthread workers, since each open websocket holds a thread."""
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+# The embedded mode keeps live state in memory, so it must run one process; with
+# MVC_REDIS_URL set, raise WEB_CONCURRENCY to use more.
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "100"))
+timeout = 120
+graceful_timeout = 10
+keepalive = 5
+accesslog = "-"
+# The path without its query string: invitation tokens must not land in logs.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'

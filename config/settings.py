@@ -1,0 +1,72 @@
+"""The one place that reads the environment.
+
+Every setting is an ``MVC_``-prefixed environment variable with a default that suits the
+embedded mode (SQLite, in-process bus, outbox SMS, media workers started with the app).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """A stable secret for the embedded mode, kept in var/ so sessions survive restarts."""
+    VAR.mkdir(exist_ok=True)
+    path = VAR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# name: (type, default, description). The README's configuration table mirrors this.
+SETTINGS: dict[str, tuple[type, object, str]] = {
+    "SECRET_KEY": (str, None, "Signs sessions and invitation links (embedded: made once in var/)."),
+    "DATABASE_URL": (str, f"sqlite:///{VAR / 'mvc.db'}", "SQLAlchemy URL: SQLite or postgresql+psycopg://…"),
+    "REDIS_URL": (str, "", "Redis for live room state, the event bus and rate limits; empty = in-process."),
+    "PUBLIC_URL": (str, "", "Public base URL used in SMS links, e.g. https://video.example.dk."),
+    "DEFAULT_LOCALE": (str, "da", "Language for people who have not chosen one (da or en)."),
+    "SECURE_COOKIES": (bool, False, "Send cookies only over HTTPS (turn on in production)."),
+    "MEDIA_WORKERS": (int, 1, "Media worker processes started with the app (0 = none)."),
+    "MEDIA_ADDRESSES": (str, "", "Comma-separated host:port of external media workers instead."),
+    "ICE_SERVERS": (str, "[]", "JSON list of RTCIceServer dicts for pages and workers."),
+    "ICE_LOOPBACK_ONLY": (bool, False, "Offer only 127.0.0.1 ICE candidates (tests, one-machine demos)."),
+    "TURN_SECRET": (str, "", "coturn static-auth-secret; when set, short-lived TURN credentials are minted."),
+    "TURN_URLS": (str, "", "Comma-separated turn: URLs that the TURN credentials are for."),
+    "PIN_CLIENT_TRIES": (int, 5, "Wrong PINs one client may enter per room in the lockout window."),
+    "PIN_ROOM_FAILURES": (int, 20, "Wrong PINs after which a room closes to PIN entry for the window."),
+    "PIN_WINDOW_SECONDS": (int, 600, "Length of the PIN lockout window."),
+    "SEED_DEMO": (bool, True, "Seed the demo organisation and room on first start."),
+    "LOG_LEVEL": (str, "INFO", "Log level of the structured (JSON) log."),
+    "SESSION_HOURS": (int, 12, "How long a login or meeting session lasts."),
+}
+
+
+def load(environ: dict[str, str] | None = None) -> dict[str, object]:
+    """Read every MVC_* setting from the environment into a Flask config dict."""
+    env = os.environ if environ is None else environ
+    config: dict[str, object] = {}
+    for name, (kind, default, _doc) in SETTINGS.items():
+        raw = env.get(f"MVC_{name}")
+        if raw is None:
+            value = default
+        elif kind is bool:
+            value = _bool(raw)
+        elif kind is int:
+            value = int(raw)
+        else:
+            value = raw
+        config[name] = value
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = _secret_key()
+    config["ICE_SERVERS"] = json.loads(str(config["ICE_SERVERS"]) or "[]")
+    return config

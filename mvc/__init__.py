@@ -1,0 +1,103 @@
+"""MVC: a lightweight, server-rendered video meeting client."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Flask app; tests pass their own config on top of the environment's."""
+    from config import settings
+    from mvc import db, extensions, i18n, live, logs, security
+    from mvc.media_client import init_media
+
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_relative_config=False,
+    )
+    app.config.update(settings.load())
+    app.config.update(
+        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "mvc" / "translations"),
+        BABEL_DEFAULT_LOCALE="da",
+        WTF_CSRF_TIME_LIMIT=None,
+        SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 64 * 1024},
+        RATELIMIT_STORAGE_URI=None,
+    )
+    if config:
+        app.config.update(config)
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+
+    logs.configure(app.config["LOG_LEVEL"])
+    security.init_app(app)
+    db.init_app(app)
+    extensions.sock.init_app(app)
+    extensions.csrf.init_app(app)
+    extensions.limiter.init_app(app)
+    extensions.babel.init_app(app, locale_selector=i18n.select_locale)
+    app.extensions["mvc.live"] = live.make_store(app.config["REDIS_URL"])
+    init_media(app)
+
+    from mvc import auth, health, join, meeting, theming
+
+    app.register_blueprint(i18n.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(theming.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(join.bp)
+    app.register_blueprint(meeting.bp)
+    _template_helpers(app)
+    return app
+
+
+def _template_helpers(app: Flask) -> None:
+    from zoneinfo import ZoneInfo
+
+    from flask import render_template
+    from flask_babel import get_locale
+    from flask_babel import gettext as _
+    from flask_wtf.csrf import CSRFError
+
+    from mvc.auth import current_user
+
+    local = ZoneInfo("Europe/Copenhagen")
+
+    @app.context_processor
+    def _globals() -> dict:
+        return {"locale": str(get_locale()), "current_user": current_user()}
+
+    @app.template_filter("localtime")
+    def _localtime(value, fmt: str = "%d-%m-%Y %H:%M") -> str:
+        return value.astimezone(local).strftime(fmt) if value else ""
+
+    def page(status: int, title: str, message: str):
+        return render_template("error.html", title=title, message=message, theme=None), status
+
+    @app.errorhandler(404)
+    def _not_found(_e):
+        return page(404, _("Page not found"), _("The page you asked for does not exist."))
+
+    @app.errorhandler(405)
+    def _method(_e):
+        return page(405, _("That did not work"), _("The page cannot be used that way."))
+
+    @app.errorhandler(413)
+    def _too_large(_e):
+        return page(413, _("Too large"), _("What you sent is too large. Files may be at most 2 MB."))
+
+    @app.errorhandler(429)
+    def _too_many(_e):
+        return page(429, _("Please wait a moment"), _("There have been too many attempts. Please wait a minute and try again."))
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_e):
+        return page(400, _("Please try again"), _("The page had been open too long or was sent twice. Go back, reload the page and try again."))
+
+    @app.errorhandler(500)
+    def _server_error(_e):
+        return page(500, _("Something went wrong"), _("An error occurred on our side. Please try again in a moment."))

@@ -1,0 +1,39 @@
+"""Command line: `python -m mvc migrate | seed | run-info`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlmodel import Session, select
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one management command."""
+    parser = argparse.ArgumentParser(prog="python -m mvc")
+    parser.add_argument("command", choices=["migrate", "seed"])
+    args = parser.parse_args(argv)
+
+    from config import settings
+    from mvc import db
+
+    cfg = settings.load()
+    if args.command == "migrate":
+        db.upgrade(cfg["DATABASE_URL"])
+        print("database migrated")
+        return 0
+    from mvc.models import Room
+    from mvc.seed import DEMO_ALIAS, seed_demo
+
+    with Session(db.make_engine(cfg["DATABASE_URL"])) as session:
+        made = seed_demo(session) if cfg["SEED_DEMO"] else None
+        room = session.exec(select(Room).where(Room.alias == DEMO_ALIAS)).first()
+    base = cfg["PUBLIC_URL"] or "http://127.0.0.1:8000"
+    if made:
+        print(f"Demo staff login: {made['admin_email']} / {made['admin_password']} (shown once)")
+    if room is not None:
+        print(f"Demo room: {base}/m/{room.alias}   host PIN: {room.host_pin}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Redis live store: state as JSON keys with a TTL, pub/sub for fan-out across processes."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict
+from typing import Callable, TypeVar
+
+import redis
+
+from mvc.live.state import RoomState
+
+T = TypeVar("T")
+STATE_TTL = 24 * 3600  # a live meeting that nobody touches for a day is gone
+
+
+class RedisStore:
+    """The LiveStore interface on Redis, for several web processes and machines."""
+
+    def __init__(self, url: str, prefix: str = "mvc") -> None:
+        self._redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        self._prefix = prefix
+        self._lock = threading.Lock()
+        self._listeners: dict[int, list] = defaultdict(list)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def _key(self, room: int) -> str:
+        return f"{self._prefix}:room:{room}"
+
+    def _channel(self, room: int) -> str:
+        return f"{self._prefix}:events:{room}"
+
+    def get(self, room: int) -> RoomState | None:
+        raw = self._redis.get(self._key(room))
+        return RoomState.from_dict(json.loads(raw)) if raw else None
+
+    def update(self, room: int, fn: Callable[[RoomState], T], settings: dict | None = None) -> tuple[RoomState, T]:
+        key = self._key(room)
+        with self._redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    state = RoomState.from_dict(json.loads(raw)) if raw else RoomState(room, dict(settings or {}))
+                    result = fn(state)
+                    state.version += 1
+                    pipe.multi()
+                    pipe.set(key, json.dumps(state.to_dict()), ex=STATE_TTL)
+                    pipe.execute()
+                    return state, result
+                except redis.WatchError:
+                    continue  # someone else changed the room first: run fn again on fresh state
+
+    def delete(self, room: int) -> None:
+        self._redis.delete(self._key(room))
+
+    def publish(self, room: int, event: dict) -> None:
+        self._redis.publish(self._channel(room), json.dumps(event))
+
+    def subscribe(self, room: int, listener: Callable[[dict], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners[room].append(listener)
+            if self._thread is None:
+                # One pattern subscription made before the reader starts: redis-py's PubSub is
+                # not thread-safe, so the reader thread is the only one that touches it after.
+                self._pubsub.psubscribe(f"{self._prefix}:events:*")
+                self._thread = threading.Thread(target=self._listen, name="mvc-redis-bus", daemon=True)
+                self._thread.start()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners.get(room, []):
+                    self._listeners[room].remove(listener)
+                if room in self._listeners and not self._listeners[room]:
+                    del self._listeners[room]
+
+        return unsubscribe
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                message = self._pubsub.get_message(timeout=0.5)
+            except (redis.ConnectionError, ValueError):
+                time.sleep(0.5)
+                continue
+            if not message or message.get("type") != "pmessage":
+                continue
+            room = int(message["channel"].rsplit(":", 1)[1])
+            event = json.loads(message["data"])
+            with self._lock:
+                listeners = list(self._listeners.get(room, ()))
+            for listener in listeners:
+                listener(event)
+
+    def hit(self, key: str, window: int) -> int:
+        now = time.time()
+        zkey = f"{self._prefix}:hits:{key}"
+        with self._redis.pipeline() as pipe:
+            pipe.zremrangebyscore(zkey, 0, now - window)
+            pipe.zadd(zkey, {f"{now}:{uuid.uuid4().hex[:8]}": now})
+            pipe.zcard(zkey)
+            pipe.expire(zkey, window)
+            return int(pipe.execute()[2])
+
+    def count(self, key: str, window: int) -> int:
+        zkey = f"{self._prefix}:hits:{key}"
+        return int(self._redis.zcount(zkey, time.time() - window, "+inf"))
+
+    def health(self) -> dict:
+        try:
+            return {"backend": "redis", "ok": bool(self._redis.ping())}
+        except redis.RedisError as exc:
+            return {"backend": "redis", "ok": False, "error": type(exc).__name__}
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self._pubsub.close()
+        self._redis.close()

@@ -1,0 +1,129 @@
+"""Live room state as plain data, and the pure rules that change it.
+
+Nothing here does I/O: the store backends (memory, Redis) load a RoomState, hand it to
+these functions inside an atomic update, and save it again.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+HOST = "host"
+GUEST = "guest"
+PRESENT = "present"
+WAITING = "waiting"
+KNOCKING = "knocking"
+
+
+@dataclass
+class Participant:
+    """One person in a live meeting (present, waiting or knocking)."""
+
+    pid: str
+    name: str
+    role: str = GUEST
+    status: str = PRESENT
+    cohost: bool = False
+    connected: bool = False
+    mic: bool = True
+    cam: bool = True
+    hand: float | None = None
+    invitation_id: int | None = None
+    joined_at: float = field(default_factory=time.time)
+    seen_at: float = field(default_factory=time.time)
+
+    @property
+    def is_host(self) -> bool:
+        """Host or co-host: holds host rights."""
+        return self.role == HOST or self.cohost
+
+    @property
+    def first_name(self) -> str:
+        """What other guests see of this person's name."""
+        return self.name.split()[0] if self.name.split() else self.name
+
+
+@dataclass
+class RoomState:
+    """Everything about one meeting that lives only while it runs."""
+
+    meeting_id: int
+    settings: dict = field(default_factory=dict)
+    participants: dict[str, Participant] = field(default_factory=dict)
+    locked: bool = False
+    ended: bool = False
+    version: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, for the Redis backend and snapshots."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RoomState":
+        """Inverse of to_dict."""
+        people = {pid: Participant(**p) for pid, p in data.get("participants", {}).items()}
+        return cls(
+            meeting_id=data["meeting_id"],
+            settings=dict(data.get("settings", {})),
+            participants=people,
+            locked=data.get("locked", False),
+            ended=data.get("ended", False),
+            version=data.get("version", 0),
+        )
+
+    @property
+    def host_present(self) -> bool:
+        """True while a host or co-host is connected and in the meeting."""
+        return any(p.is_host and p.connected and p.status == PRESENT for p in self.participants.values())
+
+    def present(self) -> list[Participant]:
+        """Participants in the meeting, hosts first, then by arrival."""
+        people = [p for p in self.participants.values() if p.status == PRESENT]
+        return sorted(people, key=lambda p: (not p.is_host, p.joined_at))
+
+    def with_status(self, status: str) -> list[Participant]:
+        """Participants in one status, by arrival."""
+        return sorted((p for p in self.participants.values() if p.status == status), key=lambda p: p.joined_at)
+
+
+def arrive(state: RoomState, person: Participant) -> Participant:
+    """Place a (re)arriving person: present, in the waiting room, or knocking on a lock."""
+    known = state.participants.get(person.pid)
+    if known is not None:
+        known.seen_at = time.time()
+        return known
+    if person.role == HOST:
+        person.status = PRESENT
+    elif state.locked:
+        person.status = KNOCKING
+    elif state.settings.get("waiting_room", True) and not state.host_present:
+        person.status = WAITING
+    else:
+        person.status = PRESENT
+    state.participants[person.pid] = person
+    return person
+
+
+def set_connected(state: RoomState, pid: str, connected: bool) -> Participant | None:
+    """Mark a websocket (dis)connect; a host's arrival lets the waiting room in."""
+    person = state.participants.get(pid)
+    if person is None:
+        return None
+    person.connected = connected
+    person.seen_at = time.time()
+    if connected and person.is_host and person.status == PRESENT:
+        admit_waiting(state)
+    return person
+
+
+def admit_waiting(state: RoomState) -> list[str]:
+    """Move everyone in the waiting room into the meeting."""
+    moved = [p.pid for p in state.with_status(WAITING)]
+    for pid in moved:
+        state.participants[pid].status = PRESENT
+    return moved
+
+
+def leave(state: RoomState, pid: str) -> Participant | None:
+    """Remove a person who left on purpose (or was removed)."""
+    return state.participants.pop(pid, None)

@@ -1,0 +1,245 @@
+"""One participant's websocket: live fragments out, actions and signalling in.
+
+A reader thread only reads, checks size and rate, and queues. The handler thread (which
+holds the request context, so templates and the session work) does everything else:
+bus events, incoming messages, rendering and sending. One thread sends, so no locks.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from flask_babel import gettext as _
+from simple_websocket import ConnectionClosed
+
+from mvc import logs
+from mvc.meeting import live_ops
+from mvc.meeting.actions import handle_action
+from mvc.rooms import Target
+
+log = logs.get("mvc.ws")
+MAX_MESSAGE = 64 * 1024
+QUEUE_LIMIT = 500
+RATE_PER_SECOND = 20  # sustained messages a page may send
+RATE_BURST = 60
+SIGNAL_TYPES = {"offer", "answer", "candidate", "keyframe"}
+
+
+def origin_allowed(request) -> bool:
+    """The websocket may only be opened by our own pages (no cross-site hijacking)."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    public = current_app.config["PUBLIC_URL"]
+    allowed = {request.host}
+    if public:
+        allowed.add(urlsplit(public).netloc)
+    return urlsplit(origin).netloc in allowed
+
+
+class TokenBucket:
+    """Rate limit for incoming messages."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Connection:
+    """Serves one participant's websocket until it closes."""
+
+    def __init__(self, ws, target: Target, me: dict) -> None:
+        self.ws = ws
+        self.target = target
+        self.meeting_id = target.meeting.id
+        self.pid = me["pid"]
+        self.me = me
+        self.inbox: queue.Queue = queue.Queue(QUEUE_LIMIT)
+        self.sent: dict[str, str] = {}  # fragment id -> last HTML sent, to skip unchanged ones
+        self.view: str | None = None
+        self.media_on = False
+        self.closed = threading.Event()
+
+    # -- plumbing --------------------------------------------------------------------
+    def _post(self, item: dict) -> None:
+        try:
+            self.inbox.put_nowait(item)
+        except queue.Full:
+            # A page that cannot keep up is closed; it reconnects and gets a fresh snapshot.
+            self.closed.set()
+
+    def _reader(self) -> None:
+        bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
+        try:
+            while not self.closed.is_set():
+                data = self.ws.receive()
+                if data is None:
+                    continue
+                if len(data) > MAX_MESSAGE:
+                    self._post({"kind": "refuse", "why": "size"})
+                    continue
+                if not bucket.take():
+                    log.warning("ws_flood", meeting=self.meeting_id, pid=self.pid)
+                    self._post({"kind": "flood"})
+                    return
+                self._post({"kind": "in", "data": data})
+        except ConnectionClosed:
+            pass
+        finally:
+            self._post({"kind": "closed"})
+
+    def send(self, payload: str) -> None:
+        """Send text to the page (handler thread only)."""
+        self.ws.send(payload)
+
+    def send_json(self, obj: dict) -> None:
+        self.send(json.dumps(obj))
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def run(self) -> None:
+        """Serve until the page goes away, then record the disconnect."""
+        hub = current_app.extensions["mvc.hub"]
+        unsubscribe = live_ops.store().subscribe(self.meeting_id, self._post)
+        hub.register(self.meeting_id, self.pid, self._post)
+        reader = threading.Thread(target=self._reader, name=f"ws-read-{self.pid}", daemon=True)
+        try:
+            state = live_ops.store().get(self.meeting_id)
+            if state is None or self.pid not in state.participants:
+                # The live state was lost or we were never placed: place us again.
+                live_ops.arrive(self.target.meeting, self.me)
+            state = live_ops.set_connected(self.meeting_id, self.pid, True)
+            log.info("ws_open", meeting=self.meeting_id, pid=self.pid)
+            self.refresh(state, full=True)
+            reader.start()
+            self._loop()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            unsubscribe()
+            hub.unregister(self.pid, self._post)
+            if self.media_on:
+                live_ops.media().send({"type": "leave", "room": self.meeting_id, "pid": self.pid})
+            state = live_ops.store().get(self.meeting_id)
+            if state is not None and self.pid in state.participants:
+                live_ops.set_connected(self.meeting_id, self.pid, False)
+            log.info("ws_close", meeting=self.meeting_id, pid=self.pid)
+            try:
+                self.ws.close()
+            except Exception:  # already closed by the peer; nothing left to do
+                pass
+
+    def _loop(self) -> None:
+        while not self.closed.is_set():
+            try:
+                item = self.inbox.get(timeout=30)
+            except queue.Empty:
+                continue
+            batch = [item]
+            while not self.inbox.empty():  # coalesce bursts: render the state once
+                batch.append(self.inbox.get_nowait())
+            dirty = False
+            for it in batch:
+                kind = it.get("kind")
+                if kind == "closed":
+                    return
+                if kind == "flood":
+                    self.status(_("Too many messages were sent too quickly. Reconnecting…"))
+                    self.ws.close(1008, "flood")
+                    return
+                if kind == "state":
+                    dirty = True
+                elif kind == "in":
+                    dirty |= self.incoming(it["data"])
+                elif kind == "media":
+                    self.send_json(it["msg"])
+                elif kind == "refuse":
+                    self.status(_("That message was too large and was ignored."))
+                elif kind == "page":
+                    self.send(it["html"])
+            if dirty:
+                self.refresh(live_ops.store().get(self.meeting_id))
+            if self.view in {"ended", "removed"}:
+                return
+
+    # -- rendering ---------------------------------------------------------------------
+    def refresh(self, state, full: bool = False) -> None:
+        """Send what changed for this participant since the last send."""
+        person = state.participants.get(self.pid) if state else None
+        view = live_ops.view_for(state, person)
+        ctx = live_ops.page_context(self.target, state, person, view)
+        if full or view != self.view:
+            self.send(render_template("meeting/_stage.html", **ctx))
+            self.sent.clear()
+            self.view = view
+        for name in ("people", "controls"):
+            if view != "meeting":
+                break
+            html = render_template(f"meeting/_{name}.html", **ctx)
+            if self.sent.get(name) != html:
+                self.send(html)
+                self.sent[name] = html
+        self._media_for(view, state)
+
+    def _media_for(self, view: str, state) -> None:
+        if view == "meeting" and not self.media_on:
+            self.media_on = True
+            live_ops.media().send({"type": "join", "room": self.meeting_id, "pid": self.pid})
+            live_ops.sync_policy(self.meeting_id, state)
+            self.send_json({"type": "media", "action": "start", "pid": self.pid,
+                            "iceServers": live_ops.ice_servers(self.pid)})
+        elif view != "meeting" and self.media_on:
+            self.media_on = False
+            live_ops.media().send({"type": "leave", "room": self.meeting_id, "pid": self.pid})
+            self.send_json({"type": "media", "action": "stop"})
+
+    def status(self, text: str) -> None:
+        """A polite announcement in the page's live region."""
+        self.send(render_template("meeting/_status.html", text=text))
+
+    # -- incoming ----------------------------------------------------------------------
+    def incoming(self, data) -> bool:
+        """Handle one message from the page; True when the state may have changed."""
+        try:
+            msg = json.loads(data)
+        except (TypeError, ValueError):
+            self.status(_("The page sent something the server did not understand."))
+            return False
+        if not isinstance(msg, dict):
+            self.status(_("The page sent something the server did not understand."))
+            return False
+        if msg.get("type") in SIGNAL_TYPES:
+            return self.signal(msg)
+        return handle_action(self, msg)
+
+    def signal(self, msg: dict) -> bool:
+        """Forward WebRTC signalling to the media worker, only for people in the meeting."""
+        if not self.media_on:
+            self.send_json({"type": "error", "message": "not in the meeting"})
+            return False
+        out = {"type": msg["type"], "room": self.meeting_id, "pid": self.pid}
+        if msg["type"] in {"offer", "answer"}:
+            if not isinstance(msg.get("sdp"), str):
+                self.send_json({"type": "error", "message": "sdp must be a string"})
+                return False
+            out["sdp"] = msg["sdp"]
+        elif msg["type"] == "candidate":
+            if not isinstance(msg.get("candidate"), (dict, type(None))):
+                self.send_json({"type": "error", "message": "bad candidate"})
+                return False
+            out["candidate"] = msg.get("candidate")
+        live_ops.media().send(out)
+        return False

@@ -1,0 +1,113 @@
+"""Operations on a live meeting shared by the page, the websocket and host actions."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+from flask import current_app
+from flask_babel import gettext as _
+
+from mvc import db, rooms
+from mvc.live.state import KNOCKING, PRESENT, WAITING, Participant, RoomState
+from mvc.live import state as rules
+from mvc.models import Meeting
+from mvc.rooms import Target
+
+
+def store():
+    """The app's live store."""
+    return current_app.extensions["mvc.live"]
+
+
+def media():
+    """The app's media pool (or its stand-in)."""
+    return current_app.extensions["mvc.media"]
+
+
+def publish_state(meeting_id: int, state: RoomState) -> None:
+    """Tell every page of the meeting that the state changed."""
+    store().publish(meeting_id, {"kind": "state", "v": state.version})
+
+
+def arrive(meeting: Meeting, me: dict) -> tuple[RoomState, Participant]:
+    """Place this visitor in the live meeting (idempotent for reloads)."""
+    person = Participant(pid=me["pid"], name=me["name"], role=me["role"], invitation_id=me.get("inv"))
+    state, placed = store().update(meeting.id, lambda s: rules.arrive(s, person), settings=meeting.settings_dict())
+    publish_state(meeting.id, state)
+    return state, placed
+
+
+def set_connected(meeting_id: int, pid: str, connected: bool) -> RoomState:
+    """Record a websocket (dis)connect and tell everyone."""
+    state, _person = store().update(meeting_id, lambda s: rules.set_connected(s, pid, connected))
+    publish_state(meeting_id, state)
+    return state
+
+
+def leave(meeting_id: int, pid: str) -> None:
+    """Remove a participant who left, from the state and the media worker."""
+    state, _gone = store().update(meeting_id, lambda s: rules.leave(s, pid))
+    media().send({"type": "leave", "room": meeting_id, "pid": pid})
+    publish_state(meeting_id, state)
+
+
+def view_for(state: RoomState | None, person: Participant | None) -> str:
+    """Which screen a participant sees: meeting, waiting, knocking, ended or removed."""
+    if state is None or state.ended:
+        return "ended"
+    if person is None:
+        return "removed"
+    return {PRESENT: "meeting", WAITING: "waiting", KNOCKING: "knocking"}.get(person.status, "waiting")
+
+
+def policy(state: RoomState) -> dict:
+    """The forwarding policy the media worker enforces for this state."""
+    s = state.settings
+    hosts = [p.pid for p in state.participants.values() if p.is_host]
+    people = list(state.participants.values())
+    # Muted people and banned or switched-off cameras are not forwarded at all.
+    audio_blocked = [p.pid for p in people if not p.mic]
+    video_blocked = [p.pid for p in people if not p.cam or (not p.is_host and not s.get("guests_camera", True))]
+    return {
+        "layout": s.get("layout", "tiles"),
+        "one_way_video": bool(s.get("one_way_video", False)),
+        "hosts": hosts,
+        "audio_blocked": audio_blocked,
+        "video_blocked": video_blocked,
+    }
+
+
+def sync_policy(meeting_id: int, state: RoomState) -> None:
+    """Send the current forwarding policy to the room's media worker."""
+    media().send({"type": "policy", "room": meeting_id, "policy": policy(state)})
+
+
+def ice_servers(pid: str) -> list[dict]:
+    """ICE servers for a page: the configured ones plus short-lived TURN credentials."""
+    servers = list(current_app.config["ICE_SERVERS"])
+    secret = current_app.config["TURN_SECRET"]
+    urls = [u.strip() for u in current_app.config["TURN_URLS"].split(",") if u.strip()]
+    if secret and urls:
+        username = f"{int(time.time()) + 3600}:{pid}"
+        digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+        servers.append({"urls": urls, "username": username, "credential": base64.b64encode(digest).decode()})
+    return servers
+
+
+def page_context(target: Target, state: RoomState, person: Participant, view: str) -> dict:
+    """Template context shared by the full page and websocket pushes."""
+    return {
+        "target": target,
+        "meeting": target.meeting,
+        "theme": rooms.theme_for(db.session(), target.theme_id),
+        "state": state,
+        "me": person,
+        "view": view,
+    }
+
+
+def not_joined_text() -> str:
+    """Status text for a socket opened without joining first."""
+    return _("You have not joined this meeting. Please open the meeting link again.")

@@ -1,0 +1,6 @@
+"""Typed database models, one module per aggregate."""
+from mvc.models.org import Organisation, Theme
+from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
+from mvc.models.user import User
+
+__all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User"]

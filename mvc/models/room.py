@@ -1,0 +1,75 @@
+"""Fixed rooms, meetings (occurrences, booked and instant) and invitations."""
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from mvc.models.base import utcnow
+
+LAYOUTS = ("tiles", "host_large", "host_only")
+
+
+class MeetingSettings(SQLModel):
+    """Functions chosen before the meeting; a room's defaults, copied into each meeting."""
+
+    layout: str = Field(default="tiles", max_length=20)
+    chat: bool = True
+    hand_raise: bool = True
+    waiting_room: bool = True
+    guests_may_unmute: bool = True
+    guests_camera: bool = True
+    one_way_video: bool = False
+    guests_may_share: bool = False
+    allow_forward: bool = False
+
+    def settings_dict(self) -> dict:
+        """The settings as a plain dict (to seed live state)."""
+        return {name: getattr(self, name) for name in MeetingSettings.model_fields}
+
+
+class Room(MeetingSettings, table=True):
+    """A fixed room (fast møderum): a permanent address with a host PIN."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    theme_id: int | None = Field(default=None, foreign_key="theme.id")
+    alias: str = Field(max_length=60, unique=True, index=True)
+    name: str = Field(max_length=120)
+    host_pin: str = Field(max_length=12)
+    guest_pin: str | None = Field(default=None, max_length=12)
+    owner_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Meeting(MeetingSettings, table=True):
+    """One meeting: an occurrence of a fixed room, or a booked / instant meeting."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    room_id: int | None = Field(default=None, foreign_key="room.id", index=True)
+    theme_id: int | None = Field(default=None, foreign_key="theme.id")
+    kind: str = Field(default="room", max_length=10)  # room | booked | instant
+    alias: str | None = Field(default=None, max_length=60, unique=True, index=True)
+    title: str = Field(default="", max_length=200)
+    host_pin: str | None = Field(default=None, max_length=12)
+    guest_pin: str | None = Field(default=None, max_length=12)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    status: str = Field(default="open", max_length=12, index=True)  # open | ended | cancelled
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+
+
+class Invitation(SQLModel, table=True):
+    """One invitee of a meeting; their link carries a signed token naming this row."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    name: str = Field(default="", max_length=80)
+    phone: str | None = Field(default=None, max_length=20)
+    email: str | None = Field(default=None, max_length=254)
+    role: str = Field(default="guest", max_length=10)
+    forwarded_from_id: int | None = Field(default=None, foreign_key="invitation.id")
+    reminder_opt_out: bool = False
+    revoked: bool = False
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,136 @@
+"""Shared fixtures: app, client, db, a live server, and joined participants."""
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from sqlmodel import Session, select
+from werkzeug.serving import make_server
+
+from mvc import create_app, db as mvc_db
+from mvc.models import Room
+from mvc.seed import seed_demo
+from tests import services
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    """Compile the translations so the suite also runs without `make`."""
+    from babel.messages.frontend import CommandLineInterface
+
+    CommandLineInterface().run(["pybabel", "compile", "-q", "-d", str(ROOT / "mvc" / "translations")])
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def base_config(tmp_path: Path, **overrides) -> dict:
+    """Test settings: a fresh SQLite file, no media workers, fast limits."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+        "REDIS_URL": "",
+        "MEDIA_WORKERS": 0,
+        "MEDIA_ADDRESSES": "",
+        "ICE_LOOPBACK_ONLY": True,
+        "ICE_SERVERS": [],
+        "LOG_LEVEL": "WARNING",
+    }
+    config.update(overrides)
+    return config
+
+
+def build_app(config: dict):
+    """Migrate the configured database, create the app and seed the demo organisation."""
+    mvc_db.upgrade(config["DATABASE_URL"])
+    app = create_app(config)
+    with app.app_context():
+        with Session(mvc_db.engine()) as session:
+            seed_demo(session)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = build_app(base_config(tmp_path))
+    yield app
+    app.extensions["mvc.media"].stop()
+    app.extensions["mvc.live"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    with app.app_context():
+        with Session(mvc_db.engine(), expire_on_commit=False) as session:
+            yield session
+
+
+@pytest.fixture
+def demo_room(db) -> Room:
+    return db.exec(select(Room).where(Room.alias == "demo")).one()
+
+
+class LiveServer:
+    """The app served by a threaded werkzeug server on 127.0.0.1 (websockets work)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token in a rendered form."""
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in page"
+    return match.group(1)
+
+
+def http_join(base_url: str, alias: str, name: str, pin: str = "", token: str = "") -> requests.Session:
+    """Join a meeting over HTTP like a browser; returns the session holding the cookie."""
+    s = requests.Session()
+    page = s.get(f"{base_url}/m/{alias}", params={"t": token} if token else None)
+    page.raise_for_status()
+    data = {"csrf_token": csrf_from(page.text), "name": name, "pin": pin}
+    if token:
+        data["t"] = token
+    resp = s.post(f"{base_url}/m/{alias}", data=data, allow_redirects=False)
+    assert resp.status_code == 302, resp.text[:500]
+    return s
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = services.Postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = services.Redis()
+    yield server
+    server.stop()

@@ -1,0 +1,130 @@
+"""The live page over websockets: waiting room, host arrival, bad frames, origin."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import websocket
+
+from tests.conftest import http_join
+from tests.wsclient import Page
+
+
+@pytest.fixture
+def pin(demo_room):
+    return demo_room.host_pin
+
+
+def english(session):
+    session.get(session.base + "/lang/en") if hasattr(session, "base") else None
+
+
+def join(live_server, name, pin="", lang="en"):
+    s = http_join(live_server.url, "demo", name, pin)
+    s.get(f"{live_server.url}/lang/{lang}")
+    return s
+
+
+def test_guest_waits_then_moves_in_when_host_arrives(live_server, pin):
+    guest_http = join(live_server, "Karen Jensen")
+    guest = Page(live_server.url, "demo", guest_http)
+    guest.wait_text("The meeting has not started yet")
+    assert not any(m.get("action") == "start" for m in guest.json_messages())
+
+    host_http = join(live_server, "Nurse Nina", pin)
+    host = Page(live_server.url, "demo", host_http)
+    host.wait_text('data-view="meeting"')
+
+    # The guest's page changes by itself: the meeting stage replaces the waiting room.
+    guest.wait_text('data-view="meeting"')
+    start = guest.wait_for(lambda t: t.startswith("{") and json.loads(t).get("action") == "start")
+    assert json.loads(start)["iceServers"] == []
+    # Both see each other in the name list.
+    host.wait_for(lambda t: 'id="people"' in t and "Karen Jensen" in t)
+    guest.wait_for(lambda t: 'id="people"' in t and "Nurse Nina" in t)
+    guest.close()
+    host.close()
+
+
+def test_waiting_guest_cannot_signal_media(live_server, pin):
+    guest = Page(live_server.url, "demo", join(live_server, "Waiting Will"))
+    guest.wait_text("The meeting has not started yet")
+    guest.send({"type": "offer", "sdp": "v=0"})
+    err = guest.wait_for(lambda t: t.startswith("{") and json.loads(t).get("type") == "error")
+    assert "not in the meeting" in err
+    guest.close()
+
+
+def test_reconnect_gets_full_snapshot_and_same_place(live_server, pin):
+    host_http = join(live_server, "Nurse Nina", pin)
+    host = Page(live_server.url, "demo", host_http)
+    host.wait_text('data-view="meeting"')
+    host.close()
+    again = Page(live_server.url, "demo", host_http)
+    again.wait_text('data-view="meeting"')
+    again.wait_for(lambda t: 'id="people"' in t and "Nurse Nina" in t)
+    again.close()
+
+
+def test_bad_frames_get_a_clear_answer_and_change_nothing(live_server, pin):
+    host = Page(live_server.url, "demo", join(live_server, "Nurse Nina", pin))
+    host.wait_text('id="people"')
+    host.send("this is not json")
+    host.wait_text("did not understand")
+    host.send(json.dumps([1, 2, 3]))
+    host.send({"action": "no-such-action"})
+    host.send({"action": {"nested": True}})
+    host.send({"type": "offer", "sdp": 12})
+    host.wait_text("sdp must be a string")
+    # Still alive and serving:
+    host.send({"action": "mic", "on": False})
+    host.wait_for(lambda t: 'id="controls"' in t and "Microphone off" in t)
+    host.close()
+
+
+def test_oversized_frame_is_refused_without_harm(live_server, pin):
+    host_http = join(live_server, "Nurse Nina", pin)
+    host = Page(live_server.url, "demo", host_http)
+    host.wait_text('id="people"')
+    with pytest.raises((websocket.WebSocketException, ConnectionError, AssertionError, OSError)):
+        host.send("x" * (200 * 1024))
+        host.wait_for(lambda t: False, 2)
+    # The server dropped that socket; the page reconnects to the same place.
+    again = Page(live_server.url, "demo", host_http)
+    again.wait_text('data-view="meeting"')
+    other = Page(live_server.url, "demo", join(live_server, "Guest Gunnar"))
+    other.wait_text('data-view="meeting"')
+    other.close()
+    again.close()
+
+
+def test_flood_closes_the_socket_and_the_server_survives(live_server, pin):
+    host_http = join(live_server, "Nurse Nina", pin)
+    host = Page(live_server.url, "demo", host_http)
+    host.wait_text('id="people"')
+    with pytest.raises((websocket.WebSocketException, ConnectionError, AssertionError, OSError)):
+        for _ in range(500):
+            host.send({"action": "mic", "on": True})
+        host.wait_for(lambda t: False, 3)
+    assert any("Too many messages" in t for t in host.received)
+    again = Page(live_server.url, "demo", host_http)
+    again.wait_text('data-view="meeting"')
+    again.close()
+
+
+def test_foreign_origin_is_refused(live_server, pin):
+    session = join(live_server, "Nurse Nina", pin)
+    with pytest.raises(websocket.WebSocketException):
+        page = Page(live_server.url, "demo", session, origin="https://evil.example")
+        page.ws.settimeout(2)
+        page.ws.recv()
+        page.ws.recv()
+
+
+def test_socket_without_joining_is_told_so(live_server):
+    import requests
+
+    session = requests.Session()
+    session.get(f"{live_server.url}/lang/en")
+    page = Page(live_server.url, "demo", session)
+    page.wait_text("have not joined")

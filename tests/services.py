@@ -1,0 +1,121 @@
+"""PostgreSQL and Redis for the tests: the machine's own when they answer, else our own.
+
+On a machine without them running, a private server is started from Debian's binaries on
+a spare port in a temporary folder, and stopped at the end of the session.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections there."""
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(port: int, seconds: float = 20) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if port_open(port):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+class Postgres:
+    """A PostgreSQL server URL (existing or private)."""
+
+    def __init__(self) -> None:
+        self.dir: str | None = None
+        self.bin: str | None = None
+        url = os.environ.get("MVC_TEST_POSTGRES_URL")
+        if url:
+            self.url = url
+        elif port_open(5432):
+            self.url = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        else:
+            self.url = self._start()
+
+    def _start(self) -> str:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            raise RuntimeError("PostgreSQL is not running and not installed: run `make test`")
+        self.bin = os.path.dirname(found[-1])
+        self.dir = tempfile.mkdtemp(prefix="mvc-pg-")
+        port = free_port()
+        run_as = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        if run_as:
+            shutil.chown(self.dir, "postgres")
+        subprocess.run([*run_as, f"{self.bin}/initdb", "-D", f"{self.dir}/data", "-U", "postgres", "-A", "trust"],
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*run_as, f"{self.bin}/pg_ctl", "-D", f"{self.dir}/data", "-l", f"{self.dir}/log", "-w",
+                        "-o", f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, stdout=subprocess.DEVNULL)
+        self._run_as = run_as
+        _wait(port)
+        return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def fresh_database(self, name: str) -> str:
+        """Create an empty database and return its URL."""
+        import psycopg
+
+        base = self.url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def stop(self) -> None:
+        if self.dir and self.bin:
+            subprocess.run([*self._run_as, f"{self.bin}/pg_ctl", "-D", f"{self.dir}/data", "-m", "immediate", "stop"],
+                           stdout=subprocess.DEVNULL, check=False)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Redis:
+    """A Redis server URL (existing or private)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.dir: str | None = None
+        url = os.environ.get("MVC_TEST_REDIS_URL")
+        if url:
+            self.url = url
+        elif port_open(6379):
+            self.url = "redis://127.0.0.1:6379/15"
+        else:
+            self.url = self._start()
+
+    def _start(self) -> str:
+        exe = shutil.which("redis-server")
+        if not exe:
+            raise RuntimeError("Redis is not running and not installed: run `make test`")
+        self.dir = tempfile.mkdtemp(prefix="mvc-redis-")
+        port = free_port()
+        self.proc = subprocess.Popen(
+            [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL,
+        )
+        _wait(port)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            shutil.rmtree(self.dir or "", ignore_errors=True)

@@ -1,0 +1,4 @@
+"""WSGI entry point for gunicorn."""
+from mvc import create_app
+
+app = create_app()

@@ -1,0 +1,62 @@
+"""Playwright driving Debian's Chromium with a fake camera and microphone."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A new phone-sized page (390×844), Danish by default."""
+    contexts = []
+
+    def make(width: int = 390, height: int = 844):
+        ctx = browser.new_context(viewport={"width": width, "height": height}, permissions=["camera", "microphone"])
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(10_000)
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+def wait_js(page, expression: str, timeout: float = 10.0, interval: float = 0.1):
+    """Poll a JS expression until truthy (wait_for_function would need CSP's unsafe-eval)."""
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError(f"still false after {timeout}s: {expression}")
+        time.sleep(interval)

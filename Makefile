@@ -21,11 +21,11 @@ $(VENV)/.test-deps: requirements-test.txt requirements.txt $(VENV)/.run-deps
 	touch $@
 
 translations: $(VENV)/.run-deps
-	$(BIN)/pybabel compile -q -d mvc/translations
+	$(BIN)/pybabel compile -d mvc/translations
 
 extract: $(VENV)/.run-deps
 	$(BIN)/pybabel extract -F config/babel.cfg -k _l -o mvc/translations/messages.pot .
-	$(BIN)/pybabel update -q -i mvc/translations/messages.pot -d mvc/translations
+	$(BIN)/pybabel update -i mvc/translations/messages.pot -d mvc/translations
 
 run: $(VENV)/.run-deps translations
 	$(BIN)/python -m mvc migrate

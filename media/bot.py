@@ -1,0 +1,246 @@
+"""A test and benchmark participant: an aiortc peer that signals over the worker protocol,
+publishes pre-encoded VP8 + Opus and counts what it receives per publisher.
+
+Received media is counted at the RTP level (frames = packets with the marker bit) so a
+bot can receive dozens of streams cheaply; `decode=True` also decodes, to prove it.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import fractions
+import json
+import math
+import re
+import time
+from collections import defaultdict
+from typing import Any
+
+import av
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs.vpx import VpxPayloadDescriptor
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import RtpPacket
+
+from .peer import rtc_configuration
+
+_CLIPS: dict[tuple[Any, ...], list[tuple[bytes, bool]]] = {}
+_OPUS: list[bytes] = []
+
+
+def vp8_clip(width: int = 320, height: int = 180, fps: int = 30, seconds: float = 2.0,
+             bitrate: int = 300_000, gop: int = 30) -> list[tuple[bytes, bool]]:
+    """Encode a moving test pattern once; returns (VP8 frame, is_keyframe) pairs."""
+    key = (width, height, fps, seconds, bitrate, gop)
+    if key not in _CLIPS:
+        enc = av.CodecContext.create("libvpx", "w")
+        enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
+        enc.time_base = fractions.Fraction(1, fps)
+        enc.bit_rate = bitrate
+        enc.gop_size = gop
+        enc.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+        out = []
+        for i in range(int(fps * seconds)):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            for plane, step in zip(frame.planes, (8, 3, 5)):
+                row = bytes((x * 2 + i * step) & 255 for x in range(plane.line_size))
+                plane.update(b"".join(
+                    row[(r * 3) % 64:] + row[:(r * 3) % 64] for r in range(plane.height)))
+            frame.pts = i
+            out += [(bytes(p), p.is_keyframe) for p in enc.encode(frame)]
+        out += [(bytes(p), p.is_keyframe) for p in enc.encode(None)]
+        _CLIPS[key] = out
+    return _CLIPS[key]
+
+
+def opus_clip(seconds: float = 1.0) -> list[bytes]:
+    """Encode a 440 Hz tone once as 20 ms Opus packets."""
+    if not _OPUS:
+        enc = av.CodecContext.create("libopus", "w")
+        enc.sample_rate, enc.layout, enc.format = 48000, "mono", "s16"
+        enc.bit_rate = 32000
+        pcm = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * n / 48000))
+                                for n in range(int(48000 * seconds))))
+        for i in range(0, len(pcm) - 960 + 1, 960):
+            frame = av.AudioFrame(format="s16", layout="mono", samples=960)
+            frame.planes[0].update(pcm[i:i + 960].tobytes())
+            frame.sample_rate, frame.pts = 48000, i
+            _OPUS.extend(bytes(p) for p in enc.encode(frame))
+    return _OPUS
+
+
+class EncodedTrack(MediaStreamTrack):
+    """Plays pre-encoded packets in a loop at a fixed rate; a keyframe request restarts."""
+
+    def __init__(self, kind: str, packets: list[bytes], rate: float, clock: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self._packets = packets
+        self._interval = 1.0 / rate
+        self._ticks = int(clock / rate)
+        self._time_base = fractions.Fraction(1, clock)
+        self._n = 0
+        self._pos = 0
+        self._start: float | None = None
+        self.sent = 0
+
+    def restart(self) -> None:
+        """Play from the clip's first frame (a keyframe) next."""
+        self._pos = 0
+
+    async def recv(self) -> av.Packet:
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._n * self._interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        packet = av.Packet(self._packets[self._pos])
+        packet.pts = self._n * self._ticks
+        packet.time_base = self._time_base
+        self._n += 1
+        self._pos = (self._pos + 1) % len(self._packets)
+        self.sent += 1
+        return packet
+
+
+def is_vp8_keyframe(payload: bytes) -> bool:
+    """True if this RTP payload starts a VP8 keyframe."""
+    try:
+        descr, rest = VpxPayloadDescriptor.parse(payload)
+    except ValueError:
+        return False
+    return bool(descr.partition_start and descr.partition_id == 0 and rest and not rest[0] & 1)
+
+
+class Bot:
+    """One participant talking to a worker over its TCP protocol."""
+
+    def __init__(self, address: tuple[str, int], room: str, pid: str, publish: bool = True,
+                 decode: bool = False, video: tuple[int, int, int] = (320, 180, 30),
+                 bitrate: int = 300_000) -> None:
+        self.address, self.room, self.pid = address, room, pid
+        self.publish, self.decode = publish, decode
+        self.video_format, self.bitrate = video, bitrate
+        self.pc = RTCPeerConnection(rtc_configuration([]))
+        self.frames: dict[str, int] = defaultdict(int)  # video frames per publisher
+        self.audio: dict[str, int] = defaultdict(int)  # audio packets per publisher
+        self.keyframe_at: dict[str, float] = {}  # first keyframe received, per publisher
+        self.decoded_at: dict[str, float] = {}  # first decoded frame, per publisher
+        self.errors: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.joined_at = 0.0
+        self.tracks: list[EncodedTrack] = []
+        self._owner: dict[str, str] = {}  # mid → publisher pid, from the latest remote SDP
+        self._hooked: set[int] = set()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._writer: asyncio.StreamWriter | None = None
+        self._answered = asyncio.Event()
+
+    def send(self, obj: dict[str, Any]) -> None:
+        """Send one message to the worker."""
+        assert self._writer is not None
+        self._writer.write(json.dumps(obj).encode() + b"\n")
+
+    async def join(self) -> None:
+        """Connect, join and make the first offer; returns once answered."""
+        reader, self._writer = await asyncio.open_connection(*self.address, limit=1 << 20)
+        self._tasks.append(asyncio.ensure_future(self._read(reader)))
+        self.joined_at = time.monotonic()
+        self.send({"type": "join", "room": self.room, "pid": self.pid})
+        if self.publish:
+            w, h, fps = self.video_format
+            frames = [f for f, _ in vp8_clip(w, h, fps, bitrate=self.bitrate)]
+            video = EncodedTrack("video", frames, fps, 90000)
+            audio = EncodedTrack("audio", opus_clip(), 50, 48000)
+            self.tracks = [video, audio]
+            sender = self.pc.addTrack(video)
+            sender._send_keyframe = video.restart  # type: ignore[method-assign]
+            self.pc.addTrack(audio)
+        else:
+            self.pc.addTransceiver("audio", direction="recvonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.send({"type": "offer", "room": self.room, "pid": self.pid,
+                   "sdp": self.pc.localDescription.sdp})
+        await asyncio.wait_for(self._answered.wait(), 10)
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():
+            msg = json.loads(line)
+            self.messages.append(msg)
+            if msg["type"] == "error":
+                self.errors.append(msg)
+            elif msg["type"] in ("answer", "offer"):
+                await self._remote(msg)
+
+    async def _remote(self, msg: dict[str, Any]) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type=msg["type"]))
+        self._map_owners(msg["sdp"])
+        self._hook_receivers()
+        if msg["type"] == "offer":
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            self.send({"type": "answer", "room": self.room, "pid": self.pid,
+                       "sdp": self.pc.localDescription.sdp})
+        self._answered.set()
+
+    def _map_owners(self, sdp: str) -> None:
+        for section in sdp.split("\r\nm=")[1:]:
+            mid = re.search(r"a=mid:(\S+)", section)
+            msid = re.search(r"a=msid:(\S+) ", section)
+            if mid and msid and ("a=sendonly" in section or "a=sendrecv" in section):
+                self._owner[mid.group(1)] = msid.group(1)
+            elif mid:
+                self._owner.pop(mid.group(1), None)
+
+    def _hook_receivers(self) -> None:
+        for t in self.pc.getTransceivers():
+            receiver = t.receiver
+            if id(receiver) in self._hooked or t.kind not in ("audio", "video"):
+                continue
+            self._hooked.add(id(receiver))
+            self._hook(t, receiver)
+            if self.decode and t.kind == "video" and receiver.track is not None:
+                self._tasks.append(asyncio.ensure_future(self._drain(t, receiver.track)))
+
+    def _hook(self, t: Any, receiver: Any) -> None:
+        original = receiver._handle_rtp_packet
+
+        async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+            owner = self._owner.get(t.mid or "")
+            if owner is not None:
+                if t.kind == "audio":
+                    self.audio[owner] += 1
+                else:
+                    if packet.marker:
+                        self.frames[owner] += 1
+                    if owner not in self.keyframe_at and is_vp8_keyframe(packet.payload):
+                        self.keyframe_at[owner] = time.monotonic()
+            if self.decode:
+                await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle
+
+    async def _drain(self, t: Any, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                await track.recv()
+                owner = self._owner.get(t.mid or "")
+                if owner is not None:
+                    self.decoded_at.setdefault(owner, time.monotonic())
+        except Exception:
+            pass
+
+    async def leave(self) -> None:
+        """Leave the room and close everything this bot started."""
+        if self._writer is not None and not self._writer.is_closing():
+            self.send({"type": "leave", "room": self.room, "pid": self.pid})
+            await self._writer.drain()
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection and stop tasks."""
+        for task in self._tasks:
+            task.cancel()
+        await self.pc.close()
+        if self._writer is not None:
+            self._writer.close()

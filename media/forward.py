@@ -1,0 +1,240 @@
+"""RTP-level forwarding: an up track (one publisher's stream) fans out to down tracks.
+
+Nothing is decoded, re-encoded or re-packetised. The publisher's receiver keeps aiortc's
+SRTP, RTCP receiver reports, REMB and NACK generation, but its jitter buffer, depayloader
+and decoder thread are bypassed: each packet is handed to the down tracks, which rewrite
+SSRC, payload type, sequence number and timestamp and send it on the subscriber's
+transport. The down sender keeps a history so NACKs from the subscriber are answered
+(with RTX), and PLI/FIR from the subscriber becomes a rate-limited PLI upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import (RTCP_PSFB_APP, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket,
+                        pack_remb_fci, unwrap_rtx)
+from aiortc import clock
+
+log = logging.getLogger(__name__)
+
+KEYFRAME_INTERVAL = 0.5  # at most one PLI upstream per publisher per this many seconds
+VIDEO_FRAME_TICKS = 3000  # 1/30 s at 90 kHz, the gap left when a stream is re-bound
+
+
+class UpTrack:
+    """One publisher's incoming audio or video stream, forwarded to its down tracks."""
+
+    def __init__(self, pid: str, kind: str, receiver: RTCRtpReceiver,
+                 codecs: list[RTCRtpCodecParameters]) -> None:
+        self.pid = pid
+        self.kind = kind
+        self.codecs = [c for c in codecs if not is_rtx(c)]
+        self.downs: set[DownTrack] = set()
+        self.blocked = False
+        self.packets = 0
+        self.on_audio_level: Callable[[str, int], None] | None = None
+        self._receiver = receiver
+        self._media_ssrc: int | None = None
+        self._last_pli = 0.0
+        self._pli_later: asyncio.TimerHandle | None = None
+        self._install(receiver)
+
+    def _install(self, receiver: RTCRtpReceiver) -> None:
+        """Replace the receiver's packet handler by ours (bypassing jitter buffer/decoder)."""
+        r = receiver
+        codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs  # type: ignore
+        rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc  # type: ignore
+        streams: dict = r._RTCRtpReceiver__remote_streams  # type: ignore
+        active: dict = r._RTCRtpReceiver__active_ssrc  # type: ignore
+        nack = r._RTCRtpReceiver__nack_generator  # type: ignore
+        estimator = r._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore
+
+        async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+            if estimator is not None and packet.extensions.abs_send_time is not None:
+                remb = estimator.add(
+                    abs_send_time=packet.extensions.abs_send_time,
+                    arrival_time_ms=arrival_time_ms,
+                    payload_size=len(packet.payload) + packet.padding_size,
+                    ssrc=packet.ssrc)
+                rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc  # type: ignore
+                if rtcp_ssrc is not None and remb is not None:
+                    await r._send_rtcp(RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                        fci=pack_remb_fci(*remb)))
+            codec = codecs.get(packet.payload_type)
+            if codec is None:
+                return
+            stats = streams.get(packet.ssrc)
+            if stats is None:
+                stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+                active[packet.ssrc] = clock.current_datetime()
+            stats.add(packet)
+            if is_rtx(codec):
+                original = rtx_ssrc.get(packet.ssrc)
+                apt = codec.parameters.get("apt")
+                if original is None or len(packet.payload) < 2 or apt not in codecs:
+                    return
+                packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+                codec = codecs[apt]
+            self._media_ssrc = packet.ssrc
+            if nack is not None and nack.add(packet):
+                await r._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+            await self.forward(packet, codec)
+
+        r._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+    async def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+        """Send one packet to every down track (nothing at all while blocked)."""
+        self.packets += 1
+        if self.kind == "audio" and self.on_audio_level and packet.extensions.audio_level:
+            self.on_audio_level(self.pid, packet.extensions.audio_level[1])
+        if self.blocked:
+            return
+        for down in list(self.downs):
+            await down.send(packet, codec)
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
+        if self.kind != "video":
+            return
+        now = time.monotonic()
+        wait = self._last_pli + KEYFRAME_INTERVAL - now
+        if wait <= 0:
+            self._last_pli = now
+            self._send_pli()
+        elif self._pli_later is None:
+            # Keep the request instead of dropping it, so a new receiver is never
+            # left waiting for the publisher's next periodic keyframe.
+            self._pli_later = asyncio.get_event_loop().call_later(wait, self._deferred_pli)
+
+    def _deferred_pli(self) -> None:
+        self._pli_later = None
+        self.request_keyframe()
+
+    def _send_pli(self) -> None:
+        if self._media_ssrc is not None:
+            asyncio.ensure_future(self._receiver._send_rtcp_pli(self._media_ssrc))
+
+    def close(self) -> None:
+        """Detach every down track and forget pending keyframe requests."""
+        for down in list(self.downs):
+            down.unbind()
+        if self._pli_later is not None:
+            self._pli_later.cancel()
+            self._pli_later = None
+
+
+class SilentTrack(MediaStreamTrack):
+    """A placeholder track for a forwarding sender: aiortc's own send loop idles on it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+
+    async def recv(self) -> Any:
+        return await self._never
+
+    def stop(self) -> None:
+        super().stop()
+        if not self._never.done():
+            self._never.cancel()
+
+
+class DownTrack:
+    """One forwarded stream to one subscriber, carried by an aiortc sender."""
+
+    def __init__(self, kind: str, sender: RTCRtpSender) -> None:
+        self.kind = kind
+        self.sender = sender
+        self.up: UpTrack | None = None
+        self.packets = 0
+        self._codec: RTCRtpCodecParameters | None = None
+        self._mid: str | None = None
+        self._seq_offset = random.randrange(1 << 16)
+        self._ts_offset = random.randrange(1 << 32)
+        self._last_seq: int | None = None
+        self._last_ts: int | None = None
+        self._resync = False
+        self._rebound = False
+        self._history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history  # type: ignore
+        original_send = sender.send
+
+        async def send(parameters: RTCRtpSendParameters) -> None:
+            self._codec = parameters.codecs[0]
+            self._mid = parameters.muxId
+            await original_send(parameters)
+            if self.up is not None:
+                self.up.request_keyframe()
+
+        sender.send = send  # type: ignore[method-assign]
+        sender._send_keyframe = self._on_picture_loss  # type: ignore[method-assign]
+
+    def _on_picture_loss(self) -> None:
+        if self.up is not None:
+            self.up.request_keyframe()
+
+    def bind(self, up: UpTrack) -> None:
+        """Start forwarding `up` on this sender (a re-bound sender keeps seq/ts contiguous)."""
+        self.unbind()
+        self.up = up
+        up.downs.add(self)
+        self._rebound = self._last_seq is not None
+        if self._codec is not None:
+            up.request_keyframe()
+
+    def unbind(self) -> None:
+        """Stop forwarding at once."""
+        if self.up is not None:
+            self.up.downs.discard(self)
+            self.up = None
+        self._resync = True
+
+    async def send(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+        """Rewrite one publisher packet for this subscriber and send it."""
+        out_codec = self._codec
+        if out_codec is None or out_codec.mimeType.lower() != codec.mimeType.lower():
+            return
+        if self._rebound:
+            self._ts_offset = (self._last_ts + VIDEO_FRAME_TICKS - packet.timestamp) % (1 << 32)
+            self._rebound = False
+            self._resync = True
+        if self._resync and self._last_seq is not None:
+            self._seq_offset = (self._last_seq + 1 - packet.sequence_number) % (1 << 16)
+        self._resync = False
+        out = RtpPacket(
+            payload_type=out_codec.payloadType,
+            marker=packet.marker,
+            sequence_number=(packet.sequence_number + self._seq_offset) % (1 << 16),
+            timestamp=(packet.timestamp + self._ts_offset) % (1 << 32),
+            ssrc=self.sender._ssrc,
+            payload=packet.payload,
+        )
+        out.extensions.mid = self._mid
+        out.extensions.audio_level = packet.extensions.audio_level
+        if self.kind == "video":
+            out.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        self._last_seq, self._last_ts = out.sequence_number, out.timestamp
+        self._history[out.sequence_number % RTP_HISTORY_SIZE] = out
+        transport = self.sender.transport
+        try:
+            await transport._send_rtp(out.serialize(transport._rtp_header_extensions_map))
+        except ConnectionError:
+            return
+        self.packets += 1
+        s = self.sender
+        s._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()  # type: ignore
+        s._RTCRtpSender__rtp_timestamp = out.timestamp  # type: ignore
+        s._RTCRtpSender__octet_count += len(out.payload)  # type: ignore
+        s._RTCRtpSender__packet_count += 1  # type: ignore

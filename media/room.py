@@ -1,0 +1,130 @@
+"""A room inside a worker: peers, policy and the forwarding plan applied to them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCConfiguration
+
+from .forward import UpTrack
+from .peer import Peer, Reply
+from .plan import RoomPolicy, can_join, compute_plan
+from .speaker import SpeakerDetector
+
+log = logging.getLogger(__name__)
+
+
+class RoomFull(Exception):
+    """The room already has the maximum number of participants."""
+
+
+class Room:
+    """Owns the peers of one meeting and keeps forwarding equal to the plan."""
+
+    def __init__(self, room_id: str, config: RTCConfiguration,
+                 on_speaker: Callable[[Room, str], None]) -> None:
+        self.id = room_id
+        self.config = config
+        self.peers: dict[str, Peer] = {}
+        self.policy = RoomPolicy()
+        self.speaker = SpeakerDetector()
+        self._on_speaker = on_speaker
+        self._ticker = asyncio.ensure_future(self._tick_speaker())
+
+    def join(self, pid: str, reply: Reply) -> Peer:
+        """Add a participant (a rejoin replaces the old connection)."""
+        if not can_join(set(self.peers), pid):
+            raise RoomFull(f"room {self.id} is full")
+        old = self.peers.pop(pid, None)
+        if old is not None:
+            asyncio.ensure_future(self._close_peer(old))
+        peer = self.peers[pid] = Peer(pid, self.config, reply)
+        return peer
+
+    async def offer(self, pid: str, sdp: str) -> None:
+        """Answer a participant's offer, then forward according to the plan."""
+        peer = self.peers[pid]
+        for up in await peer.handle_offer(sdp):
+            up.on_audio_level = self._feed_level
+        self.apply_plan()
+
+    async def leave(self, pid: str) -> None:
+        """Remove a participant and stop forwarding its media."""
+        peer = self.peers.pop(pid, None)
+        self.speaker.forget(pid)
+        if peer is not None:
+            await self._close_peer(peer)
+
+    async def _close_peer(self, peer: Peer) -> None:
+        try:
+            await peer.close()
+        finally:
+            self.apply_plan()
+
+    def set_policy(self, policy: RoomPolicy) -> None:
+        """Change the policy; blocked media is dropped before this returns."""
+        self.policy = policy
+        self.apply_plan()
+
+    def apply_plan(self) -> None:
+        """Bind and unbind down tracks to match the plan; renegotiate changed peers."""
+        ups = {(pid, kind): up for pid, peer in self.peers.items()
+               for kind, up in peer.ups.items()}
+        for (pid, kind), up in ups.items():
+            blocked = self.policy.audio_blocked if kind == "audio" else self.policy.video_blocked
+            up.blocked = pid in blocked
+        plan = compute_plan(self.policy, set(self.peers))
+        for pid, receives in plan.items():
+            peer = self.peers[pid]
+            if not peer.ready:
+                continue
+            wanted: dict[tuple[str, str], UpTrack] = {}
+            for kind, sources in (("audio", receives.audio), ("video", receives.video)):
+                for pub in sources:
+                    up = ups.get((pub, kind))
+                    if up is not None:
+                        wanted[(pub, kind)] = up
+            if peer.sync(wanted):
+                asyncio.ensure_future(self._renegotiate(peer))
+
+    async def _renegotiate(self, peer: Peer) -> None:
+        try:
+            await peer.renegotiate()
+        except Exception as exc:  # a broken peer must not take the room down
+            log.warning("renegotiation for %s failed: %s", peer.pid, exc)
+            peer.reply({"type": "error", "pid": peer.pid, "message": f"renegotiation failed: {exc}"})
+
+    def request_keyframe(self, pid: str) -> None:
+        """Ask pid's camera for a keyframe."""
+        peer = self.peers.get(pid)
+        if peer is not None and "video" in peer.ups:
+            peer.ups["video"].request_keyframe()
+
+    def _feed_level(self, pid: str, level: int) -> None:
+        self.speaker.feed(pid, level, time.monotonic())
+
+    async def _tick_speaker(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            new = self.speaker.tick(time.monotonic())
+            if new is not None:
+                self._on_speaker(self, new)
+
+    def load(self) -> dict[str, int]:
+        """Peers and forwarded streams in this room."""
+        return {"peers": len(self.peers),
+                "forwarded": sum(p.forwarded() for p in self.peers.values())}
+
+    async def close(self) -> None:
+        """Close every peer."""
+        self._ticker.cancel()
+        peers, self.peers = list(self.peers.values()), {}
+        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+
+    def replies(self) -> set[Any]:
+        """The distinct reply functions of this room's peers (one per web connection)."""
+        return {p.reply for p in self.peers.values()}

@@ -1,0 +1,199 @@
+"""A real worker process forwarding media between in-process aiortc bots."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from media.bot import Bot
+
+ROOM = "room-1"
+
+
+async def join_all(address, pids, **kw) -> list[Bot]:
+    bots = [Bot(address, ROOM, pid, **kw) for pid in pids]
+    await asyncio.gather(*(b.join() for b in bots))
+    return bots
+
+
+async def leave_all(bots: list[Bot]) -> None:
+    await asyncio.gather(*(b.leave() for b in bots), return_exceptions=True)
+
+
+def snapshot(bots: list[Bot]) -> dict[tuple[str, str, str], int]:
+    """(receiver, publisher, kind) → count so far."""
+    out = {}
+    for b in bots:
+        for pub, n in b.frames.items():
+            out[(b.pid, pub, "video")] = n
+        for pub, n in b.audio.items():
+            out[(b.pid, pub, "audio")] = n
+    return out
+
+
+def delta(after, before, receiver, publisher, kind) -> int:
+    key = (receiver, publisher, kind)
+    return after.get(key, 0) - before.get(key, 0)
+
+
+async def policy(bot: Bot, **policy) -> None:
+    bot.send({"type": "policy", "room": ROOM, "policy": policy})
+
+
+@pytest.mark.timeout(60)
+def test_eight_participants_in_tiles_get_nearly_every_frame(worker):
+    async def scenario():
+        bots = await join_all(worker, [f"p{i}" for i in range(8)])
+        try:
+            await asyncio.sleep(2.0)  # renegotiation and first keyframes
+            sent0 = {b.pid: b.tracks[0].sent for b in bots}
+            got0 = snapshot(bots)
+            await asyncio.sleep(4.0)
+            sent = {b.pid: b.tracks[0].sent - sent0[b.pid] for b in bots}
+            got = snapshot(bots)
+            worst = min(delta(got, got0, r.pid, p.pid, "video") / sent[p.pid]
+                        for r in bots for p in bots if r is not p)
+            print(f"8 in tiles: worst receiver/publisher pair got {worst:.1%} of frames; "
+                  f"publishers sent {min(sent.values()) / 4:.1f} fps")
+            assert min(sent.values()) >= 4.0 * 27  # the publishers really ran at ~30 fps
+            assert worst >= 0.90
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_audio_blocked_guest_is_not_forwarded_and_resumes_when_unblocked(worker):
+    async def scenario():
+        host, g1, g2 = bots = await join_all(worker, ["host", "g1", "g2"])
+        try:
+            await asyncio.sleep(1.5)
+            await policy(host, layout="tiles", one_way_video=False, hosts=["host"],
+                         audio_blocked=["g1"])
+            await asyncio.sleep(0.3)
+            before = snapshot(bots)
+            await asyncio.sleep(1.5)
+            after = snapshot(bots)
+            for r in ("host", "g2"):
+                assert delta(after, before, r, "g1", "audio") <= 1
+                assert delta(after, before, r, "g1", "video") > 30  # camera still forwarded
+                assert delta(after, before, r, "g2" if r == "host" else "host", "audio") > 50
+            await policy(host, layout="tiles", one_way_video=False, hosts=["host"])
+            await asyncio.sleep(1.0)
+            before = snapshot(bots)
+            await asyncio.sleep(1.0)
+            after = snapshot(bots)
+            for r in ("host", "g2"):
+                assert delta(after, before, r, "g1", "audio") > 40
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_host_only_guests_stop_seeing_each_other_within_two_seconds(worker):
+    async def scenario():
+        host, g1, g2 = bots = await join_all(worker, ["host", "g1", "g2"])
+        try:
+            await asyncio.sleep(1.5)
+            before = snapshot(bots)
+            await asyncio.sleep(1.0)
+            after = snapshot(bots)
+            assert delta(after, before, "g2", "g1", "video") > 20
+            await policy(host, layout="host_only", one_way_video=False, hosts=["host"])
+            await asyncio.sleep(2.0)
+            before = snapshot(bots)
+            await asyncio.sleep(1.0)
+            after = snapshot(bots)
+            for a, b in (("g1", "g2"), ("g2", "g1")):
+                assert delta(after, before, a, b, "video") == 0
+                assert delta(after, before, a, b, "audio") == 0
+                assert delta(after, before, a, "host", "video") > 20
+                assert delta(after, before, "host", a, "video") > 20
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_new_receiver_decodes_a_keyframe_within_one_second(worker):
+    async def scenario():
+        bots = await join_all(worker, ["a", "b"])
+        try:
+            await asyncio.sleep(1.3)  # mid-GOP: the clip's own keyframes are 1 s apart
+            viewer = Bot(worker, ROOM, "viewer", publish=False, decode=True)
+            bots.append(viewer)
+            await viewer.join()
+            await asyncio.sleep(1.5)
+            waits = {p: viewer.decoded_at[p] - viewer.joined_at for p in ("a", "b")
+                     if p in viewer.decoded_at}
+            print(f"first decoded frame after joining: {waits}")
+            assert set(waits) == {"a", "b"}
+            assert max(waits.values()) < 1.0
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_bad_input_gets_error_replies_and_the_room_keeps_going(worker):
+    async def scenario():
+        bots = await join_all(worker, ["a", "b"])
+        reader, writer = await asyncio.open_connection(*worker)
+        try:
+            lines = [
+                b"this is not json",
+                b"[1,2,3]",
+                json.dumps({"type": "launch_missiles"}).encode(),
+                json.dumps({"type": "join", "room": ROOM, "pid": "x" * 65}).encode(),
+                json.dumps({"type": "join", "room": ROOM, "pid": 7}).encode(),
+                json.dumps({"type": "offer", "room": ROOM, "pid": "nobody", "sdp": "v=0"}).encode(),
+                json.dumps({"type": "join", "room": ROOM, "pid": "evil"}).encode(),
+                json.dumps({"type": "offer", "room": ROOM, "pid": "evil", "sdp": "garbage\r\nm=video x\r\n"}).encode(),
+                json.dumps({"type": "offer", "room": ROOM, "pid": "evil", "sdp": "v" * 70000}).encode(),
+                json.dumps({"type": "candidate", "room": ROOM, "pid": "evil",
+                            "candidate": {"candidate": "candidate:nonsense", "sdpMid": "0"}}).encode(),
+                json.dumps({"type": "policy", "room": ROOM, "policy": {"layout": "cinema"}}).encode(),
+                json.dumps({"type": "ping"}).encode(),
+            ]
+            writer.write(b"\n".join(lines) + b"\n")
+            replies = []
+            while len(replies) < len(lines) - 1:  # the join of "evil" needs no reply
+                replies.append(json.loads(await asyncio.wait_for(reader.readline(), 5)))
+            errors = [r for r in replies if r["type"] == "error"]
+            assert len(errors) == len(lines) - 2
+            assert all(r["message"] for r in errors)
+            assert any(r["type"] == "pong" for r in replies)
+            assert {r["pid"] for r in errors} >= {"evil", "nobody"}
+
+            before = snapshot(bots)
+            await asyncio.sleep(1.0)
+            after = snapshot(bots)
+            assert delta(after, before, "a", "b", "video") > 20
+            assert delta(after, before, "b", "a", "audio") > 30
+        finally:
+            writer.close()
+            await leave_all(bots)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(30)
+def test_overlong_line_is_refused_and_connection_keeps_working(worker):
+    async def scenario():
+        reader, writer = await asyncio.open_connection(*worker)
+        writer.write(b"x" * (300 * 1024) + b"\n" + b'{"type":"ping"}\n')
+        first = json.loads(await asyncio.wait_for(reader.readline(), 5))
+        second = json.loads(await asyncio.wait_for(reader.readline(), 5))
+        writer.close()
+        assert first["type"] == "error" and "longer" in first["message"]
+        assert second["type"] == "pong"
+
+    asyncio.run(scenario())

@@ -28,6 +28,12 @@ class LiveStore(Protocol):
     def subscribe(self, room: int, listener: Listener) -> Callable[[], None]:
         """Call listener for each event of the room; returns the unsubscribe function."""
 
+    def append_log(self, room: int, item: dict, cap: int) -> None:
+        """Append to the room's chat log, keeping the newest cap items."""
+
+    def read_log(self, room: int) -> list[dict]:
+        """The room's chat log, oldest first."""
+
     def hit(self, key: str, window: int) -> int:
         """Count one event under key within a sliding window of seconds; returns the count."""
 

@@ -20,6 +20,7 @@ class MemoryStore:
         self._rooms: dict[int, str] = {}
         self._listeners: dict[int, list] = defaultdict(list)
         self._hits: dict[str, list[float]] = defaultdict(list)
+        self._logs: dict[int, list[str]] = defaultdict(list)
 
     def get(self, room: int) -> RoomState | None:
         with self._lock:
@@ -39,6 +40,17 @@ class MemoryStore:
     def delete(self, room: int) -> None:
         with self._lock:
             self._rooms.pop(room, None)
+            self._logs.pop(room, None)
+
+    def append_log(self, room: int, item: dict, cap: int) -> None:
+        with self._lock:
+            log = self._logs[room]
+            log.append(json.dumps(item))
+            del log[:-cap]
+
+    def read_log(self, room: int) -> list[dict]:
+        with self._lock:
+            return [json.loads(x) for x in self._logs.get(room, [])]
 
     def publish(self, room: int, event: dict) -> None:
         with self._lock:

@@ -56,7 +56,18 @@ class RedisStore:
                     continue  # someone else changed the room first: run fn again on fresh state
 
     def delete(self, room: int) -> None:
-        self._redis.delete(self._key(room))
+        self._redis.delete(self._key(room), f"{self._key(room)}:chat")
+
+    def append_log(self, room: int, item: dict, cap: int) -> None:
+        key = f"{self._key(room)}:chat"
+        with self._redis.pipeline() as pipe:
+            pipe.rpush(key, json.dumps(item))
+            pipe.ltrim(key, -cap, -1)
+            pipe.expire(key, STATE_TTL)
+            pipe.execute()
+
+    def read_log(self, room: int) -> list[dict]:
+        return [json.loads(x) for x in self._redis.lrange(f"{self._key(room)}:chat", 0, -1)]
 
     def publish(self, room: int, event: dict) -> None:
         self._redis.publish(self._channel(room), json.dumps(event))

@@ -28,6 +28,10 @@ class Participant:
     mic: bool = True
     cam: bool = True
     hand: float | None = None
+    floor: bool = False  # given the word: may speak even when guests are kept muted
+    chat_host: bool = False  # may read and answer chat as the host does
+    screen: bool = False
+    group: str | None = None  # breakout room name, None = main room
     invitation_id: int | None = None
     joined_at: float = field(default_factory=time.time)
     seen_at: float = field(default_factory=time.time)
@@ -52,6 +56,8 @@ class RoomState:
     participants: dict[str, Participant] = field(default_factory=dict)
     locked: bool = False
     ended: bool = False
+    breakout_closing_at: float | None = None
+    removed: list[str] = field(default_factory=list)  # pids turned away or removed: no way back in
     version: int = 0
 
     def to_dict(self) -> dict:
@@ -68,6 +74,8 @@ class RoomState:
             participants=people,
             locked=data.get("locked", False),
             ended=data.get("ended", False),
+            breakout_closing_at=data.get("breakout_closing_at"),
+            removed=list(data.get("removed", [])),
             version=data.get("version", 0),
         )
 
@@ -81,13 +89,27 @@ class RoomState:
         people = [p for p in self.participants.values() if p.status == PRESENT]
         return sorted(people, key=lambda p: (not p.is_host, p.joined_at))
 
+    def hands(self) -> list[Participant]:
+        """Raised hands in the order they were raised."""
+        return sorted((p for p in self.present() if p.hand is not None), key=lambda p: p.hand)
+
+    def groups(self) -> dict[str, list[Participant]]:
+        """Breakout groups by name (empty when no breakout is running)."""
+        out: dict[str, list[Participant]] = {}
+        for p in self.present():
+            if p.group:
+                out.setdefault(p.group, []).append(p)
+        return dict(sorted(out.items()))
+
     def with_status(self, status: str) -> list[Participant]:
         """Participants in one status, by arrival."""
         return sorted((p for p in self.participants.values() if p.status == status), key=lambda p: p.joined_at)
 
 
-def arrive(state: RoomState, person: Participant) -> Participant:
-    """Place a (re)arriving person: present, in the waiting room, or knocking on a lock."""
+def arrive(state: RoomState, person: Participant) -> Participant | None:
+    """Place a (re)arriving person: present, waiting or knocking; None if they were removed."""
+    if person.pid in state.removed:
+        return None
     known = state.participants.get(person.pid)
     if known is not None:
         known.seen_at = time.time()
@@ -100,6 +122,10 @@ def arrive(state: RoomState, person: Participant) -> Participant:
         person.status = WAITING
     else:
         person.status = PRESENT
+    if not may_speak(state, person):
+        person.mic = False
+    if not may_use_camera(state, person):
+        person.cam = False
     state.participants[person.pid] = person
     return person
 
@@ -127,3 +153,13 @@ def admit_waiting(state: RoomState) -> list[str]:
 def leave(state: RoomState, pid: str) -> Participant | None:
     """Remove a person who left on purpose (or was removed)."""
     return state.participants.pop(pid, None)
+
+
+def may_speak(state: RoomState, person: Participant) -> bool:
+    """Whether a person may switch their own microphone on."""
+    return person.is_host or person.floor or state.settings.get("guests_may_unmute", True)
+
+
+def may_use_camera(state: RoomState, person: Participant) -> bool:
+    """Whether a person may switch their own camera on."""
+    return person.is_host or state.settings.get("guests_camera", True)

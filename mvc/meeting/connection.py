@@ -16,9 +16,9 @@ from flask import current_app, render_template
 from flask_babel import gettext as _
 from simple_websocket import ConnectionClosed
 
-from mvc import logs
+from mvc import db, logs, rooms
 from mvc.meeting import live_ops
-from mvc.meeting.actions import handle_action
+from mvc.meeting.actions import chat_allowed, handle_action
 from mvc.rooms import Target
 
 log = logs.get("mvc.ws")
@@ -27,6 +27,7 @@ QUEUE_LIMIT = 500
 RATE_PER_SECOND = 20  # sustained messages a page may send
 RATE_BURST = 60
 SIGNAL_TYPES = {"offer", "answer", "candidate", "keyframe"}
+LIVE_PARTS = ("meta", "people", "controls", "hands", "host", "chat_form", "breakout")  # diffed on every change
 
 
 def origin_allowed(request) -> bool:
@@ -72,6 +73,7 @@ class Connection:
         self.view: str | None = None
         self.media_on = False
         self.closed = threading.Event()
+        self.theme = None
 
     # -- plumbing --------------------------------------------------------------------
     def _post(self, item: dict) -> None:
@@ -166,6 +168,10 @@ class Connection:
                     dirty |= self.incoming(it["data"])
                 elif kind == "media":
                     self.send_json(it["msg"])
+                elif kind == "chat":
+                    self.chat_line(it["line"])
+                elif kind == "notice":
+                    self.send(render_template("meeting/_notice.html", text=it["text"], sender=it.get("from", "")))
                 elif kind == "refuse":
                     self.status(_("That message was too large and was ignored."))
                 elif kind == "page":
@@ -180,19 +186,29 @@ class Connection:
         """Send what changed for this participant since the last send."""
         person = state.participants.get(self.pid) if state else None
         view = live_ops.view_for(state, person)
-        ctx = live_ops.page_context(self.target, state, person, view)
+        if self.theme is None:
+            self.theme = rooms.theme_for(db.session(), self.target.theme_id)
+        ctx = live_ops.page_context(self.target, state, person, view, self.theme)
         if full or view != self.view:
             self.send(render_template("meeting/_stage.html", **ctx))
             self.sent.clear()
             self.view = view
-        for name in ("people", "controls"):
-            if view != "meeting":
-                break
+        for name in LIVE_PARTS if view == "meeting" else ():
             html = render_template(f"meeting/_{name}.html", **ctx)
             if self.sent.get(name) != html:
                 self.send(html)
                 self.sent[name] = html
         self._media_for(view, state)
+
+    def chat_line(self, line: dict) -> None:
+        """Append one chat line if this participant may see it."""
+        state = live_ops.store().get(self.meeting_id)
+        me = state.participants.get(self.pid) if state else None
+        if me is None or me.status != "present" or not chat_allowed(state, me):
+            return
+        if line.get("group") != me.group and not me.is_host:
+            return
+        self.send(render_template("meeting/_chat_line.html", line=line, me=me, oob=True))
 
     def _media_for(self, view: str, state) -> None:
         if view == "meeting" and not self.media_on:

@@ -12,7 +12,8 @@ from flask_babel import gettext as _
 from mvc import db, rooms
 from mvc.live.state import KNOCKING, PRESENT, WAITING, Participant, RoomState
 from mvc.live import state as rules
-from mvc.models import Meeting
+from mvc.models import Invitation, Meeting
+from sqlmodel import select
 from mvc.rooms import Target
 
 
@@ -31,11 +32,16 @@ def publish_state(meeting_id: int, state: RoomState) -> None:
     store().publish(meeting_id, {"kind": "state", "v": state.version})
 
 
-def arrive(meeting: Meeting, me: dict) -> tuple[RoomState, Participant]:
+def arrive(meeting: Meeting, me: dict) -> tuple[RoomState, Participant | None]:
     """Place this visitor in the live meeting (idempotent for reloads)."""
     person = Participant(pid=me["pid"], name=me["name"], role=me["role"], invitation_id=me.get("inv"))
+    if me.get("media") == "listen":
+        person.mic = person.cam = False
+    elif me.get("media") == "audio":
+        person.cam = False
     state, placed = store().update(meeting.id, lambda s: rules.arrive(s, person), settings=meeting.settings_dict())
-    publish_state(meeting.id, state)
+    if placed is not None:
+        publish_state(meeting.id, state)
     return state, placed
 
 
@@ -76,6 +82,9 @@ def policy(state: RoomState) -> dict:
         "hosts": hosts,
         "audio_blocked": audio_blocked,
         "video_blocked": video_blocked,
+        # Breakout rooms: people hear and see only their own group (None = the main room).
+        "groups": {p.pid: p.group for p in people if p.group},
+        "screen": next((p.pid for p in people if p.screen), None),
     }
 
 
@@ -96,16 +105,38 @@ def ice_servers(pid: str) -> list[dict]:
     return servers
 
 
-def page_context(target: Target, state: RoomState, person: Participant, view: str) -> dict:
+def page_context(target: Target, state: RoomState, person: Participant | None, view: str, theme=None) -> dict:
     """Template context shared by the full page and websocket pushes."""
+    from mvc.meeting.actions import chat_allowed
+
     return {
         "target": target,
         "meeting": target.meeting,
-        "theme": rooms.theme_for(db.session(), target.theme_id),
+        "theme": theme or rooms.theme_for(db.session(), target.theme_id),
         "state": state,
         "me": person,
         "view": view,
+        "may_speak": rules.may_speak,
+        "may_use_camera": rules.may_use_camera,
+        "chat_allowed": chat_allowed,
+        "chat_log": (lambda: store().read_log(state.meeting_id)) if state else (lambda: []),
+        "tile_names": tile_names,
+        "invited_people": lambda: invited_not_here(state) if state else [],
     }
+
+
+def tile_names(state: RoomState, viewer: Participant) -> dict[str, str]:
+    """Names for video tiles as this viewer may see them (guests see first names)."""
+    return {p.pid: p.name if viewer.is_host or p.is_host else p.first_name for p in state.present()}
+
+
+def invited_not_here(state: RoomState) -> list[Invitation]:
+    """Invitations of the meeting whose invitee has not joined (yet)."""
+    joined = {p.invitation_id for p in state.participants.values() if p.invitation_id}
+    rows = db.session().exec(
+        select(Invitation).where(Invitation.meeting_id == state.meeting_id, Invitation.revoked == False)  # noqa: E712
+    ).all()
+    return [inv for inv in rows if inv.id not in joined and inv.role != "host"]
 
 
 def not_joined_text() -> str:

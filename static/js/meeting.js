@@ -38,7 +38,7 @@
 
   // After the server re-renders the controls, local tracks follow what the server decided.
   document.body.addEventListener("htmx:oobAfterSwap", function (e) {
-    var target = e.detail && e.detail.target;
+    var target = e.target;
     var m = media();
     if (!target || target.id !== "controls" || !m || !m.setLocal) return;
     ["mic", "cam"].forEach(function (a) {
@@ -47,7 +47,70 @@
     });
   });
 
+  // Forms sent over the websocket (ws-send) are cleared once sent, for the next message.
+  live.addEventListener("htmx:wsAfterSend", function (e) {
+    var form = e.target.closest ? e.target.closest("form[data-reset]") : null;
+    if (form) form.reset();
+  });
+
+  // Tiles follow the server's facts: layout, hosts, raised hands (numbered), names, screen.
+  var lastHands = 0;
+  function soundOn() { return localStorage.getItem("mvc-hand-sound") !== "off"; }
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    var ctx = new Ctx(), osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.frequency.value = 660; gain.gain.value = 0.15;
+    osc.connect(gain); gain.connect(ctx.destination);
+    osc.start(); osc.stop(ctx.currentTime + 0.25);
+  }
+  function applyMeta() {
+    var meta = document.getElementById("meta"), tiles = document.getElementById("tiles");
+    if (!meta || !tiles) return;
+    tiles.dataset.layout = meta.dataset.layout;
+    var hosts = (meta.dataset.hosts || "").split(" "), hands = (meta.dataset.hands || "").split(" ").filter(Boolean);
+    var names = {};
+    try { names = JSON.parse(meta.dataset.names || "{}"); } catch (err) { names = {}; }
+    tiles.querySelectorAll(".tile[data-pid]").forEach(function (tile) {
+      var pid = tile.dataset.pid, at = hands.indexOf(pid);
+      tile.classList.toggle("host", hosts.indexOf(pid) >= 0);
+      tile.classList.toggle("screen", meta.dataset.screen === pid && !tile.classList.contains("self"));
+      if (at >= 0) tile.dataset.hand = String(at + 1); else delete tile.dataset.hand;
+      var cap = tile.querySelector("figcaption");
+      if (cap && names[pid] && !tile.classList.contains("self")) cap.textContent = names[pid];
+    });
+    if (meta.dataset.host === "1" && hands.length > lastHands && soundOn()) beep();
+    lastHands = hands.length;
+    var sound = document.querySelector('[data-local="sound"]');
+    if (sound) sound.setAttribute("aria-pressed", soundOn() ? "true" : "false");
+  }
+  document.body.addEventListener("htmx:oobAfterSwap", applyMeta);
+  document.addEventListener("mvc:tiles", applyMeta);
+
+  // Breakout countdowns tick in the page; the server moves people when time is up.
+  setInterval(function () {
+    document.querySelectorAll(".countdown[data-until]").forEach(function (el) {
+      var left = Math.max(0, Math.round(Number(el.dataset.until) - Date.now() / 1000));
+      var out = el.querySelector(".left") || el.appendChild(document.createElement("strong"));
+      out.className = "left";
+      out.textContent = " " + Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+    });
+  }, 1000);
+
+  // Screen sharing is offered only where the browser can do it (never on phones).
+  function offerShare() {
+    var can = !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+    document.querySelectorAll('[data-needs="getDisplayMedia"]').forEach(function (b) { b.hidden = !can; });
+  }
+  document.body.addEventListener("htmx:oobAfterSwap", offerShare);
+
   document.addEventListener("click", function (e) {
+    var local = e.target.closest ? e.target.closest("[data-local=sound]") : null;
+    if (local) {
+      localStorage.setItem("mvc-hand-sound", soundOn() ? "off" : "on");
+      local.setAttribute("aria-pressed", soundOn() ? "true" : "false");
+      return;
+    }
     var button = e.target.closest ? e.target.closest("button[data-action]") : null;
     if (!button) return;
     var action = button.dataset.action;
@@ -56,6 +119,14 @@
       var open = button.getAttribute("aria-expanded") !== "true";
       button.setAttribute("aria-expanded", open ? "true" : "false");
       if (panel) panel.hidden = !open;
+      return;
+    }
+    if (action === "share") {
+      var sharing = button.getAttribute("aria-pressed") === "true";
+      var sm = media();
+      if (sm && sm.share) {
+        sm.share(!sharing).then(function (ok) { if (ok !== false) send({ action: "share", on: !sharing }); });
+      }
       return;
     }
     if (action === "mic" || action === "cam") {

@@ -130,3 +130,11 @@ def test_store_delete_forgets_the_room(store):
     store.update(3, lambda s: None)
     store.delete(3)
     assert store.get(3) is None
+
+
+def test_chat_log_keeps_the_newest_lines(store):
+    for i in range(12):
+        store.append_log(9, {"n": i}, cap=10)
+    assert [x["n"] for x in store.read_log(9)] == list(range(2, 12))
+    store.delete(9)
+    assert store.read_log(9) == []

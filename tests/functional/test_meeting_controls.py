@@ -1,0 +1,289 @@
+"""Every in-meeting control and permission rule, over real websockets."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import http_join
+from tests.wsclient import Page
+
+
+class Meeting:
+    """A host and guests connected to the demo room."""
+
+    def __init__(self, live_server, pin):
+        self.server, self.pin, self.pages = live_server, pin, []
+        self.store = live_server.app.extensions["mvc.live"]
+
+    def join(self, name, host=False):
+        s = http_join(self.server.url, "demo", name, self.pin if host else "")
+        s.get(f"{self.server.url}/lang/en")
+        page = Page(self.server.url, "demo", s)
+        page.session = s
+        self.pages.append(page)
+        return page
+
+    def state(self):
+        states = [self.store.get(m) for m in range(1, 10)]
+        return next(s for s in states if s and not s.ended) if any(states) else None
+
+    def person(self, name):
+        return next(p for p in self.state().participants.values() if p.name == name)
+
+    def pid(self, name):
+        return self.person(name).pid
+
+    def close(self):
+        for p in self.pages:
+            try:
+                p.close()
+            except Exception:
+                pass
+
+
+@pytest.fixture
+def meeting(live_server, demo_room):
+    m = Meeting(live_server, demo_room.host_pin)
+    yield m
+    m.close()
+
+
+def wait_until(check, timeout=3.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+def three(meeting):
+    host = meeting.join("Nurse Nina", host=True)
+    host.wait_text('data-view="meeting"')
+    karen = meeting.join("Karen Jensen")
+    karen.wait_text('data-view="meeting"')
+    ole = meeting.join("Ole Hansen")
+    ole.wait_text('data-view="meeting"')
+    host.wait_for(lambda t: 'id="people"' in t and "Ole Hansen" in t)
+    return host, karen, ole
+
+
+def test_name_list_shows_roles_and_first_names_to_guests(meeting, three):
+    host, karen, ole = three
+    karen.wait_for(lambda t: 'id="people"' in t and "Ole<" in t.replace("Ole</span>", "Ole<"))
+    latest = [t for t in karen.received if 'id="people"' in t][-1]
+    assert "Ole Hansen" not in latest and "Nurse Nina" in latest and "Host" in latest
+    host_view = [t for t in host.received if 'id="people"' in t][-1]
+    assert "Karen Jensen" in host_view and "Actions" in host_view
+
+
+def test_chat_roundtrip_history_and_first_names(meeting, three):
+    host, karen, ole = three
+    karen.send({"action": "chat", "text": "  Hello   everyone "})
+    ole.wait_for(lambda t: "chat-log" in t and "Hello everyone" in t and "Karen:" in t)
+    host.wait_for(lambda t: "chat-log" in t and "Karen Jensen:" in t)
+    late = meeting.join("Late Lars")
+    late.wait_for(lambda t: 'data-view="meeting"' in t and "Hello everyone" in t)
+    assert meeting.store.read_log(meeting.state().meeting_id)[0]["text"] == "Hello everyone"
+
+
+def test_chat_limits_and_chat_off(meeting, three):
+    host, karen, ole = three
+    karen.send({"action": "chat", "text": "x" * 501})
+    karen.wait_text("at most 500 characters")
+    for i in range(6):
+        karen.send({"action": "chat", "text": f"line {i}"})
+    karen.wait_text("writing very fast")
+    host.send({"action": "chat_enabled", "on": "0"})
+    karen.wait_for(lambda t: 'id="chat_form"' in t and "Chat is turned off" in t)
+    before = len(meeting.store.read_log(meeting.state().meeting_id))
+    ole.send({"action": "chat", "text": "sneaky"})
+    ole.wait_text("Chat is turned off in this meeting")
+    assert len(meeting.store.read_log(meeting.state().meeting_id)) == before
+    # A named participant may answer chat as the host even while it is off.
+    host.send({"action": "chat_host", "pid": meeting.pid("Ole Hansen"), "on": "1"})
+    wait_until(lambda: meeting.person("Ole Hansen").chat_host)
+    ole.send({"action": "chat", "text": "answer as host"})
+    host.wait_for(lambda t: "answer as host" in t and "(staff)" in t)
+
+
+def test_hands_in_order_lower_and_lower_all(meeting, three):
+    host, karen, ole = three
+    ole.send({"action": "hand", "on": "1"})
+    wait_until(lambda: meeting.person("Ole Hansen").hand)
+    karen.send({"action": "hand", "on": "1"})
+    html = host.wait_for(lambda t: 'id="hands"' in t and "Karen Jensen" in t)
+    assert html.index("Ole Hansen") < html.index("Karen Jensen")
+    host.send({"action": "lower_hand", "pid": meeting.pid("Ole Hansen")})
+    wait_until(lambda: meeting.person("Ole Hansen").hand is None)
+    host.send({"action": "lower_all"})
+    wait_until(lambda: meeting.person("Karen Jensen").hand is None)
+    host.send({"action": "hand_enabled", "on": "0"})
+    wait_until(lambda: not meeting.state().settings["hand_raise"])
+    karen.send({"action": "hand", "on": "1"})
+    karen.wait_text("Hand raising is turned off")
+
+
+def test_floor_control_unmutes_and_takes_back(meeting, three):
+    host, karen, ole = three
+    host.send({"action": "guests_unmute", "on": "0"})
+    host.send({"action": "mute_all"})
+    wait_until(lambda: not meeting.person("Karen Jensen").mic)
+    karen.send({"action": "mic", "on": True})
+    karen.wait_text("turned off the microphones")
+    assert not meeting.person("Karen Jensen").mic
+    karen.send({"action": "hand", "on": "1"})
+    wait_until(lambda: meeting.person("Karen Jensen").hand)
+    host.send({"action": "give_floor", "pid": meeting.pid("Karen Jensen")})
+    wait_until(lambda: meeting.person("Karen Jensen").mic)
+    assert meeting.person("Karen Jensen").hand is None and meeting.person("Karen Jensen").floor
+    karen.wait_for(lambda t: 'id="controls"' in t and "Microphone on" in t)
+    host.send({"action": "take_floor", "pid": meeting.pid("Karen Jensen")})
+    wait_until(lambda: not meeting.person("Karen Jensen").mic)
+
+
+def test_guests_are_refused_every_host_control(meeting, three):
+    host, karen, ole = three
+    ole_pid = meeting.pid("Ole Hansen")
+    before = meeting.state()
+    for msg in [
+        {"action": "mute", "pid": ole_pid}, {"action": "mute_all"}, {"action": "lock", "on": "1"},
+        {"action": "admit_all"}, {"action": "remove", "pid": ole_pid}, {"action": "layout", "value": "host_only"},
+        {"action": "guests_camera", "on": "0"}, {"action": "cohost", "pid": ole_pid, "on": "1"},
+        {"action": "end"}, {"action": "chat_enabled", "on": "0"}, {"action": "breakout_auto", "count": "2"},
+        {"action": "give_floor", "pid": ole_pid},
+    ]:
+        karen.send(msg)
+    karen.wait_for(lambda t: sum("Only the host can do that" in x for x in karen.received) >= 12, timeout=5)
+    after = meeting.state()
+    assert after.locked == before.locked and after.settings == before.settings and not after.ended
+    assert set(after.participants) == set(before.participants)
+    assert meeting.person("Ole Hansen").mic and not meeting.person("Ole Hansen").cohost
+
+
+def test_camera_ban_and_policy_sent_to_media(meeting, three):
+    host, karen, ole = three
+    host.send({"action": "guests_camera", "on": "0"})
+    wait_until(lambda: not meeting.person("Karen Jensen").cam)
+    karen.send({"action": "cam", "on": True})
+    karen.wait_text("turned off the participants")
+    from mvc.meeting.live_ops import policy
+
+    blocked = policy(meeting.state())["video_blocked"]
+    assert meeting.pid("Karen Jensen") in blocked and meeting.pid("Nurse Nina") not in blocked
+
+
+def test_lock_knock_admit_and_turn_away(meeting, three):
+    host, karen, ole = three
+    host.send({"action": "lock", "on": "1"})
+    wait_until(lambda: meeting.state().locked)
+    newcomer = meeting.join("Peter Knock")
+    newcomer.wait_text("The meeting is locked")
+    host.wait_for(lambda t: 'id="people"' in t and "Knocking" in t and "Peter Knock" in t)
+    host.send({"action": "admit", "pid": meeting.pid("Peter Knock")})
+    newcomer.wait_text('data-view="meeting"')
+    other = meeting.join("Unwanted Uwe")
+    other.wait_text("The meeting is locked")
+    wait_until(lambda: any(p.name == "Unwanted Uwe" for p in meeting.state().participants.values()))
+    host.send({"action": "deny", "pid": meeting.pid("Unwanted Uwe")})
+    other.wait_text('data-view="removed"')
+    # Reloading does not get them back in.
+    again = Page(meeting.server.url, "demo", other.session)
+    again.wait_text('data-view="removed"')
+
+
+def test_remove_and_host_cannot_be_removed(meeting, three):
+    host, karen, ole = three
+    host.send({"action": "remove", "pid": meeting.pid("Nurse Nina")})
+    host.wait_text("The host cannot be removed")
+    host.send({"action": "remove", "pid": meeting.pid("Ole Hansen")})
+    ole.wait_text('data-view="removed"')
+    assert all(p.name != "Ole Hansen" for p in meeting.state().participants.values())
+
+
+def test_layout_one_way_and_cohost(meeting, three):
+    host, karen, ole = three
+    host.send({"action": "layout", "value": "host_only"})
+    karen.wait_for(lambda t: 'id="meta"' in t and 'data-layout="host_only"' in t)
+    host.send({"action": "layout", "value": "nonsense"})
+    host.wait_text("Unknown layout")
+    host.send({"action": "one_way", "on": "1"})
+    wait_until(lambda: meeting.state().settings["one_way_video"])
+    host.send({"action": "cohost", "pid": meeting.pid("Karen Jensen"), "on": "1"})
+    karen.wait_for(lambda t: 'id="host"' in t and "Host controls" in t)
+    # A co-host has host controls but cannot appoint co-hosts.
+    karen.send({"action": "cohost", "pid": meeting.pid("Ole Hansen"), "on": "1"})
+    karen.wait_text("Only the host can choose a co-host")
+    karen.send({"action": "lock", "on": "1"})
+    wait_until(lambda: meeting.state().locked)
+    host.send({"action": "cohost", "pid": meeting.pid("Karen Jensen"), "on": "0"})
+    wait_until(lambda: not meeting.person("Karen Jensen").cohost)
+
+
+def test_waiting_room_admit_one_by_one(live_server, demo_room, meeting):
+    guest = meeting.join("Early Erik")
+    guest.wait_text('data-view="waiting"')
+    host = meeting.join("Nurse Nina", host=True)
+    guest.wait_text('data-view="meeting"')  # host arrival lets the waiting room in
+    host.send({"action": "lock", "on": "1"})
+    wait_until(lambda: meeting.state().locked)
+
+
+def test_breakout_rooms_split_visit_broadcast_and_return(meeting, three):
+    host, karen, ole = three
+    host.send({"action": "breakout_auto", "count": "2"})
+    wait_until(lambda: meeting.person("Karen Jensen").group and meeting.person("Ole Hansen").group)
+    assert meeting.person("Karen Jensen").group != meeting.person("Ole Hansen").group
+    karen.wait_for(lambda t: 'id="breakout"' in t and "You are in Group" in t)
+    from mvc.meeting.live_ops import policy
+
+    groups = policy(meeting.state())["groups"]
+    assert len(set(groups.values())) == 2
+    # Chat stays inside a group.
+    karen.send({"action": "chat", "text": "group secret"})
+    host.wait_text("group secret")
+    ole.drain(0.5)
+    assert not any("group secret" in t for t in ole.received)
+    host.send({"action": "breakout_visit", "group": meeting.person("Ole Hansen").group})
+    wait_until(lambda: meeting.person("Nurse Nina").group == meeting.person("Ole Hansen").group)
+    host.send({"action": "notice", "text": "Two minutes left"})
+    karen.wait_text("Two minutes left")
+    ole.wait_text("Two minutes left")
+    host.send({"action": "breakout_close", "seconds": "1"})
+    karen.wait_for(lambda t: "countdown" in t)
+    wait_until(lambda: all(p.group is None for p in meeting.state().participants.values()), timeout=4)
+
+
+def test_end_meeting_for_everyone(meeting, three, db):
+    host, karen, ole = three
+    host.send({"action": "end"})
+    karen.wait_text('data-view="ended"')
+    ole.wait_text('data-view="ended"')
+    from mvc.models import Meeting as M
+
+    db.expire_all()
+    assert all(m.status == "ended" for m in db.exec(__import__("sqlmodel").select(M)).all())
+
+
+def test_rejoin_keeps_name_role_and_raised_hand(meeting, three):
+    host, karen, ole = three
+    karen.send({"action": "hand", "on": "1"})
+    wait_until(lambda: meeting.person("Karen Jensen").hand)
+    karen.close()
+    wait_until(lambda: not meeting.person("Karen Jensen").connected)
+    back = Page(meeting.server.url, "demo", karen.session)
+    back.wait_for(lambda t: 'id="controls"' in t and "Lower hand" in t)
+    assert meeting.person("Karen Jensen").connected
+    host.wait_for(lambda t: 'id="hands"' in t and "Karen Jensen" in t)
+
+
+def test_screen_share_only_when_allowed(meeting, three):
+    host, karen, ole = three
+    karen.send({"action": "share", "on": True})
+    karen.wait_text("Only the host can share a screen")
+    host.send({"action": "share", "on": True})
+    wait_until(lambda: meeting.person("Nurse Nina").screen)
+    karen.wait_for(lambda t: 'id="meta"' in t and f'data-screen="{meeting.pid("Nurse Nina")}"' in t)

@@ -15,6 +15,7 @@ import math
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -116,13 +117,15 @@ def is_vp8_keyframe(payload: bytes) -> bool:
 class Bot:
     """One participant talking to a worker over its TCP protocol."""
 
-    def __init__(self, address: tuple[str, int], room: str, pid: str, publish: bool = True,
-                 decode: bool = False, video: tuple[int, int, int] = (320, 180, 30),
-                 bitrate: int = 300_000) -> None:
+    def __init__(self, address: tuple[str, int] | None, room: str, pid: str,
+                 publish: bool = True, decode: bool = False,
+                 video: tuple[int, int, int] = (320, 180, 30), bitrate: int = 300_000,
+                 send: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Talk to the worker at `address`, or through `send` (then feed replies to deliver())."""
         self.address, self.room, self.pid = address, room, pid
         self.publish, self.decode = publish, decode
         self.video_format, self.bitrate = video, bitrate
-        self.pc = RTCPeerConnection(rtc_configuration([]))
+        self._send = send
         self.frames: dict[str, int] = defaultdict(int)  # video frames per publisher
         self.audio: dict[str, int] = defaultdict(int)  # audio packets per publisher
         self.keyframe_at: dict[str, float] = {}  # first keyframe received, per publisher
@@ -131,21 +134,44 @@ class Bot:
         self.messages: list[dict[str, Any]] = []
         self.joined_at = 0.0
         self.tracks: list[EncodedTrack] = []
-        self._owner: dict[str, str] = {}  # mid → publisher pid, from the latest remote SDP
-        self._hooked: set[int] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._writer: asyncio.StreamWriter | None = None
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._new_connection()
+
+    def _new_connection(self) -> None:
+        self.pc = RTCPeerConnection(rtc_configuration([]))
+        self._owner: dict[str, str] = {}  # mid → publisher pid, from the latest remote SDP
+        self._hooked: set[int] = set()
         self._answered = asyncio.Event()
 
     def send(self, obj: dict[str, Any]) -> None:
         """Send one message to the worker."""
-        assert self._writer is not None
-        self._writer.write(json.dumps(obj).encode() + b"\n")
+        if self._send is not None:
+            self._send(obj)
+        else:
+            assert self._writer is not None
+            self._writer.write(json.dumps(obj).encode() + b"\n")
+
+    def deliver(self, msg: dict[str, Any]) -> None:
+        """Hand in one message from the worker (call on the bot's event loop)."""
+        self._inbox.put_nowait(msg)
 
     async def join(self) -> None:
         """Connect, join and make the first offer; returns once answered."""
-        reader, self._writer = await asyncio.open_connection(*self.address, limit=1 << 20)
-        self._tasks.append(asyncio.ensure_future(self._read(reader)))
+        if self.address is not None:
+            reader, self._writer = await asyncio.open_connection(*self.address, limit=1 << 20)
+            self._tasks.append(asyncio.ensure_future(self._read(reader)))
+        self._tasks.append(asyncio.ensure_future(self._process()))
+        await self._negotiate()
+
+    async def rejoin(self) -> None:
+        """Start over with a new peer connection (after the pool re-assigned the room)."""
+        await self.pc.close()
+        self._new_connection()
+        await self._negotiate()
+
+    async def _negotiate(self) -> None:
         self.joined_at = time.monotonic()
         self.send({"type": "join", "room": self.room, "pid": self.pid})
         if self.publish:
@@ -166,12 +192,19 @@ class Bot:
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         while line := await reader.readline():
-            msg = json.loads(line)
+            self.deliver(json.loads(line))
+
+    async def _process(self) -> None:
+        while True:
+            msg = await self._inbox.get()
             self.messages.append(msg)
             if msg["type"] == "error":
                 self.errors.append(msg)
             elif msg["type"] in ("answer", "offer"):
-                await self._remote(msg)
+                try:
+                    await self._remote(msg)
+                except Exception as exc:  # a stale offer after a rejoin, say
+                    self.errors.append({"type": "error", "message": repr(exc)})
 
     async def _remote(self, msg: dict[str, Any]) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type=msg["type"]))

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -158,7 +159,15 @@ def _describe(exc: BaseException) -> str:
     return text.strip("'\"")[:300]
 
 
-async def run(host: str, port: int, config: RTCConfiguration) -> None:
+async def _watch_parent(stop: asyncio.Event) -> None:
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    stop.set()
+
+
+async def run(host: str, port: int, config: RTCConfiguration,
+              exit_with_parent: bool = False) -> None:
     """Serve until SIGTERM/SIGINT; prints the bound address as the first stdout line."""
     worker = Worker(config)
     server = await asyncio.start_server(worker.serve, host, port, limit=m.MAX_LINE)
@@ -168,8 +177,11 @@ async def run(host: str, port: int, config: RTCConfiguration) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.ensure_future(_watch_parent(stop)) if exit_with_parent else None
     async with server:
         await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     await worker.close()
 
 
@@ -179,12 +191,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ice-loopback-only", action="store_true")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started this one dies (pool mode)")
     parser.add_argument("--ice-servers", default="[]", help="JSON list of {urls, username, credential}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.ice_loopback_only:
         use_loopback_only()
-    asyncio.run(run(args.host, args.port, rtc_configuration(json.loads(args.ice_servers))))
+    config = rtc_configuration(json.loads(args.ice_servers))
+    asyncio.run(run(args.host, args.port, config, args.exit_with_parent))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,117 @@
+"""The pool from a web process's point of view: routing, worker death, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from media.bot import Bot
+from media.pool import MediaPool
+
+ROOM = "pool-room"
+
+
+def children(pid: int) -> set[int]:
+    """Live (non-zombie) child processes of pid, from /proc."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.timeout(60)
+def test_stop_leaves_no_child_process():
+    before = children(os.getpid())
+    pool = MediaPool(workers=2, loopback_only=True)
+    pool.start()
+    try:
+        health = pool.health()
+        assert [h["alive"] for h in health.values()] == [True, True]
+        assert {h["pid"] for h in health.values()} <= children(os.getpid())
+    finally:
+        pool.stop()
+    assert children(os.getpid()) == before
+
+
+@pytest.mark.timeout(30)
+def test_rooms_go_to_the_least_loaded_worker_and_pings_report_load():
+    pool = MediaPool(workers=2, loopback_only=True, ping_interval=0.2)
+    pool.start()
+    try:
+        assert pool.send({"type": "join", "room": "a", "pid": "x"})
+        assert pool.send({"type": "join", "room": "b", "pid": "y"})
+        assert pool.room_worker("a") != pool.room_worker("b")
+        assert not pool.send({"type": "offer", "room": "unknown", "pid": "z", "sdp": "v=0"})
+        time.sleep(0.8)
+        loads = [h["load"] for h in pool.health().values()]
+        assert sorted(l.get("rooms") for l in loads) == [1, 1]
+    finally:
+        pool.stop()
+
+
+@pytest.mark.timeout(90)
+def test_killed_worker_is_replaced_and_media_flows_again():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        bots: dict[str, Bot] = {}
+        reassigned: list[list[str]] = []
+
+        def on_message(msg):
+            bot = bots.get(msg.get("pid"))
+            if bot is not None:
+                loop.call_soon_threadsafe(bot.deliver, msg)
+
+        pool = MediaPool(workers=2, loopback_only=True, ping_interval=0.5,
+                         on_message=on_message, on_reassign=reassigned.append)
+        await loop.run_in_executor(None, pool.start)
+        try:
+            for pid in ("host", "g1", "g2"):
+                bots[pid] = Bot(None, ROOM, pid, send=pool.send)
+            pool.send({"type": "policy", "room": ROOM, "policy": {
+                "layout": "tiles", "one_way_video": False, "hosts": ["host"],
+                "audio_blocked": ["g2"]}})
+            await asyncio.gather(*(b.join() for b in bots.values()))
+            await asyncio.sleep(1.5)
+            assert bots["g1"].frames["host"] > 10
+
+            victim = pool.room_worker(ROOM)
+            pid = next(h["pid"] for h in pool.health().values() if h["address"] == victim)
+            killed_at = time.monotonic()
+            os.kill(pid, signal.SIGKILL)
+            while not reassigned:
+                await asyncio.sleep(0.02)
+            reassigned_at = time.monotonic()
+            assert reassigned == [[ROOM]]
+            await asyncio.gather(*(b.rejoin() for b in bots.values()))
+            before = {b.pid: dict(b.frames) for b in bots.values()}
+            pairs = [(r, p) for r in bots for p in bots if r != p]
+            while any(bots[r].frames[p] <= before[r].get(p, 0) for r, p in pairs):
+                assert time.monotonic() - killed_at < 20
+                await asyncio.sleep(0.02)
+            recovered = time.monotonic() - killed_at
+            print(f"worker killed → on_reassign {reassigned_at - killed_at:.2f} s, "
+                  f"→ media flowing on every pair again {recovered:.2f} s")
+            assert pool.room_worker(ROOM) is not None
+            # the room's policy was replayed to the new worker: g2 stays muted
+            audio0 = dict(bots["host"].audio)
+            await asyncio.sleep(1.0)
+            assert bots["host"].audio["g2"] - audio0.get("g2", 0) == 0
+            assert bots["host"].audio["g1"] - audio0.get("g1", 0) > 30
+            assert all(h["alive"] for h in pool.health().values())
+        finally:
+            await asyncio.gather(*(b.close() for b in bots.values()), return_exceptions=True)
+            await loop.run_in_executor(None, pool.stop)
+
+    before = children(os.getpid())
+    asyncio.run(scenario())
+    assert children(os.getpid()) == before

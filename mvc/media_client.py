@@ -17,12 +17,12 @@ class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._targets: dict[str, Callable[[dict], None]] = {}
-        self._rooms: dict[str, int] = {}
+        self._rooms: dict[str, str] = {}  # pid -> room name (the meeting id as text)
 
     def register(self, room: int, pid: str, deliver: Callable[[dict], None]) -> None:
         with self._lock:
             self._targets[pid] = deliver
-            self._rooms[pid] = room
+            self._rooms[pid] = str(room)
 
     def unregister(self, pid: str, deliver: Callable[[dict], None]) -> None:
         with self._lock:
@@ -36,7 +36,7 @@ class Hub:
         with self._lock:
             target = self._targets.get(pid) if pid else None
             if target is None and msg.get("room") is not None:
-                room_targets = [t for p, t in self._targets.items() if self._rooms.get(p) == msg["room"]]
+                room_targets = [t for p, t in self._targets.items() if self._rooms.get(p) == str(msg["room"])]
             else:
                 room_targets = []
         if target is not None:
@@ -46,7 +46,7 @@ class Hub:
 
     def reconnect_rooms(self, rooms: list) -> None:
         """A worker died: tell every page in those rooms to renegotiate with the new one."""
-        wanted = {int(r) for r in rooms}
+        wanted = {str(r) for r in rooms}
         with self._lock:
             targets = [t for p, t in self._targets.items() if self._rooms.get(p) in wanted]
         for t in targets:

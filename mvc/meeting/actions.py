@@ -258,7 +258,7 @@ def _send_away(state: RoomState, person: Participant):
     pid = person.pid
 
     def after(conn, _state):
-        live_ops.media().send({"type": "leave", "room": conn.meeting_id, "pid": pid})
+        live_ops.to_media(conn.meeting_id, {"type": "leave", "pid": pid})
 
     return after
 
@@ -345,7 +345,7 @@ def end(state, me, msg):
         meeting = db.session().get(Meeting, conn.meeting_id)
         if meeting is not None and meeting.status == "open":
             rooms.end_meeting(db.session(), meeting)
-        live_ops.media().send({"type": "close_room", "room": conn.meeting_id})
+        live_ops.to_media(conn.meeting_id, {"type": "close_room"})
 
     return after
 

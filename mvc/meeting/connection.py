@@ -134,7 +134,7 @@ class Connection:
             unsubscribe()
             hub.unregister(self.pid, self._post)
             if self.media_on:
-                live_ops.media().send({"type": "leave", "room": self.meeting_id, "pid": self.pid})
+                live_ops.to_media(self.meeting_id, {"type": "leave", "pid": self.pid})
             state = live_ops.store().get(self.meeting_id)
             if state is not None and self.pid in state.participants:
                 live_ops.set_connected(self.meeting_id, self.pid, False)
@@ -213,13 +213,13 @@ class Connection:
     def _media_for(self, view: str, state) -> None:
         if view == "meeting" and not self.media_on:
             self.media_on = True
-            live_ops.media().send({"type": "join", "room": self.meeting_id, "pid": self.pid})
+            live_ops.to_media(self.meeting_id, {"type": "join", "pid": self.pid})
             live_ops.sync_policy(self.meeting_id, state)
             self.send_json({"type": "media", "action": "start", "pid": self.pid,
                             "iceServers": live_ops.ice_servers(self.pid)})
         elif view != "meeting" and self.media_on:
             self.media_on = False
-            live_ops.media().send({"type": "leave", "room": self.meeting_id, "pid": self.pid})
+            live_ops.to_media(self.meeting_id, {"type": "leave", "pid": self.pid})
             self.send_json({"type": "media", "action": "stop"})
 
     def status(self, text: str) -> None:
@@ -246,7 +246,7 @@ class Connection:
         if not self.media_on:
             self.send_json({"type": "error", "message": "not in the meeting"})
             return False
-        out = {"type": msg["type"], "room": self.meeting_id, "pid": self.pid}
+        out = {"type": msg["type"], "pid": self.pid}
         if msg["type"] in {"offer", "answer"}:
             if not isinstance(msg.get("sdp"), str):
                 self.send_json({"type": "error", "message": "sdp must be a string"})
@@ -257,5 +257,5 @@ class Connection:
                 self.send_json({"type": "error", "message": "bad candidate"})
                 return False
             out["candidate"] = msg.get("candidate")
-        live_ops.media().send(out)
+        live_ops.to_media(self.meeting_id, out)
         return False

@@ -27,6 +27,12 @@ def media():
     return current_app.extensions["mvc.media"]
 
 
+def to_media(meeting_id: int, msg: dict) -> None:
+    """Send a message about a meeting to its media worker (rooms are named by meeting id)."""
+    msg["room"] = str(meeting_id)
+    media().send(msg)
+
+
 def publish_state(meeting_id: int, state: RoomState) -> None:
     """Tell every page of the meeting that the state changed."""
     store().publish(meeting_id, {"kind": "state", "v": state.version})
@@ -55,7 +61,7 @@ def set_connected(meeting_id: int, pid: str, connected: bool) -> RoomState:
 def leave(meeting_id: int, pid: str) -> None:
     """Remove a participant who left, from the state and the media worker."""
     state, _gone = store().update(meeting_id, lambda s: rules.leave(s, pid))
-    media().send({"type": "leave", "room": meeting_id, "pid": pid})
+    to_media(meeting_id, {"type": "leave", "pid": pid})
     publish_state(meeting_id, state)
 
 
@@ -90,7 +96,7 @@ def policy(state: RoomState) -> dict:
 
 def sync_policy(meeting_id: int, state: RoomState) -> None:
     """Send the current forwarding policy to the room's media worker."""
-    media().send({"type": "policy", "room": meeting_id, "policy": policy(state)})
+    to_media(meeting_id, {"type": "policy", "policy": policy(state)})
 
 
 def ice_servers(pid: str) -> list[dict]:

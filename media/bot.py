@@ -44,10 +44,10 @@ def vp8_clip(width: int = 320, height: int = 180, fps: int = 30, seconds: float 
         out = []
         for i in range(int(fps * seconds)):
             frame = av.VideoFrame(width, height, "yuv420p")
-            for plane, step in zip(frame.planes, (8, 3, 5)):
-                row = bytes((x * 2 + i * step) & 255 for x in range(plane.line_size))
+            for plane, step in zip(frame.planes, (4, 1, 2)):
+                row = bytes(((x * 3 + i * step) // 2) & 255 for x in range(plane.line_size))
                 plane.update(b"".join(
-                    row[(r * 3) % 64:] + row[:(r * 3) % 64] for r in range(plane.height)))
+                    row[(r // 4) % 64:] + row[:(r // 4) % 64] for r in range(plane.height)))
             frame.pts = i
             out += [(bytes(p), p.is_keyframe) for p in enc.encode(frame)]
         out += [(bytes(p), p.is_keyframe) for p in enc.encode(None)]
@@ -128,6 +128,7 @@ class Bot:
         self._send = send
         self.frames: dict[str, int] = defaultdict(int)  # video frames per publisher
         self.audio: dict[str, int] = defaultdict(int)  # audio packets per publisher
+        self.packets = 0  # every RTP packet received
         self.keyframe_at: dict[str, float] = {}  # first keyframe received, per publisher
         self.decoded_at: dict[str, float] = {}  # first decoded frame, per publisher
         self.errors: list[dict[str, Any]] = []
@@ -239,6 +240,7 @@ class Bot:
         original = receiver._handle_rtp_packet
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+            self.packets += 1
             owner = self._owner.get(t.mid or "")
             if owner is not None:
                 if t.kind == "audio":

@@ -1,0 +1,159 @@
+/* MVC media glue: one RTCPeerConnection to the room's media worker.
+ *
+ * MVCMedia.start({send, container, localVideo, onError, onState})
+ *   send(obj)   delivers {type:"offer"|"answer"|"candidate", ...} to the server, which adds
+ *               room and pid and relays to the worker (sending "join" before the first offer).
+ *   container   element that receives one tile per remote publisher:
+ *               <div class="tile" data-pid="PID"><video autoplay playsinline></video></div>
+ * MVCMedia.handle(msg)  for worker messages relayed by the server:
+ *               answer, offer (renegotiation), error, speaker, reconnect (worker replaced).
+ * MVCMedia.switchDevice(kind, deviceId), setEnabled(kind, on), pip(pid), stop().
+ * The msid stream id of every forwarded track is the publisher's pid.
+ */
+(function () {
+  "use strict";
+  var VIDEO = {width: {ideal: 640}, height: {ideal: 360},
+               frameRate: {ideal: 20, max: 24}, facingMode: "user"};
+  var AUDIO = {echoCancellation: true, noiseSuppression: true, autoGainControl: true};
+  var opts = null, pc = null, local = null, restartTimer = null, stopped = true;
+
+  function tile(pid) {
+    var el = opts.container.querySelector('.tile[data-pid="' + CSS.escape(pid) + '"]');
+    if (!el) {
+      el = document.createElement("div");
+      el.className = "tile";
+      el.dataset.pid = pid;
+      var video = document.createElement("video");
+      video.autoplay = true;
+      video.playsInline = true;
+      el.appendChild(video);
+      opts.container.appendChild(el);
+    }
+    return el;
+  }
+
+  function onTrack(event) {
+    var stream = event.streams[0];
+    if (!stream) return;
+    var el = tile(stream.id);
+    var video = el.querySelector("video");
+    if (video.srcObject !== stream) video.srcObject = stream;
+    stream.onremovetrack = function () {
+      if (stream.getTracks().length === 0 && video.srcObject === stream) el.remove();
+    };
+  }
+
+  async function getMedia() {
+    try {
+      return await navigator.mediaDevices.getUserMedia({audio: AUDIO, video: VIDEO});
+    } catch (e) {
+      try { return await navigator.mediaDevices.getUserMedia({audio: AUDIO}); }
+      catch (e2) { return null; }  // listen-only
+    }
+  }
+
+  async function connect() {
+    pc = new RTCPeerConnection({bundlePolicy: "max-bundle", iceServers: opts.iceServers || []});
+    pc.ontrack = onTrack;
+    pc.onicecandidate = function (e) {
+      if (e.candidate) opts.send({type: "candidate", candidate: e.candidate.toJSON()});
+    };
+    pc.onconnectionstatechange = function () {
+      if (opts.onState) opts.onState(pc.connectionState);
+      if (pc.connectionState === "failed") restart(0);
+      else if (pc.connectionState === "disconnected") restart(3000);
+      else if (pc.connectionState === "connected") clearTimeout(restartTimer);
+    };
+    if (local && local.getTracks().length) {
+      local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
+    } else {
+      pc.addTransceiver("audio", {direction: "recvonly"});
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    opts.send({type: "offer", sdp: pc.localDescription.sdp});
+  }
+
+  // The worker (aiortc) has no ICE restart: reconnecting is a fresh offer on a new connection.
+  function restart(delay) {
+    clearTimeout(restartTimer);
+    restartTimer = setTimeout(function () {
+      if (stopped) return;
+      if (pc) pc.close();
+      opts.container.querySelectorAll(".tile").forEach(function (el) { el.remove(); });
+      connect().catch(report);
+    }, delay);
+  }
+
+  function report(err) {
+    if (opts && opts.onError) opts.onError(String(err && err.message || err));
+    else console.warn("media:", err);
+  }
+
+  async function handle(msg) {
+    if (!pc || stopped) return;
+    try {
+      if (msg.type === "answer") {
+        await pc.setRemoteDescription({type: "answer", sdp: msg.sdp});
+      } else if (msg.type === "offer") {
+        await pc.setRemoteDescription({type: "offer", sdp: msg.sdp});
+        await pc.setLocalDescription(await pc.createAnswer());
+        opts.send({type: "answer", sdp: pc.localDescription.sdp});
+      } else if (msg.type === "speaker") {
+        opts.container.querySelectorAll(".tile").forEach(function (el) {
+          el.classList.toggle("speaking", el.dataset.pid === msg.pid);
+        });
+      } else if (msg.type === "reconnect") {
+        restart(0);
+      } else if (msg.type === "error") {
+        report(msg.message);
+      }
+    } catch (e) { report(e); }
+  }
+
+  async function start(options) {
+    opts = options;
+    stopped = false;
+    local = await getMedia();
+    if (opts.localVideo && local) {
+      opts.localVideo.muted = true;
+      opts.localVideo.srcObject = local;
+    }
+    await connect();
+  }
+
+  async function switchDevice(kind, deviceId) {
+    var c = {};
+    c[kind] = Object.assign({}, kind === "video" ? VIDEO : AUDIO, {deviceId: {exact: deviceId}});
+    if (kind === "video") delete c.video.facingMode;
+    var stream = await navigator.mediaDevices.getUserMedia(c);
+    var track = stream.getTracks()[0];
+    var sender = pc.getSenders().find(function (s) { return s.track && s.track.kind === kind; });
+    if (sender) await sender.replaceTrack(track);
+    local.getTracks().filter(function (t) { return t.kind === kind; }).forEach(function (t) {
+      t.stop(); local.removeTrack(t);
+    });
+    local.addTrack(track);
+  }
+
+  function setEnabled(kind, on) {
+    if (local) local.getTracks().forEach(function (t) { if (t.kind === kind) t.enabled = on; });
+  }
+
+  function pip(pid) {
+    var video = pid ? tile(pid).querySelector("video") : opts.localVideo;
+    if (document.pictureInPictureElement === video) return document.exitPictureInPicture();
+    if (video && video.requestPictureInPicture) return video.requestPictureInPicture();
+  }
+
+  function stop() {
+    stopped = true;
+    clearTimeout(restartTimer);
+    if (pc) pc.close();
+    pc = null;
+    if (local) local.getTracks().forEach(function (t) { t.stop(); });
+    local = null;
+  }
+
+  window.MVCMedia = {start: start, handle: handle, stop: stop,
+                     switchDevice: switchDevice, setEnabled: setEnabled, pip: pip};
+})();

@@ -126,6 +126,7 @@ class Bot:
         self.publish, self.decode = publish, decode
         self.video_format, self.bitrate = video, bitrate
         self._send = send
+        self.level = 127  # the audio level this bot claims to send (0 loudest, 127 silent)
         self.frames: dict[str, int] = defaultdict(int)  # video frames per publisher
         self.audio: dict[str, int] = defaultdict(int)  # audio packets per publisher
         self.packets = 0  # every RTP packet received
@@ -183,13 +184,25 @@ class Bot:
             self.tracks = [video, audio]
             sender = self.pc.addTrack(video)
             sender._send_keyframe = video.restart  # type: ignore[method-assign]
-            self.pc.addTrack(audio)
+            self._send_audio_level(self.pc.addTrack(audio))
         else:
             self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.send({"type": "offer", "room": self.room, "pid": self.pid,
                    "sdp": self.pc.localDescription.sdp})
         await asyncio.wait_for(self._answered.wait(), 10)
+
+    def _send_audio_level(self, sender: Any) -> None:
+        """Tag audio packets with ssrc-audio-level = self.level (-dBov; 127 is silence)."""
+        original = sender._next_encoded_frame
+
+        async def next_frame(codec: Any) -> Any:
+            frame = await original(codec)
+            if frame is not None:
+                frame.audio_level = -self.level
+            return frame
+
+        sender._next_encoded_frame = next_frame
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         while line := await reader.readline():

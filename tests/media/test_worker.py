@@ -197,3 +197,21 @@ def test_overlong_line_is_refused_and_connection_keeps_working(worker):
         assert second["type"] == "pong"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_active_speaker_follows_the_loud_publisher_without_flapping(worker):
+    async def scenario():
+        a, b, c = bots = await join_all(worker, ["a", "b", "c"])
+        try:
+            a.level, b.level, c.level = 15, 90, 127
+            await asyncio.sleep(2.0)
+            b.level, a.level = 10, 80
+            await asyncio.sleep(2.0)
+            for bot in bots:
+                speakers = [m["pid"] for m in bot.messages if m["type"] == "speaker"]
+                assert speakers == ["a", "b"]
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())

@@ -215,3 +215,36 @@ def test_active_speaker_follows_the_loud_publisher_without_flapping(worker):
             await leave_all(bots)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_lost_publisher_packets_are_recovered_by_nack_and_rtx(worker):
+    async def scenario():
+        pub, sub = bots = await join_all(worker, ["pub", "sub"])
+        try:
+            await asyncio.sleep(1.0)
+            sender = next(s for s in pub.pc.getSenders() if s.kind == "video")
+            transport = sender.transport
+            original = transport._send_rtp
+            video_pt = sender._RTCRtpSender__rtx_payload_type - 1  # aiortc: rtx = pt + 1
+            dropped = 0
+
+            async def lossy(data: bytes) -> None:
+                nonlocal dropped
+                is_media = data[1] & 0x7F == video_pt and not 192 <= data[1] <= 223
+                if is_media and int.from_bytes(data[2:4], "big") % 10 == 0:
+                    dropped += 1  # lose every tenth video packet, never its retransmission
+                    return
+                await original(data)
+
+            transport._send_rtp = lossy
+            sent0, got0 = pub.tracks[0].sent, sub.frames["pub"]
+            await asyncio.sleep(4.0)
+            sent, got = pub.tracks[0].sent - sent0, sub.frames["pub"] - got0
+            print(f"dropped {dropped} video packets upstream; subscriber got {got}/{sent} frames")
+            assert dropped > 10
+            assert got >= 0.97 * sent
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .bot import Bot, vp8_clip
+from .bot import Bot, video_clip
 from .peer import use_loopback_only
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ async def bench(publishers: int, subscribers: int, seconds: float, warmup: float
     host, port = proc.stdout.readline().split()[1].rsplit(":", 1)
     address = (host, int(port))
     video = (640, 360, 30)
-    clip = vp8_clip(*video, bitrate=BITRATE)
+    clip = video_clip(*video, bitrate=BITRATE)
     kbps = sum(len(f) for f, _ in clip) * 8 / (len(clip) / video[2]) / 1000
     subs = [Bot(address, ROOM, f"sub{i}", publish=False) for i in range(subscribers)]
     pubs = [Bot(address, ROOM, f"pub{i}", video=video, bitrate=BITRATE)
@@ -50,7 +50,14 @@ async def bench(publishers: int, subscribers: int, seconds: float, warmup: float
             "layout": "host_only", "one_way_video": False,
             "hosts": [b.pid for b in subs]}}) if subs else None
         await asyncio.gather(*(b.join() for b in bots[1:]))
+        ctl_reader, ctl_writer = await asyncio.open_connection(*address)
+
+        async def worker_load() -> dict:
+            ctl_writer.write(b'{"type":"ping"}\n')
+            return json.loads(await ctl_reader.readline())["load"]
+
         await asyncio.sleep(warmup)
+        load0 = await worker_load()
         cpu0, t0, own0 = cpu_seconds(proc.pid), time.monotonic(), cpu_seconds(os.getpid())
         pk0 = sum(b.packets for b in subs)
         fr0 = {(s.pid, p.pid): s.frames[p.pid] for s in subs for p in pubs}
@@ -58,6 +65,8 @@ async def bench(publishers: int, subscribers: int, seconds: float, warmup: float
         await asyncio.sleep(seconds)
         cpu1, t1, own1 = cpu_seconds(proc.pid), time.monotonic(), cpu_seconds(os.getpid())
         elapsed = t1 - t0
+        load1 = await worker_load()
+        ctl_writer.close()
         fps = [(s.frames[p.pid] - fr0[(s.pid, p.pid)]) / elapsed for s in subs for p in pubs]
         pairs = publishers * subscribers
         cpu = 100 * (cpu1 - cpu0) / elapsed
@@ -66,7 +75,9 @@ async def bench(publishers: int, subscribers: int, seconds: float, warmup: float
             "video": f"{video[0]}x{video[1]}@{video[2]} VP8 {kbps:.0f} kbit/s + Opus",
             "worker_cpu_percent": round(cpu, 1),
             "forwarded_pairs": pairs,
-            "egress_packets_per_s": round((sum(b.packets for b in subs) - pk0) / elapsed),
+            "ingress_packets_per_s": round((load1["packets_in"] - load0["packets_in"]) / elapsed),
+            "egress_packets_per_s": round((load1["packets_out"] - load0["packets_out"]) / elapsed),
+            "received_packets_per_s": round((sum(b.packets for b in subs) - pk0) / elapsed),
             "sent_fps_mean": round((sum(p.tracks[0].sent for p in pubs) - sent0)
                                    / elapsed / max(publishers, 1), 1),
             "received_fps_min": round(min(fps), 1) if fps else None,

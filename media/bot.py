@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import av
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
@@ -30,17 +30,26 @@ _CLIPS: dict[tuple[Any, ...], list[tuple[bytes, bool]]] = {}
 _OPUS: list[bytes] = []
 
 
-def vp8_clip(width: int = 320, height: int = 180, fps: int = 30, seconds: float = 2.0,
-             bitrate: int = 300_000, gop: int = 30) -> list[tuple[bytes, bool]]:
-    """Encode a moving test pattern once; returns (VP8 frame, is_keyframe) pairs."""
-    key = (width, height, fps, seconds, bitrate, gop)
+ENCODERS = {
+    "video/VP8": ("libvpx", {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}),
+    "video/H264": ("libx264", {"preset": "ultrafast", "tune": "zerolatency",
+                               "profile": "baseline"}),
+}
+
+
+def video_clip(width: int = 320, height: int = 180, fps: int = 30, seconds: float = 2.0,
+               bitrate: int = 300_000, gop: int = 30,
+               mime: str = "video/VP8") -> list[tuple[bytes, bool]]:
+    """Encode a moving test pattern once; returns (encoded frame, is_keyframe) pairs."""
+    key = (width, height, fps, seconds, bitrate, gop, mime)
     if key not in _CLIPS:
-        enc = av.CodecContext.create("libvpx", "w")
+        name, options = ENCODERS[mime]
+        enc = av.CodecContext.create(name, "w")
         enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
         enc.time_base = fractions.Fraction(1, fps)
         enc.bit_rate = bitrate
         enc.gop_size = gop
-        enc.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+        enc.options = options
         out = []
         for i in range(int(fps * seconds)):
             frame = av.VideoFrame(width, height, "yuv420p")
@@ -120,11 +129,12 @@ class Bot:
     def __init__(self, address: tuple[str, int] | None, room: str, pid: str,
                  publish: bool = True, decode: bool = False,
                  video: tuple[int, int, int] = (320, 180, 30), bitrate: int = 300_000,
-                 send: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 send: Callable[[dict[str, Any]], None] | None = None,
+                 mime: str = "video/VP8") -> None:
         """Talk to the worker at `address`, or through `send` (then feed replies to deliver())."""
         self.address, self.room, self.pid = address, room, pid
         self.publish, self.decode = publish, decode
-        self.video_format, self.bitrate = video, bitrate
+        self.video_format, self.bitrate, self.mime = video, bitrate, mime
         self._send = send
         self.level = 127  # the audio level this bot claims to send (0 loudest, 127 silent)
         self.frames: dict[str, int] = defaultdict(int)  # video frames per publisher
@@ -178,11 +188,15 @@ class Bot:
         self.send({"type": "join", "room": self.room, "pid": self.pid})
         if self.publish:
             w, h, fps = self.video_format
-            frames = [f for f, _ in vp8_clip(w, h, fps, bitrate=self.bitrate)]
+            frames = [f for f, _ in video_clip(w, h, fps, bitrate=self.bitrate, mime=self.mime)]
             video = EncodedTrack("video", frames, fps, 90000)
             audio = EncodedTrack("audio", opus_clip(), 50, 48000)
             self.tracks = [video, audio]
             sender = self.pc.addTrack(video)
+            transceiver = next(t for t in self.pc.getTransceivers() if t.sender is sender)
+            caps = RTCRtpSender.getCapabilities("video").codecs
+            transceiver.setCodecPreferences(
+                [c for c in caps if c.mimeType == self.mime or c.mimeType == "video/rtx"])
             sender._send_keyframe = video.restart  # type: ignore[method-assign]
             self._send_audio_level(self.pc.addTrack(audio))
         else:

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 KEYFRAME_INTERVAL = 0.5  # at most one PLI upstream per publisher per this many seconds
 VIDEO_FRAME_TICKS = 3000  # 1/30 s at 90 kHz, the gap left when a stream is re-bound
 
+# Packets into up tracks and out of down tracks since the worker started (for `pong`).
+COUNTERS = {"packets_in": 0, "packets_out": 0}
+
 
 class UpTrack:
     """One publisher's incoming audio or video stream, forwarded to its down tracks."""
@@ -97,6 +100,7 @@ class UpTrack:
     async def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """Send one packet to every down track (nothing at all while blocked)."""
         self.packets += 1
+        COUNTERS["packets_in"] += 1
         if self.kind == "audio" and self.on_audio_level and packet.extensions.audio_level:
             self.on_audio_level(self.pid, packet.extensions.audio_level[1])
         if self.blocked:
@@ -233,6 +237,7 @@ class DownTrack:
         except ConnectionError:
             return
         self.packets += 1
+        COUNTERS["packets_out"] += 1
         s = self.sender
         s._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()  # type: ignore
         s._RTCRtpSender__rtp_timestamp = out.timestamp  # type: ignore

@@ -12,6 +12,7 @@ import aioice.ice
 from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender,
                     RTCSessionDescription)
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
@@ -38,11 +39,13 @@ def rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
-def _preferences(kind: str, mime: str) -> list[Any]:
+def _preferences(kind: str, codec: RTCRtpCodecParameters) -> list[Any]:
+    """Codecs for a down track: the publisher's own (exact parameters first), then RTX."""
     caps = RTCRtpSender.getCapabilities(kind).codecs
-    first = [c for c in caps if c.mimeType.lower() == mime.lower()]
+    same = [c for c in caps if c.mimeType.lower() == codec.mimeType.lower()]
+    same.sort(key=lambda c: c.parameters != codec.parameters)
     rtx = [c for c in caps if c.mimeType.lower().endswith("/rtx")]
-    return first + rtx
+    return same + rtx
 
 
 class Peer:
@@ -135,7 +138,8 @@ class Peer:
         return changed
 
     def _down_for(self, up: UpTrack) -> DownTrack:
-        mime = up.codecs[0].mimeType if up.codecs else ""
+        codec = up.codecs[0] if up.codecs else None
+        mime = codec.mimeType if codec else ""
         for i, (transceiver, down) in enumerate(self._free):
             if down.kind == up.kind and (down._codec is None or down._codec.mimeType == mime):
                 del self._free[i]
@@ -143,8 +147,8 @@ class Peer:
                 break
         else:
             transceiver = self.pc.addTransceiver(SilentTrack(up.kind), direction="sendonly")
-            if mime:
-                transceiver.setCodecPreferences(_preferences(up.kind, mime))
+            if codec is not None:
+                transceiver.setCodecPreferences(_preferences(up.kind, codec))
             down = DownTrack(up.kind, transceiver.sender)
             self._transceivers[down] = transceiver
         # The msid stream id is the publisher's pid, so the page knows whose tile it is.

@@ -20,6 +20,7 @@ from typing import Any
 from aiortc import RTCConfiguration
 
 from . import messages as m
+from .forward import COUNTERS
 from .peer import PeerError, rtc_configuration, use_loopback_only
 from .plan import RoomPolicy
 from .room import Room, RoomFull
@@ -50,7 +51,7 @@ class Worker:
         """Rooms, peers and forwarded streams, as reported in `pong`."""
         loads = [r.load() for r in self.rooms.values()]
         return {"rooms": len(self.rooms), "peers": sum(x["peers"] for x in loads),
-                "forwarded": sum(x["forwarded"] for x in loads)}
+                "forwarded": sum(x["forwarded"] for x in loads), **COUNTERS}
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Read lines from one web process until it disconnects."""

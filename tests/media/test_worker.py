@@ -248,3 +248,25 @@ def test_lost_publisher_packets_are_recovered_by_nack_and_rtx(worker):
             await leave_all(bots)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_h264_is_forwarded_as_h264(worker):
+    async def scenario():
+        bots = [Bot(worker, ROOM, pid, mime="video/H264") for pid in ("a", "b")]
+        await asyncio.gather(*(b.join() for b in bots))
+        try:
+            await asyncio.sleep(1.5)
+            sent0 = bots[0].tracks[0].sent
+            got0 = bots[1].frames["a"]
+            await asyncio.sleep(2.0)
+            assert bots[1].frames["a"] - got0 >= 0.9 * (bots[0].tracks[0].sent - sent0)
+            sdp = bots[1].pc.remoteDescription.sdp
+            section = next(m for m in sdp.split("\r\nm=")
+                           if m.startswith("video") and "a=msid:a " in m)
+            first_pt = section.split("\r\n")[0].split()[3]
+            assert f"a=rtpmap:{first_pt} H264/90000" in section
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())

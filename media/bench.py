@@ -32,8 +32,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def bench(publishers: int, subscribers: int, seconds: float, warmup: float) -> dict:
-    proc = subprocess.Popen([sys.executable, "-m", "media.worker", "--port", "0",
-                             "--ice-loopback-only"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    cmd = os.environ.get("MEDIA_BENCH_WORKER", f"{sys.executable} -m media.worker").split()
+    proc = subprocess.Popen(cmd + ["--port", "0", "--ice-loopback-only"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     host, port = proc.stdout.readline().split()[1].rsplit(":", 1)
     address = (host, int(port))

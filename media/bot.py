@@ -22,9 +22,11 @@ import av
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtp import RtpPacket
+from aiortc.codecs import is_rtx
+from aiortc.rtcrtpreceiver import NackGenerator
+from aiortc.rtp import RtpPacket, unwrap_rtx
 
-from .peer import rtc_configuration
+from .peer import enlarge_socket_buffers, rtc_configuration
 
 _CLIPS: dict[tuple[Any, ...], list[tuple[bytes, bool]]] = {}
 _OPUS: list[bytes] = []
@@ -202,6 +204,7 @@ class Bot:
         else:
             self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        enlarge_socket_buffers(self.pc)
         self.send({"type": "offer", "room": self.room, "pid": self.pid,
                    "sdp": self.pc.localDescription.sdp})
         await asyncio.wait_for(self._answered.wait(), 10)
@@ -264,21 +267,34 @@ class Bot:
                 self._tasks.append(asyncio.ensure_future(self._drain(t, receiver.track)))
 
     def _hook(self, t: Any, receiver: Any) -> None:
+        """Count packets per publisher; like a browser, NACK lost video and take RTX."""
         original = receiver._handle_rtp_packet
+        codecs = receiver._RTCRtpReceiver__codecs
+        rtx_ssrc = receiver._RTCRtpReceiver__rtx_ssrc
+        nack = NackGenerator()
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
-            self.packets += 1
-            owner = self._owner.get(t.mid or "")
-            if owner is not None:
-                if t.kind == "audio":
-                    self.audio[owner] += 1
-                else:
-                    if packet.marker:
-                        self.frames[owner] += 1
-                    if owner not in self.keyframe_at and is_vp8_keyframe(packet.payload):
-                        self.keyframe_at[owner] = time.monotonic()
             if self.decode:
                 await original(packet, arrival_time_ms)
+            self.packets += 1
+            owner = self._owner.get(t.mid or "")
+            if owner is None:
+                return
+            if t.kind == "audio":
+                self.audio[owner] += 1
+                return
+            codec = codecs.get(packet.payload_type)
+            if codec is not None and is_rtx(codec):
+                apt = codec.parameters.get("apt")
+                if packet.ssrc not in rtx_ssrc or len(packet.payload) < 2:
+                    return
+                packet = unwrap_rtx(packet, payload_type=apt, ssrc=rtx_ssrc[packet.ssrc])
+            elif not self.decode and nack.add(packet):
+                await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+            if packet.marker:
+                self.frames[owner] += 1
+            if owner not in self.keyframe_at and is_vp8_keyframe(packet.payload):
+                self.keyframe_at[owner] = time.monotonic()
 
         receiver._handle_rtp_packet = handle
 

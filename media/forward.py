@@ -103,10 +103,11 @@ class UpTrack:
         COUNTERS["packets_in"] += 1
         if self.kind == "audio" and self.on_audio_level and packet.extensions.audio_level:
             self.on_audio_level(self.pid, packet.extensions.audio_level[1])
-        if self.blocked:
+        if self.blocked or not self.downs:
             return
+        ntp = clock.current_ntp_time()
         for down in list(self.downs):
-            await down.send(packet, codec)
+            await down.send(packet, codec, ntp)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
@@ -205,8 +206,8 @@ class DownTrack:
             self.up = None
         self._resync = True
 
-    async def send(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
-        """Rewrite one publisher packet for this subscriber and send it."""
+    async def send(self, packet: RtpPacket, codec: RTCRtpCodecParameters, ntp: int) -> None:
+        """Rewrite one publisher packet for this subscriber and send it (ntp: send time)."""
         out_codec = self._codec
         if out_codec is None or out_codec.mimeType.lower() != codec.mimeType.lower():
             return
@@ -228,7 +229,7 @@ class DownTrack:
         out.extensions.mid = self._mid
         out.extensions.audio_level = packet.extensions.audio_level
         if self.kind == "video":
-            out.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+            out.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
         self._last_seq, self._last_ts = out.sequence_number, out.timestamp
         self._history[out.sequence_number % RTP_HISTORY_SIZE] = out
         transport = self.sender.transport
@@ -239,7 +240,7 @@ class DownTrack:
         self.packets += 1
         COUNTERS["packets_out"] += 1
         s = self.sender
-        s._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()  # type: ignore
+        s._RTCRtpSender__ntp_timestamp = ntp  # type: ignore
         s._RTCRtpSender__rtp_timestamp = out.timestamp  # type: ignore
         s._RTCRtpSender__octet_count += len(out.payload)  # type: ignore
         s._RTCRtpSender__packet_count += 1  # type: ignore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,20 @@ class PeerError(Exception):
 def use_loopback_only() -> None:
     """Make aioice gather only 127.0.0.1 host candidates (tests, single-machine setups)."""
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+SOCKET_BUFFER = 1 << 20  # absorbs scheduling gaps; Linux caps it at net.core.[rw]mem_max
+
+
+def enlarge_socket_buffers(pc: RTCPeerConnection) -> None:
+    """Give the connection's UDP sockets 1 MiB buffers (defaults overflow at SFU rates)."""
+    for t in pc.getTransceivers():
+        connection = t.receiver.transport.transport._connection
+        for protocol in connection._protocols:
+            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+            if sock is not None:
+                for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
 
 
 def rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
@@ -82,6 +97,7 @@ class Peer:
                 new.append(up)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
+            enlarge_socket_buffers(self.pc)
             self.reply({"type": "answer", "pid": self.pid, "sdp": self.pc.localDescription.sdp})
             self.ready = True
             return new

@@ -179,15 +179,16 @@ class Bot:
         self._tasks.append(asyncio.ensure_future(self._process()))
         await self._negotiate()
 
-    async def rejoin(self) -> None:
+    async def rejoin(self, send_join: bool = True) -> None:
         """Start over with a new peer connection (after the pool re-assigned the room)."""
         await self.pc.close()
         self._new_connection()
-        await self._negotiate()
+        await self._negotiate(send_join)
 
-    async def _negotiate(self) -> None:
+    async def _negotiate(self, send_join: bool = True) -> None:
         self.joined_at = time.monotonic()
-        self.send({"type": "join", "room": self.room, "pid": self.pid})
+        if send_join:
+            self.send({"type": "join", "room": self.room, "pid": self.pid})
         if self.publish:
             w, h, fps = self.video_format
             frames = [f for f, _ in video_clip(w, h, fps, bitrate=self.bitrate, mime=self.mime)]

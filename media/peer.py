@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import uuid
 from collections.abc import Callable
@@ -63,6 +64,11 @@ def _preferences(kind: str, codec: RTCRtpCodecParameters) -> list[Any]:
     return same + rtx
 
 
+def _ufrag(sdp: str) -> str | None:
+    match = re.search(r"^a=ice-ufrag:(\S+)", sdp, re.MULTILINE)
+    return match.group(1) if match else None
+
+
 class Peer:
     """A participant's RTCPeerConnection; the client always makes the first offer."""
 
@@ -78,6 +84,13 @@ class Peer:
         self._transceivers: dict[DownTrack, RTCRtpTransceiver] = {}
         self._renegotiate_wanted = False
         self._up_transceivers: set[RTCRtpTransceiver] = set()
+
+    def is_new_session(self, sdp: str) -> bool:
+        """True if this offer carries other ICE credentials than the current session."""
+        current = self.pc.remoteDescription
+        if current is None:
+            return False
+        return _ufrag(current.sdp) != _ufrag(sdp)
 
     async def handle_offer(self, sdp: str) -> list[UpTrack]:
         """Apply the client's offer, reply with the answer; returns new up tracks."""

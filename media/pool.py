@@ -7,7 +7,8 @@
     ...
     pool.stop()
 
-Rooms are assigned to the least-loaded live worker on their first `join` (or `policy`).
+Rooms are assigned to the least-loaded live worker on their first `join` (or `offer`,
+`policy`).
 A worker that dies is restarted (spawned mode) or reconnected (external mode); its rooms
 go to live workers, the room's last policy is replayed there, and on_reassign(room_ids)
 tells the web to have those pages join and offer again.
@@ -114,7 +115,7 @@ class MediaPool:
         with self._lock:
             link = self._rooms.get(room)
             if link is None or not link.alive:
-                if msg.get("type") not in ("join", "policy"):
+                if msg.get("type") not in ("join", "offer", "policy"):
                     return False
                 link = self._least_loaded()
                 if link is None:
@@ -133,15 +134,16 @@ class MediaPool:
             link = self._rooms.get(room)
             return link.address if link is not None else None
 
-    def health(self) -> dict[str, dict[str, Any]]:
-        """Per worker: address, pid (spawned mode), alive, last reported load, rooms."""
+    def health(self) -> dict[str, Any]:
+        """{"ok": any worker alive, "workers": {name: {address, pid, alive, load, rooms}}}."""
         with self._lock:
             rooms = {link.name: sorted(r for r, l in self._rooms.items() if l is link)
                      for link in self._links}
-        return {link.name: {"address": link.address, "alive": link.alive,
-                            "pid": link.proc.pid if link.proc else None,
-                            "load": dict(link.load), "rooms": rooms[link.name]}
-                for link in self._links}
+        workers = {link.name: {"address": link.address, "alive": link.alive,
+                               "pid": link.proc.pid if link.proc else None,
+                               "load": dict(link.load), "rooms": rooms[link.name]}
+                   for link in self._links}
+        return {"ok": any(w["alive"] for w in workers.values()), "workers": workers}
 
     # -- internals ----------------------------------------------------------------
     def _least_loaded(self) -> WorkerLink | None:

@@ -45,10 +45,22 @@ class Room:
         peer = self.peers[pid] = Peer(pid, self.config, reply)
         return peer
 
-    async def offer(self, pid: str, sdp: str) -> None:
-        """Answer a participant's offer, then forward according to the plan."""
-        peer = self.peers[pid]
-        for up in await peer.handle_offer(sdp):
+    async def offer(self, pid: str, sdp: str, reply: Reply) -> None:
+        """Answer a participant's offer, then forward according to the plan.
+
+        An offer from a new session (unknown pid, or new ICE credentials after a page
+        reconnect) starts a fresh peer, as if `join` had been sent first.
+        """
+        peer = self.peers.get(pid)
+        if peer is None or peer.is_new_session(sdp):
+            peer = self.join(pid, reply)
+        try:
+            ups = await peer.handle_offer(sdp)
+        except Exception:
+            if not peer.ready and self.peers.get(pid) is peer:
+                await self.leave(pid)  # never usable: don't keep it in the plan
+            raise
+        for up in ups:
             up.on_audio_level = self._feed_level
         self.apply_plan()
 

@@ -97,14 +97,14 @@ class Worker:
             conn.send(m.error(_describe(exc), pid))
             return
         if coro is not None:
-            asyncio.ensure_future(self._run(coro, conn, pid))
+            asyncio.ensure_future(self._run(coro, conn, pid, msg.type))
 
-    async def _run(self, coro: Any, conn: Connection, pid: str | None) -> None:
+    async def _run(self, coro: Any, conn: Connection, pid: str | None, kind: str) -> None:
         try:
             await coro
         except Exception as exc:  # hostile SDP etc.: report, keep serving
-            log.info("message for %s failed: %r", pid, exc)
-            conn.send(m.error(_describe(exc), pid))
+            log.info("%s for %s failed: %r", kind, pid, exc)
+            conn.send(m.error(f"{kind} failed: {_describe(exc)}", pid))
 
     def _peer_room(self, msg: Any) -> Room:
         room = self.rooms.get(msg.room)
@@ -121,7 +121,10 @@ class Worker:
                 room = self.rooms[msg.room] = Room(msg.room, self.config, self._speaker)
             room.join(msg.pid, conn.send)
         elif isinstance(msg, m.Offer):
-            return self._peer_room(msg).offer(msg.pid, msg.sdp)
+            room = self.rooms.get(msg.room)
+            if room is None:
+                room = self.rooms[msg.room] = Room(msg.room, self.config, self._speaker)
+            return room.offer(msg.pid, msg.sdp, conn.send)
         elif isinstance(msg, m.Answer):
             return self._peer_room(msg).peers[msg.pid].handle_answer(msg.sdp)
         elif isinstance(msg, m.Candidate):

@@ -36,8 +36,9 @@ def test_stop_leaves_no_child_process():
     pool.start()
     try:
         health = pool.health()
-        assert [h["alive"] for h in health.values()] == [True, True]
-        assert {h["pid"] for h in health.values()} <= children(os.getpid())
+        assert health["ok"]
+        assert [h["alive"] for h in health["workers"].values()] == [True, True]
+        assert {h["pid"] for h in health["workers"].values()} <= children(os.getpid())
     finally:
         pool.stop()
     assert children(os.getpid()) == before
@@ -51,9 +52,9 @@ def test_rooms_go_to_the_least_loaded_worker_and_pings_report_load():
         assert pool.send({"type": "join", "room": "a", "pid": "x"})
         assert pool.send({"type": "join", "room": "b", "pid": "y"})
         assert pool.room_worker("a") != pool.room_worker("b")
-        assert not pool.send({"type": "offer", "room": "unknown", "pid": "z", "sdp": "v=0"})
+        assert not pool.send({"type": "answer", "room": "unknown", "pid": "z", "sdp": "v=0"})
         time.sleep(0.8)
-        loads = [h["load"] for h in pool.health().values()]
+        loads = [h["load"] for h in pool.health()["workers"].values()]
         assert sorted(l.get("rooms") for l in loads) == [1, 1]
     finally:
         pool.stop()
@@ -85,7 +86,7 @@ def test_killed_worker_is_replaced_and_media_flows_again():
             assert bots["g1"].frames["host"] > 10
 
             victim = pool.room_worker(ROOM)
-            pid = next(h["pid"] for h in pool.health().values() if h["address"] == victim)
+            pid = next(h["pid"] for h in pool.health()["workers"].values() if h["address"] == victim)
             killed_at = time.monotonic()
             os.kill(pid, signal.SIGKILL)
             while not reassigned:
@@ -107,7 +108,7 @@ def test_killed_worker_is_replaced_and_media_flows_again():
             await asyncio.sleep(1.0)
             assert bots["host"].audio["g2"] - audio0.get("g2", 0) == 0
             assert bots["host"].audio["g1"] - audio0.get("g1", 0) > 30
-            assert all(h["alive"] for h in pool.health().values())
+            assert all(h["alive"] for h in pool.health()["workers"].values())
         finally:
             await asyncio.gather(*(b.close() for b in bots.values()), return_exceptions=True)
             await loop.run_in_executor(None, pool.stop)

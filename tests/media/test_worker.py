@@ -157,7 +157,7 @@ def test_bad_input_gets_error_replies_and_the_room_keeps_going(worker):
                 json.dumps({"type": "launch_missiles"}).encode(),
                 json.dumps({"type": "join", "room": ROOM, "pid": "x" * 65}).encode(),
                 json.dumps({"type": "join", "room": ROOM, "pid": 7}).encode(),
-                json.dumps({"type": "offer", "room": ROOM, "pid": "nobody", "sdp": "v=0"}).encode(),
+                json.dumps({"type": "answer", "room": ROOM, "pid": "nobody", "sdp": "v=0"}).encode(),
                 json.dumps({"type": "join", "room": ROOM, "pid": "evil"}).encode(),
                 json.dumps({"type": "offer", "room": ROOM, "pid": "evil", "sdp": "garbage\r\nm=video x\r\n"}).encode(),
                 json.dumps({"type": "offer", "room": ROOM, "pid": "evil", "sdp": "v" * 70000}).encode(),
@@ -173,6 +173,8 @@ def test_bad_input_gets_error_replies_and_the_room_keeps_going(worker):
             errors = [r for r in replies if r["type"] == "error"]
             assert len(errors) == len(lines) - 2
             assert all(r["message"] for r in errors)
+            assert any(r["pid"] == "evil" and r["message"].startswith("offer failed")
+                       for r in errors)
             assert any(r["type"] == "pong" for r in replies)
             assert {r["pid"] for r in errors} >= {"evil", "nobody"}
 
@@ -269,6 +271,26 @@ def test_h264_is_forwarded_as_h264(worker):
                            if m.startswith("video") and "a=msid:a " in m)
             first_pt = section.split("\r\n")[0].split()[3]
             assert f"a=rtpmap:{first_pt} H264/90000" in section
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_page_reconnecting_with_a_fresh_offer_replaces_its_old_connection(worker):
+    async def scenario():
+        a, b = bots = await join_all(worker, ["a", "b"])
+        try:
+            await asyncio.sleep(1.0)
+            await b.rejoin(send_join=False)  # a reloaded page just offers again
+            await asyncio.sleep(1.0)
+            before = snapshot(bots)
+            await asyncio.sleep(1.0)
+            after = snapshot(bots)
+            assert delta(after, before, "a", "b", "video") > 20
+            assert delta(after, before, "b", "a", "video") > 20
+            assert b.errors == []
         finally:
             await leave_all(bots)
 

@@ -1,13 +1,14 @@
 /* MVC media glue: one RTCPeerConnection to the room's media worker.
  *
- * MVCMedia.start({send, container, localVideo, onError, onState})
+ * MVCMedia.start({send, container, selfVideo, mode, iceServers, onError, onState})
  *   send(obj)   delivers {type:"offer"|"answer"|"candidate", ...} to the server, which adds
  *               room and pid and relays to the worker (sending "join" before the first offer).
+ *   mode        "av" (default), "audio" (microphone only) or "listen" (receive only).
  *   container   element that receives one tile per remote publisher:
  *               <div class="tile" data-pid="PID"><video autoplay playsinline></video></div>
  * MVCMedia.handle(msg)  for worker messages relayed by the server:
  *               answer, offer (renegotiation), error, speaker, reconnect (worker replaced).
- * MVCMedia.switchDevice(kind, deviceId), setEnabled(kind, on), pip(pid), stop().
+ * MVCMedia.switchDevice(kind, deviceId), setLocal(kind, on), pip(pid), stop().
  * The msid stream id of every forwarded track is the publisher's pid.
  */
 (function () {
@@ -43,9 +44,11 @@
     };
   }
 
-  async function getMedia() {
+  async function getMedia(mode) {
+    if (mode === "listen" || !navigator.mediaDevices) return null;
     try {
-      return await navigator.mediaDevices.getUserMedia({audio: AUDIO, video: VIDEO});
+      return await navigator.mediaDevices.getUserMedia(
+        mode === "audio" ? {audio: AUDIO} : {audio: AUDIO, video: VIDEO});
     } catch (e) {
       try { return await navigator.mediaDevices.getUserMedia({audio: AUDIO}); }
       catch (e2) { return null; }  // listen-only
@@ -90,7 +93,7 @@
   }
 
   async function handle(msg) {
-    if (!pc || stopped) return;
+    if (!pc || stopped || !msg) return;
     try {
       if (msg.type === "answer") {
         await pc.setRemoteDescription({type: "answer", sdp: msg.sdp});
@@ -113,15 +116,17 @@
   async function start(options) {
     opts = options;
     stopped = false;
-    local = await getMedia();
-    if (opts.localVideo && local) {
-      opts.localVideo.muted = true;
-      opts.localVideo.srcObject = local;
+    opts.selfVideo = opts.selfVideo || opts.localVideo;
+    local = await getMedia(opts.mode);
+    if (opts.selfVideo && local) {
+      opts.selfVideo.muted = true;
+      opts.selfVideo.srcObject = local;
     }
     await connect();
   }
 
   async function switchDevice(kind, deviceId) {
+    if (!pc || !local) return;
     var c = {};
     c[kind] = Object.assign({}, kind === "video" ? VIDEO : AUDIO, {deviceId: {exact: deviceId}});
     if (kind === "video") delete c.video.facingMode;
@@ -135,12 +140,12 @@
     local.addTrack(track);
   }
 
-  function setEnabled(kind, on) {
+  function setLocal(kind, on) {
     if (local) local.getTracks().forEach(function (t) { if (t.kind === kind) t.enabled = on; });
   }
 
   function pip(pid) {
-    var video = pid ? tile(pid).querySelector("video") : opts.localVideo;
+    var video = pid ? tile(pid).querySelector("video") : opts.selfVideo;
     if (document.pictureInPictureElement === video) return document.exitPictureInPicture();
     if (video && video.requestPictureInPicture) return video.requestPictureInPicture();
   }
@@ -155,5 +160,5 @@
   }
 
   window.MVCMedia = {start: start, handle: handle, stop: stop,
-                     switchDevice: switchDevice, setEnabled: setEnabled, pip: pip};
+                     switchDevice: switchDevice, setLocal: setLocal, pip: pip};
 })();

@@ -8,7 +8,7 @@
  *               <div class="tile" data-pid="PID"><video autoplay playsinline></video></div>
  * MVCMedia.handle(msg)  for worker messages relayed by the server:
  *               answer, offer (renegotiation), error, speaker, reconnect (worker replaced).
- * MVCMedia.switchDevice(kind, deviceId), setLocal(kind, on), pip(pid), stop().
+ * MVCMedia.switchDevice(kind, deviceId), setLocal(kind, on), pip(pid), pc(), stop().
  * The msid stream id of every forwarded track is the publisher's pid.
  */
 (function () {
@@ -19,7 +19,7 @@
   var opts = null, pc = null, local = null, restartTimer = null, stopped = true;
 
   function tile(pid) {
-    var el = opts.container.querySelector('.tile[data-pid="' + CSS.escape(pid) + '"]');
+    var el = opts.container.querySelector('.tile[data-pid="' + CSS.escape(pid) + '"]:not(.self)');
     if (!el) {
       el = document.createElement("div");
       el.className = "tile";
@@ -82,7 +82,7 @@
     restartTimer = setTimeout(function () {
       if (stopped) return;
       if (pc) pc.close();
-      opts.container.querySelectorAll(".tile").forEach(function (el) { el.remove(); });
+      opts.container.querySelectorAll(".tile:not(.self)").forEach(function (el) { el.remove(); });
       connect().catch(report);
     }, delay);
   }
@@ -160,5 +160,6 @@
   }
 
   window.MVCMedia = {start: start, handle: handle, stop: stop,
-                     switchDevice: switchDevice, setLocal: setLocal, pip: pip};
+                     switchDevice: switchDevice, setLocal: setLocal, pip: pip,
+                     pc: function () { return pc; }};
 })();

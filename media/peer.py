@@ -19,6 +19,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
 from .forward import DownTrack, SilentTrack, UpTrack
+from .sdpmap import Codecs, Extensions, numbering, tables_from
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Peer:
         self._transceivers: dict[DownTrack, RTCRtpTransceiver] = {}
         self._renegotiate_wanted = False
         self._up_transceivers: set[RTCRtpTransceiver] = set()
+        self._tables: tuple[Codecs, Extensions] | None = None
 
     def is_new_session(self, sdp: str) -> bool:
         """True if this offer carries other ICE credentials than the current session."""
@@ -108,6 +110,8 @@ class Peer:
                 up = UpTrack(self.pid, t.kind, t.receiver, t._codecs)
                 self.ups[t.kind] = up
                 new.append(up)
+            if self._tables is None:
+                self._tables = tables_from(self.pc)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
             enlarge_socket_buffers(self.pc)
@@ -146,7 +150,9 @@ class Peer:
                 self._renegotiate_wanted = True
                 return
             self._renegotiate_wanted = False
-            offer = await self.pc.createOffer()
+            assert self._tables is not None
+            with numbering(*self._tables):
+                offer = await self.pc.createOffer()
             await self.pc.setLocalDescription(offer)
             self.reply({"type": "offer", "pid": self.pid, "sdp": self.pc.localDescription.sdp})
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import socket
+import struct
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSen
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc import rtp
 from aiortc.sdp import candidate_from_sdp
 
 from .forward import DownTrack, SilentTrack, UpTrack
@@ -28,6 +30,22 @@ Reply = Callable[[dict[str, Any]], None]
 
 class PeerError(Exception):
     """A signalling step the peer cannot take in its current state."""
+
+
+def harden_rtp_parsing() -> None:
+    """Turn aiortc's struct.error on a malformed header extension into the ValueError
+    its transport already drops, instead of an exception that ends the connection."""
+    original = rtp.HeaderExtensionsMap.get
+
+    def get(self: rtp.HeaderExtensionsMap, profile: int, value: bytes) -> rtp.HeaderExtensions:
+        try:
+            return original(self, profile, value)
+        except struct.error as exc:
+            raise ValueError(f"malformed RTP header extension: {exc}") from None
+
+    if not getattr(rtp.HeaderExtensionsMap.get, "hardened", False):
+        get.hardened = True  # type: ignore[attr-defined]
+        rtp.HeaderExtensionsMap.get = get  # type: ignore[method-assign]
 
 
 def use_loopback_only() -> None:

@@ -21,7 +21,7 @@ from aiortc import RTCConfiguration
 
 from . import messages as m
 from .forward import COUNTERS
-from .peer import PeerError, rtc_configuration, use_loopback_only
+from .peer import PeerError, harden_rtp_parsing, rtc_configuration, use_loopback_only
 from .plan import RoomPolicy
 from .room import Room, RoomFull
 
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ice-servers", default="[]", help="JSON list of {urls, username, credential}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    harden_rtp_parsing()
     if args.ice_loopback_only:
         use_loopback_only()
     config = rtc_configuration(json.loads(args.ice_servers))

@@ -60,3 +60,22 @@ def test_error_names_the_participant_when_known():
     with pytest.raises(MessageError) as err:
         parse(line(type="offer", room="r", pid="p", sdp=""))
     assert err.value.pid == "p"
+
+
+def test_malformed_header_extension_is_a_value_error_after_hardening():
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+
+    from media.peer import harden_rtp_parsing
+
+    harden_rtp_parsing()
+    ids = HeaderExtensionsMap()
+    ids.configure(RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(
+        id=1, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level")]))
+    # one-byte header profile; id 1 (audio level, one byte) carrying two bytes, as when
+    # a browser's id means another extension than the one negotiated
+    header = bytes([0x90, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1])
+    ext = bytes([0xBE, 0xDE, 0, 1]) + bytes([0x11, 0x30, 0x31, 0x00])
+    packet = header + ext + b"payload"
+    with pytest.raises(ValueError):
+        RtpPacket.parse(packet, ids)

@@ -106,6 +106,8 @@ def _sdp(obj: dict[str, Any], pid: str) -> str:
         raise MessageError("sdp must be a non-empty string", pid)
     if len(value) > MAX_SDP:
         raise MessageError(f"sdp larger than {MAX_SDP} bytes", pid)
+    if not value.startswith("v=0"):
+        raise MessageError("sdp must start with v=0", pid)
     return value
 
 

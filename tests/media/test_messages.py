@@ -43,6 +43,7 @@ def test_policy_round_trips():
     (line(type="join", room=["r"], pid="p"), "room"),
     (line(type="offer", room="r", pid="p", sdp=5), "sdp"),
     (line(type="offer", room="r", pid="p", sdp="v" * (MAX_SDP + 1)), "larger"),
+    (line(type="answer", room="r", pid="p", sdp="nonsense"), "v=0"),
     (line(type="candidate", room="r", pid="p", candidate="x"), "candidate"),
     (line(type="policy", room="r", policy={"layout": "cinema"}), "layout"),
     (line(type="policy", room="r", policy={"one_way_video": "yes"}), "one_way_video"),

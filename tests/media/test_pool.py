@@ -116,3 +116,28 @@ def test_killed_worker_is_replaced_and_media_flows_again():
     before = children(os.getpid())
     asyncio.run(scenario())
     assert children(os.getpid()) == before
+
+
+@pytest.mark.timeout(30)
+def test_external_workers_are_used_but_not_owned(worker):
+    host, port = worker
+    messages = []
+    pool = MediaPool(addresses=[f"{host}:{port}"], on_message=messages.append)
+    pool.start()
+    try:
+        assert pool.health()["ok"]
+        assert pool.send({"type": "join", "room": "ext", "pid": "p"})
+        assert pool.send({"type": "offer", "room": "ext", "pid": "p", "sdp": "nonsense"})
+        deadline = time.monotonic() + 5
+        while not messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert messages and messages[0]["type"] == "error" and messages[0]["pid"] == "p"
+        assert pool.room_worker("ext") == f"{host}:{port}"
+        assert pool.health()["workers"]["w0"]["pid"] is None
+    finally:
+        pool.stop()
+    # the worker belongs to someone else: still serving after the pool stopped
+    import socket
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(b'{"type":"ping"}\n')
+        assert b"pong" in sock.recv(4096)

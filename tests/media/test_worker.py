@@ -159,7 +159,7 @@ def test_bad_input_gets_error_replies_and_the_room_keeps_going(worker):
                 json.dumps({"type": "join", "room": ROOM, "pid": 7}).encode(),
                 json.dumps({"type": "answer", "room": ROOM, "pid": "nobody", "sdp": "v=0"}).encode(),
                 json.dumps({"type": "join", "room": ROOM, "pid": "evil"}).encode(),
-                json.dumps({"type": "offer", "room": ROOM, "pid": "evil", "sdp": "garbage\r\nm=video x\r\n"}).encode(),
+                json.dumps({"type": "offer", "room": ROOM, "pid": "evil", "sdp": "v=0\r\ngarbage\r\nm=video x\r\n"}).encode(),
                 json.dumps({"type": "offer", "room": ROOM, "pid": "evil", "sdp": "v" * 70000}).encode(),
                 json.dumps({"type": "candidate", "room": ROOM, "pid": "evil",
                             "candidate": {"candidate": "candidate:nonsense", "sdpMid": "0"}}).encode(),

@@ -96,12 +96,21 @@ class EncodedTrack(MediaStreamTrack):
         self._pos = 0
         self._start: float | None = None
         self.sent = 0
+        self.paused = False
 
     def restart(self) -> None:
         """Play from the clip's first frame (a keyframe) next."""
         self._pos = 0
 
+    def pause(self, paused: bool) -> None:
+        """Stop or resume sending (timing picks up where it stopped, without a burst)."""
+        self.paused = paused
+
     async def recv(self) -> av.Packet:
+        if self.paused:
+            while self.paused:
+                await asyncio.sleep(0.02)
+            self._start = time.monotonic() - self._n * self._interval
         if self._start is None:
             self._start = time.monotonic()
         wait = self._start + self._n * self._interval - time.monotonic()

@@ -11,7 +11,6 @@ import pytest
 from media.bot import Bot
 
 ROOM = "room-1"
-LATENCY = 0.3  # allowance for packets in flight (sockets, event loops) at a window edge
 
 
 async def join_all(address, pids, **kw) -> list[Bot]:
@@ -40,6 +39,20 @@ def delta(after, before, receiver, publisher, kind) -> int:
     return after.get(key, 0) - before.get(key, 0)
 
 
+async def paused_and_drained(bots: list[Bot]) -> dict[tuple[str, str, str], int]:
+    """Pause every publisher's video and wait until no more frames arrive; the counts."""
+    for b in bots:
+        b.tracks[0].pause(True)
+    counts = snapshot(bots)
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        now = snapshot(bots)
+        if now == counts:
+            break
+        counts = now
+    return counts
+
+
 async def policy(bot: Bot, **policy) -> None:
     bot.send({"type": "policy", "room": ROOM, "policy": policy})
 
@@ -50,13 +63,15 @@ def test_eight_participants_in_tiles_get_nearly_every_frame(worker):
         bots = await join_all(worker, [f"p{i}" for i in range(8)])
         try:
             await asyncio.sleep(2.0)  # renegotiation and first keyframes
+            # Count exactly the frames sent in a 4 s window: pause, let everything in
+            # flight arrive, count, send for 4 s, pause, drain, count again.
+            got0 = await paused_and_drained(bots)
             sent0 = {b.pid: b.tracks[0].sent for b in bots}
-            await asyncio.sleep(LATENCY)
-            got0 = snapshot(bots)
-            await asyncio.sleep(4.0 - LATENCY)
+            for b in bots:
+                b.tracks[0].pause(False)
+            await asyncio.sleep(4.0)
+            got = await paused_and_drained(bots)
             sent = {b.pid: b.tracks[0].sent - sent0[b.pid] for b in bots}
-            await asyncio.sleep(LATENCY)  # frames sent in the window, received a bit later
-            got = snapshot(bots)
             worst = min(delta(got, got0, r.pid, p.pid, "video") / sent[p.pid]
                         for r in bots for p in bots if r is not p)
             print(f"8 in tiles: worst receiver/publisher pair got {worst:.1%} of frames; "

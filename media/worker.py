@@ -26,6 +26,7 @@ from .plan import RoomPolicy
 from .room import Room, RoomFull
 
 log = logging.getLogger("media.worker")
+MAX_BACKLOG = 16 * 1024 * 1024  # bytes queued to one web process before we give up on it
 
 
 class Connection:
@@ -35,9 +36,14 @@ class Connection:
         self.writer = writer
 
     def send(self, obj: dict[str, Any]) -> None:
-        """Queue one message to the web process (dropped if it has gone)."""
-        if not self.writer.is_closing():
-            self.writer.write(m.encode(obj))
+        """Queue one message to the web process (dropped if it has gone or stopped reading)."""
+        if self.writer.is_closing():
+            return
+        if self.writer.transport.get_write_buffer_size() > MAX_BACKLOG:
+            log.warning("web process is not reading; closing its connection")
+            self.writer.close()
+            return
+        self.writer.write(m.encode(obj))
 
 
 class Worker:

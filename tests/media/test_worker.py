@@ -310,3 +310,19 @@ def test_page_reconnecting_with_a_fresh_offer_replaces_its_old_connection(worker
             await leave_all(bots)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(30)
+def test_the_34th_participant_is_refused(worker):
+    async def scenario():
+        reader, writer = await asyncio.open_connection(*worker)
+        for i in range(34):
+            writer.write(json.dumps({"type": "join", "room": "big", "pid": f"p{i}"}).encode() + b"\n")
+        writer.write(b'{"type":"ping"}\n')
+        replies = [json.loads(await asyncio.wait_for(reader.readline(), 5)) for _ in range(2)]
+        writer.close()
+        return replies
+
+    error, pong = asyncio.run(scenario())
+    assert error["type"] == "error" and error["pid"] == "p33" and "full" in error["message"]
+    assert pong["load"]["peers"] == 33

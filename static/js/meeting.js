@@ -27,7 +27,7 @@
     var m = media();
     if (msg.type === "media" && msg.action === "start") {
       if (m) m.start({ send: send, pid: msg.pid, iceServers: msg.iceServers || [], mode: live.dataset.mediaMode,
-                       container: document.getElementById("tiles"), selfVideo: document.getElementById("self-video"),
+                       container: document.getElementById("tiles"), localVideo: document.getElementById("self-video"),
                        onError: function () { status(script.dataset.msgNomedia); } });
     } else if (msg.type === "media" && msg.action === "stop") {
       if (m) m.stop();
@@ -40,10 +40,10 @@
   document.body.addEventListener("htmx:oobAfterSwap", function (e) {
     var target = e.target;
     var m = media();
-    if (!target || target.id !== "controls" || !m || !m.setLocal) return;
+    if (!target || target.id !== "controls" || !m || !m.setEnabled) return;
     ["mic", "cam"].forEach(function (a) {
       var b = target.querySelector('[data-action="' + a + '"]');
-      if (b) m.setLocal(a === "mic" ? "audio" : "video", b.getAttribute("aria-pressed") === "true");
+      if (b) m.setEnabled(a === "mic" ? "audio" : "video", b.getAttribute("aria-pressed") === "true");
     });
   });
 
@@ -132,7 +132,7 @@
     if (action === "mic" || action === "cam") {
       var on = button.getAttribute("aria-pressed") !== "true";
       var m = media();
-      if (m && m.setLocal) m.setLocal(action === "mic" ? "audio" : "video", on);
+      if (m && m.setEnabled) m.setEnabled(action === "mic" ? "audio" : "video", on);
       send({ action: action, on: on });
       return;
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 
@@ -326,3 +325,25 @@ def test_the_34th_participant_is_refused(worker):
     error, pong = asyncio.run(scenario())
     assert error["type"] == "error" and error["pid"] == "p33" and "full" in error["message"]
     assert pong["load"]["peers"] == 33
+
+
+@pytest.mark.timeout(60)
+def test_one_way_video_guests_see_nobody_but_are_seen_and_heard(worker):
+    async def scenario():
+        host, g1, g2 = bots = await join_all(worker, ["host", "g1", "g2"])
+        try:
+            await policy(host, layout="tiles", one_way_video=True, hosts=["host"])
+            await asyncio.sleep(1.5)
+            before = snapshot(bots)
+            await asyncio.sleep(1.0)
+            after = snapshot(bots)
+            for guest, other in (("g1", "g2"), ("g2", "g1")):
+                assert delta(after, before, guest, "host", "video") == 0
+                assert delta(after, before, guest, other, "video") == 0
+                assert delta(after, before, guest, "host", "audio") > 30
+                assert delta(after, before, guest, other, "audio") > 30
+                assert delta(after, before, "host", guest, "video") > 20
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())

@@ -1,13 +1,26 @@
 """Helpers for tests of staff pages: accounts with known passwords and logging in."""
 from __future__ import annotations
 
-from sqlmodel import select
+import pytest
+from sqlmodel import Session, select
 
-from mvc.auth import hash_password
+from mvc.auth import hash_password  # noqa: F401 - tests use staff.hash_password
 from mvc.models import Organisation, User
 from tests.conftest import csrf_from
 
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(name="db")
+def db_outside_app_context(app):
+    """A database session that, unlike conftest's `db`, keeps no app context pushed.
+
+    With an app context pushed, Flask reuses it (and its `g`) for every test-client
+    request, so a login's fresh session would meet the previous request's cached user
+    and CSRF token. Import this into a test module to use it there.
+    """
+    with Session(app.extensions["mvc.engine"], expire_on_commit=False) as session:
+        yield session
 
 
 def make_user(db, email: str, roles: str = "host", org: Organisation | None = None, password: str = PASSWORD) -> User:

@@ -1,7 +1,7 @@
 """Views for rooms, the hosts' room list and the audit log; the work is in mvc.manage.rooms."""
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from mvc import db

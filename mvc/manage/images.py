@@ -82,7 +82,7 @@ def sanitise_svg(data: bytes) -> bytes:
 def _clean(element: ET.Element) -> None:
     for child in list(element):
         ns, _, tag = child.tag.rpartition("}")
-        if ns.lstrip("{") != SVG_NS:
+        if ns.lstrip("{") != SVG_NS or tag == "metadata":
             element.remove(child)  # editor metadata (Inkscape, RDF): harmless to drop
             continue
         if tag not in SVG_TAGS:

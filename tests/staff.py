@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 
 from mvc.auth import hash_password  # noqa: F401 - tests use staff.hash_password
 from mvc.models import Organisation, User
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from  # noqa: F401 - tests use staff.csrf_from
 
 PASSWORD = "correct horse battery"
 

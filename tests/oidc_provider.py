@@ -8,14 +8,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from urllib.parse import urlencode
 
 from flask import Flask, abort, jsonify, redirect, request
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from werkzeug.serving import make_server
+
+from tests.conftest import LiveServer
 
 
 class Provider:
@@ -27,15 +27,12 @@ class Provider:
         self.user: dict = {}
         self.codes: dict[str, dict] = {}
         self.requests: list[dict] = []  # authorize requests seen, for assertions
-        self.server = make_server("127.0.0.1", 0, self._app(), threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.live = LiveServer(self._app())
+        self.url = self.live.url
 
     def stop(self) -> None:
         """Shut the server down."""
-        self.server.shutdown()
-        self.thread.join(5)
+        self.live.stop()
 
     def _app(self) -> Flask:
         app = Flask("oidc-provider")

@@ -21,6 +21,14 @@ class Checked:
         return not self.errors
 
 
+class Refused(Exception):
+    """A save refused after the checks passed (e.g. a unique value taken meanwhile); errors per field."""
+
+    def __init__(self, errors: dict) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
 def text(form, name: str, limit: int) -> str:
     """A form field trimmed and cut one past the limit (so a too-long value is still seen as too long)."""
     return (form.get(name) or "").strip()[: limit + 1]
@@ -40,8 +48,12 @@ def form_page(template: str, values: dict, check, save, **context):
     if request.method == "POST":
         checked = check()
         if checked.ok:
-            message, url = save(checked.values)
-            flash(message)
-            return redirect(url)
+            try:
+                message, url = save(checked.values)
+            except Refused as exc:
+                checked.errors.update(exc.errors)
+            else:
+                flash(message)
+                return redirect(url)
         values, errors = {**values, **checked.values}, checked.errors
     return render_template(template, values=values, errors=errors, **context), 422 if errors else 200

@@ -9,10 +9,12 @@ from flask_babel import gettext as _
 from sqlmodel import Session, or_, select
 
 from mvc.manage import audit
-from mvc.manage.forms import PIN_RE, Checked, flag, text
+from mvc.manage.forms import PIN_RE, Checked, Refused, flag, text
 from mvc.models import Meeting, MeetingSettings, Room, Theme, User
 from mvc.models.room import LAYOUTS
-from mvc.rooms import ALIAS_RE, new_pin
+from sqlalchemy.exc import IntegrityError
+
+from mvc.rooms import ALIAS_RE, alias_taken, new_pin
 
 FLAGS = ("chat", "hand_raise", "waiting_room", "guests_may_unmute", "guests_camera", "one_way_video")
 FIELDS = ("name", "alias", "host_pin", "guest_pin", "layout", "theme_id", *FLAGS)
@@ -41,13 +43,6 @@ def room_values(room: Room) -> dict:
     values = {name: getattr(room, name) for name in FIELDS}
     values["guest_pin"] = values["guest_pin"] or ""
     return values
-
-
-def alias_taken(db: Session, alias: str, room_id: int | None) -> bool:
-    """True when a room (other than this one) or a meeting already uses the address."""
-    room = db.exec(select(Room).where(Room.alias == alias)).first()
-    meeting = db.exec(select(Meeting.id).where(Meeting.alias == alias)).first()
-    return meeting is not None or (room is not None and room.id != room_id)
 
 
 def check(db: Session, organisation_id: int, form, room_id: int | None = None) -> Checked:
@@ -96,7 +91,11 @@ def save(db: Session, actor: User, room: Room | None, values: dict) -> Room:
     db.add(room)
     action = "room.update" if before else "room.create"
     audit.record(db, actor, action, f"room {room.alias}", audit.changes(before, values, secret=("host_pin", "guest_pin")))
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError as exc:  # another admin took the address between the check and the save
+        db.rollback()
+        raise Refused({"alias": _("The address %(alias)s is already in use. Please choose another.", alias=values["alias"])}) from exc
     return room
 
 

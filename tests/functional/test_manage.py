@@ -254,3 +254,24 @@ def test_platform_admin_creates_organisation_with_first_admin(client, db):
 
 def test_org_admin_cannot_create_organisations(admin_client):
     assert admin_client.get("/manage/organisations").status_code == 403
+
+
+def test_alias_taken_between_check_and_save_is_a_form_error_not_a_crash(admin_client, db, monkeypatch):
+    from mvc.manage import rooms as manage_rooms
+
+    monkeypatch.setattr(manage_rooms, "alias_taken", lambda *_args: False)  # the race: the check saw it free
+    resp = admin_client.post("/manage/rooms/new", data=room_form(admin_client, "/manage/rooms/new", alias="demo"))
+    assert resp.status_code == 422 and "The address demo is already in use" in resp.get_data(as_text=True)
+    assert len(db.exec(select(Room)).all()) == 1 and audit_actions(db) == []
+
+
+def test_command_line_makes_a_platform_admin_who_can_log_in(app, client, db, monkeypatch, capsys):
+    from mvc.__main__ import main
+
+    monkeypatch.setenv("MVC_DATABASE_URL", app.config["DATABASE_URL"])
+    assert main(["platform-admin", "root@mvc.example", "Root"]) == 0
+    password = capsys.readouterr().out.split("password: ")[1].split(" ")[0]
+    assert staff.login(client, "root@mvc.example", password).status_code == 302
+    assert client.get("/manage/organisations").status_code == 200
+    assert main(["platform-admin", "admin@demo.example"]) == 0
+    assert db.exec(select(User).where(User.email == "admin@demo.example")).one().roles == "host,org-admin,platform-admin"

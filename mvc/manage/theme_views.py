@@ -17,7 +17,9 @@ from mvc.theming import HEX, on_color
 @role_required("org-admin")
 def theme_list():
     """The organisation's themes."""
-    return render_template("manage/themes.html", themes=themes.org_themes(db.session(), current_user().organisation_id))
+    s, org_id = db.session(), current_user().organisation_id
+    return render_template("manage/themes.html", themes=themes.org_themes(s, org_id),
+                           default_id=themes.default_theme_id(s, org_id))
 
 
 @bp.route("/manage/themes/new", methods=["GET", "POST"])
@@ -33,7 +35,8 @@ def theme_edit(theme_id: int | None = None):
         return _("The theme %(name)s is saved.", name=saved.name), url_for("manage.theme_edit", theme_id=saved.id)
 
     return form_page("manage/theme_form.html", themes.theme_values(theme) if theme else themes.neutral_values(s),
-                     lambda: themes.check(request.form, request.files), save, theme=theme, measure=themes.measure)
+                     lambda: themes.check(request.form, request.files), save, theme=theme, measure=themes.measure,
+                     default_id=themes.default_theme_id(s, current_user().organisation_id))
 
 
 @bp.post("/manage/themes/contrast")

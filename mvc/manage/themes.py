@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from mvc.manage import audit
 from mvc.manage.forms import Checked, flag, text
 from mvc.manage.images import ImageRefused, check_image
-from mvc.models import Theme, User
+from mvc.models import Organisation, Theme, User
 from mvc.models.base import utcnow
 from mvc.theming import HEX, contrast, on_color
 
@@ -89,7 +89,14 @@ def check(form, files) -> Checked:
     for kind in ("logo", "background"):
         _check_upload(files.get(kind), kind, v, errors)
         v[f"remove_{kind}"] = flag(form, f"remove_{kind}")
+    v["make_default"] = flag(form, "make_default")
     return Checked(v, errors)
+
+
+def default_theme_id(db: Session, organisation_id: int) -> int | None:
+    """The theme the organisation's rooms use when they name none."""
+    org = db.get(Organisation, organisation_id)
+    return org.default_theme_id if org else None
 
 
 def _check_upload(upload, kind: str, values: dict, errors: dict) -> None:
@@ -121,6 +128,12 @@ def save(db: Session, actor: User, theme: Theme | None, values: dict) -> Theme:
             notes.append(f"{kind} removed")
     theme.updated_at = utcnow()
     db.add(theme)
+    if values.get("make_default"):
+        db.flush()
+        org = db.get(Organisation, actor.organisation_id)
+        org.default_theme_id = theme.id
+        db.add(org)
+        notes.append("now the organisation's default theme")
     audit.record(db, actor, "theme.update" if before else "theme.create", f"theme {theme.name}",
                  "; ".join(n for n in notes if n))
     db.commit()

@@ -8,7 +8,7 @@ from PIL import Image
 from sqlmodel import select
 
 from mvc.manage.images import ImageRefused, check_image
-from mvc.models import AuditEntry, Room, Theme
+from mvc.models import AuditEntry, Organisation, Room, Theme
 from tests import staff
 from tests.staff import db_outside_app_context  # noqa: F401 - replaces conftest's db here
 
@@ -206,3 +206,15 @@ def test_theme_page_has_a_preview_of_join_page_and_waiting_room(admin_client, de
     html = admin_client.get(f"/manage/themes/{demo_theme.id}").get_data(as_text=True)
     assert 'class="theme-preview"' in html and 'aria-label="Join page"' in html and 'aria-label="Waiting room"' in html
     assert "The meeting has not started yet. You will be let in when the staff member is ready." in html
+
+
+def test_new_theme_can_become_the_organisations_default(admin_client, db, demo_theme):
+    path = "/manage/themes/new"
+    resp = admin_client.post(path, data=theme_form(admin_client, path, make_default="on"),
+                             content_type="multipart/form-data")
+    assert resp.status_code == 302
+    theme = db.exec(select(Theme).where(Theme.name == "Sundhed")).one()
+    org = db.get(Organisation, demo_theme.organisation_id)
+    db.refresh(org)
+    assert org.default_theme_id == theme.id
+    assert "Sundhed</a> (default)" in admin_client.get("/manage/themes").get_data(as_text=True)

@@ -48,6 +48,9 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "SEED_DEMO": (bool, True, "Seed the demo organisation and room on first start."),
     "LOG_LEVEL": (str, "INFO", "Log level of the structured (JSON) log."),
     "SESSION_HOURS": (int, 12, "How long a login or meeting session lasts."),
+    "OIDC_ISSUER": (str, "", "OpenID Connect issuer URL for staff login; empty = local accounts only."),
+    "OIDC_CLIENT_ID": (str, "", "Client id registered at the OpenID Connect provider."),
+    "OIDC_CLIENT_SECRET": (str, "", "Client secret registered at the OpenID Connect provider."),
 }
 
 

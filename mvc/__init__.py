@@ -43,7 +43,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["mvc.live"] = live.make_store(app.config["REDIS_URL"])
     init_media(app)
 
-    from mvc import auth, health, join, meeting, theming
+    from mvc import auth, health, join, manage, meeting, theming
+
+    auth.init_app(app)
 
     app.register_blueprint(i18n.bp)
     app.register_blueprint(health.bp)
@@ -51,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(join.bp)
     app.register_blueprint(meeting.bp)
+    app.register_blueprint(manage.bp)
     _template_helpers(app)
     return app
 
@@ -77,6 +80,10 @@ def _template_helpers(app: Flask) -> None:
 
     def page(status: int, title: str, message: str):
         return render_template("error.html", title=title, message=message, theme=None), status
+
+    @app.errorhandler(403)
+    def _forbidden(_e):
+        return page(403, _("Not allowed"), _("You do not have access to this page. Ask your organisation's administrator if you need it."))
 
     @app.errorhandler(404)
     def _not_found(_e):

@@ -1,4 +1,4 @@
-"""Command line: `python -m mvc migrate | seed | run-info`."""
+"""Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME`."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,9 @@ from sqlmodel import Session, select
 def main(argv: list[str] | None = None) -> int:
     """Run one management command."""
     parser = argparse.ArgumentParser(prog="python -m mvc")
-    parser.add_argument("command", choices=["migrate", "seed"])
+    parser.add_argument("command", choices=["migrate", "seed", "platform-admin"])
+    parser.add_argument("email", nargs="?", help="platform-admin: the account's e-mail")
+    parser.add_argument("name", nargs="?", default="Platform admin", help="platform-admin: the account's name")
     args = parser.parse_args(argv)
 
     from config import settings
@@ -20,6 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         db.upgrade(cfg["DATABASE_URL"])
         print("database migrated")
+        return 0
+    if args.command == "platform-admin":
+        if not args.email:
+            parser.error("platform-admin needs an e-mail address")
+        from mvc.seed import make_platform_admin
+
+        with Session(db.make_engine(cfg["DATABASE_URL"])) as session:
+            password = make_platform_admin(session, args.email, args.name)
+        print(f"{args.email} is a platform admin" + (f"; password: {password} (shown once)" if password else ""))
         return 0
     from mvc.models import Room
     from mvc.seed import DEMO_ALIAS, seed_demo

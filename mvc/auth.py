@@ -1,9 +1,14 @@
-"""Staff login with local accounts (argon2)."""
+"""Staff login: local accounts (argon2) and, when configured, OpenID Connect (authlib, PKCE)."""
 from __future__ import annotations
+
+import time
+from functools import wraps
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import OAuth
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlmodel import select
 
@@ -17,6 +22,30 @@ log = logs.get("mvc.auth")
 hasher = PasswordHasher()
 # Verifying against this keeps the time of "no such user" equal to "wrong password".
 _DUMMY_HASH = hasher.hash("not-a-password")
+
+
+def init_app(app: Flask) -> None:
+    """Register the OpenID Connect client when an issuer is configured.
+
+    Each app gets its own OAuth registry: a shared one would keep the first app's
+    provider metadata and keys for every later app (tests run several providers).
+    """
+    oauth = OAuth(app)
+    if app.config.get("OIDC_ISSUER"):
+        oauth.register(
+            "oidc",
+            client_id=app.config["OIDC_CLIENT_ID"],
+            client_secret=app.config["OIDC_CLIENT_SECRET"],
+            server_metadata_url=app.config["OIDC_ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
+            client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256"},
+        )
+    app.extensions["mvc.oauth"] = oauth
+
+
+def oidc_client():
+    """The OpenID Connect client, or None when OIDC login is not configured."""
+    oauth = current_app.extensions["mvc.oauth"]
+    return oauth.create_client("oidc") if current_app.config.get("OIDC_ISSUER") else None
 
 
 def hash_password(password: str) -> str:
@@ -34,11 +63,17 @@ def verify_password(user: User | None, password: str) -> bool:
         return False
 
 
+def _session_fresh() -> bool:
+    # An absolute limit: a session kept alive by activity still ends SESSION_HOURS after login.
+    started = session.get("auth_at")
+    return isinstance(started, int) and time.time() - started < current_app.config["SESSION_HOURS"] * 3600
+
+
 def current_user() -> User | None:
-    """The signed-in staff member, if any."""
+    """The signed-in staff member, if any (inactive accounts and expired sessions count as none)."""
     if "user" not in g:
         uid = session.get("uid")
-        g.user = db.session().get(User, uid) if isinstance(uid, int) else None
+        g.user = db.session().get(User, uid) if isinstance(uid, int) and _session_fresh() else None
         if g.user is not None and not g.user.active:
             g.user = None
     return g.user
@@ -50,13 +85,41 @@ def login_user(user: User) -> None:
     session.clear()
     session.permanent = True
     session["uid"] = user.id
+    session["auth_at"] = int(time.time())
     if lang:
         session["lang"] = lang
     g.user = user
 
 
+def role_required(role: str):
+    """Views for signed-in staff with the role: others go to login (401) or get 403."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if not user.has_role(role):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _after_login(target: str | None) -> str:
+    return safe_next(target) if target else url_for("manage.my_rooms")
+
+
+def _login_email() -> str:
+    return "login:" + request.form.get("email", "").strip().lower()[:254]
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
+@limiter.limit("20/hour", methods=["POST"], key_func=_login_email)
 def login():
     """Sign in with e-mail and password."""
     error = None
@@ -65,12 +128,65 @@ def login():
         user = db.session().exec(select(User).where(User.email == email)).first()
         if verify_password(user, request.form.get("password", "")[:200]):
             login_user(user)
-            log.info("login", user=user.id)
-            return redirect(safe_next(request.form.get("next")))
+            log.info("login", user=user.id, method="password")
+            return redirect(_after_login(request.form.get("next")))
         log.warning("login_failed", client=request.remote_addr)
         error = _("The e-mail or password is wrong.")
     status = 401 if error else 200
-    return render_template("auth/login.html", error=error, next=request.values.get("next", "")), status
+    return render_template("auth/login.html", error=error, next=request.values.get("next", ""),
+                           oidc=oidc_client() is not None), status
+
+
+@bp.get("/login/oidc")
+@limiter.limit("20/minute")
+def oidc_start():
+    """Send the staff member to the organisation's identity provider."""
+    client = oidc_client()
+    if client is None:
+        abort(404)
+    session["oidc_next"] = safe_next(request.args.get("next")) if request.args.get("next") else ""
+    return client.authorize_redirect(url_for("auth.oidc_callback", _external=True))
+
+
+@bp.get("/login/oidc/callback")
+@limiter.limit("20/minute")
+def oidc_callback():
+    """Finish an OpenID Connect login: a known, active account signs in; anyone else is refused."""
+    client = oidc_client()
+    if client is None:
+        abort(404)
+    try:
+        claims = client.authorize_access_token()["userinfo"]
+    except (OAuthError, KeyError, ValueError) as exc:
+        log.warning("oidc_failed", reason=str(exc)[:200])
+        return _login_refused(_("The login did not succeed. Please try again."))
+    user = user_for_claims(claims)
+    if user is None:
+        log.warning("oidc_unknown", subject=str(claims.get("sub"))[:80])
+        return _login_refused(_("There is no active staff account for you here. Ask your organisation's administrator."))
+    target = session.pop("oidc_next", "")
+    login_user(user)
+    log.info("login", user=user.id, method="oidc")
+    return redirect(_after_login(target))
+
+
+def _login_refused(message: str):
+    return render_template("auth/login.html", error=message, next="", oidc=True), 403
+
+
+def user_for_claims(claims: dict) -> User | None:
+    """The active account an ID token names: by subject, else by a verified e-mail not yet linked."""
+    s = db.session()
+    sub = str(claims.get("sub") or "")[:200]
+    user = s.exec(select(User).where(User.oidc_subject == sub)).first() if sub else None
+    email = str(claims.get("email") or "").strip().lower()
+    if user is None and sub and email and claims.get("email_verified") is True:
+        user = s.exec(select(User).where(User.email == email, User.oidc_subject == None)).first()  # noqa: E711
+        if user is not None:
+            user.oidc_subject = sub  # link once; later logins match on the subject
+            s.add(user)
+            s.commit()
+    return user if user is not None and user.active else None
 
 
 @bp.post("/logout")

@@ -69,6 +69,13 @@ def resolve(db: Session, alias: str) -> Target | None:
     return Target(alias, db.get(Organisation, room.organisation_id), room, occurrence)
 
 
+def alias_taken(db: Session, alias: str, room_id: int | None = None) -> bool:
+    """True when a room (other than room_id) or a meeting already uses the address: both share one namespace."""
+    room = db.exec(select(Room.id).where(Room.alias == alias)).first()
+    meeting = db.exec(select(Meeting.id).where(Meeting.alias == alias)).first()
+    return meeting is not None or (room is not None and room != room_id)
+
+
 def window_state(meeting: Meeting | None, now: datetime | None = None) -> str:
     """'open', 'early', 'over' or 'cancelled' for the admission window of a meeting."""
     if meeting is None:

@@ -1,6 +1,8 @@
 """First-start data for the embedded mode: a neutral theme and the demo organisation."""
 from __future__ import annotations
 
+import secrets
+
 from sqlmodel import Session, select
 
 from mvc.auth import hash_password
@@ -37,3 +39,18 @@ def seed_demo(db: Session) -> dict | None:
     db.add_all([org, room, admin])
     db.commit()
     return {"alias": room.alias, "host_pin": room.host_pin, "admin_email": admin.email, "admin_password": password}
+
+
+def make_platform_admin(db: Session, email: str, name: str) -> str | None:
+    """Give an account the platform-admin role (creating it if needed); returns a new account's password."""
+    email = email.strip().lower()
+    user = db.exec(select(User).where(User.email == email)).first()
+    password = None
+    if user is None:
+        password = secrets.token_urlsafe(12)
+        user = User(email=email, name=name, roles="platform-admin", password_hash=hash_password(password))
+    elif not user.has_role("platform-admin"):
+        user.roles = f"{user.roles},platform-admin"
+    db.add(user)
+    db.commit()
+    return password

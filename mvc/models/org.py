@@ -37,6 +37,11 @@ class Theme(SQLModel, table=True):
     sms_sender: str = Field(default="", max_length=11)
     updated_at: datetime = Field(default_factory=utcnow)
 
+    @property
+    def version(self) -> int:
+        """Changes whenever the theme is saved; in asset URLs so browsers never show a stale look."""
+        return int(self.updated_at.timestamp()) if self.updated_at else 0
+
     def text(self, kind: str, locale: str) -> str:
         """The organisation's own welcome or waiting text in the locale, or ''."""
         return getattr(self, f"{kind}_{'en' if locale == 'en' else 'da'}") or ""

@@ -29,7 +29,27 @@ def engine(request, tmp_path):
 
 def test_migrations_create_every_table(engine):
     tables = set(inspect(engine).get_table_names())
-    assert {"organisation", "theme", "room", "meeting", "invitation", "user", "alembic_version"} <= tables
+    assert {"organisation", "theme", "room", "meeting", "invitation", "user", "audit_entry", "alembic_version"} <= tables
+
+
+def test_migrations_match_the_models(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
+def test_management_migration_downgrades_and_upgrades_again(engine):
+    from alembic import command
+
+    cfg = mvc_db.alembic_config(engine.url.render_as_string(hide_password=False))
+    command.downgrade(cfg, "0001")
+    assert "audit_entry" not in inspect(engine).get_table_names()
+    command.upgrade(cfg, "head")
+    assert "audit_entry" in inspect(engine).get_table_names()
 
 
 def test_seed_is_idempotent_and_creates_demo_room(engine):

@@ -1,0 +1,99 @@
+"""Management in a real browser: a theme change reaches the guest's pages, and the pages pass axe-core."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlmodel import select
+
+from mvc.models import Room, Theme
+from tests import staff
+from tests.browser.conftest import wait_js
+from tests.staff import db_outside_app_context  # noqa: F401 - replaces conftest's db here
+
+pytestmark = pytest.mark.browser
+AXE = Path(__file__).resolve().parents[2] / ".cache" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def browser_login(page, base_url: str, email: str = "admin@demo.example") -> None:
+    page.goto(f"{base_url}/lang/en?next=/login")
+    page.fill("#email", email)
+    page.fill("#password", staff.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/rooms")
+
+
+def axe_violations(page) -> list:
+    """axe-core's WCAG 2.1 A/AA violations on the page (evaluated directly: the CSP forbids injected scripts)."""
+    page.evaluate(AXE.read_text())
+    return page.evaluate("""axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})
+        .then(r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' '))})))""")
+
+
+def test_theme_colours_and_logo_reach_the_guests_join_and_waiting_pages(live_server, phone, db, tmp_path):
+    staff.admin(db)
+    theme = db.get(Theme, db.exec(select(Room).where(Room.alias == "demo")).one().theme_id)
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (120, 40), (122, 31, 92)).save(logo)
+
+    admin = phone(1280, 900)
+    browser_login(admin, live_server.url)
+    admin.goto(f"{live_server.url}/manage/themes/{theme.id}")
+    # The contrast check answers while typing, without a reload.
+    admin.fill("#f-text_color", "#dddddd")
+    admin.wait_for_selector("#contrast li.fail >> text=Text on background")
+    admin.fill("#f-text_color", "#222222")
+    admin.fill("#f-background_color", "#fff4e0")
+    admin.fill("#f-primary_color", "#7a1f5c")
+    admin.wait_for_selector("#contrast:not(:has(li.fail))")
+    wait_js(admin, "getComputedStyle(document.querySelector('.preview-button')).backgroundColor === 'rgb(122, 31, 92)'")
+    admin.set_input_files("#f-logo", str(logo))
+    admin.click("button:has-text('Save theme')")
+    admin.wait_for_selector("text=The theme Demo Kommune is saved.")
+    assert admin.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+    guest = phone()
+    guest.goto(f"{live_server.url}/m/demo")
+    wait_js(guest, "getComputedStyle(document.body).backgroundColor === 'rgb(255, 244, 224)'")
+    assert guest.evaluate("getComputedStyle(document.querySelector('button[type=submit]')).backgroundColor") == "rgb(122, 31, 92)"
+    wait_js(guest, "document.querySelector('header img.logo').naturalWidth === 120")
+    guest.fill("#name", "Karen Jensen")
+    guest.click("button[type=submit]")
+    guest.wait_for_selector("#stage[data-view=waiting]")
+    assert guest.evaluate("getComputedStyle(document.getElementById('stage')).backgroundColor") == "rgb(255, 244, 224)"
+    assert guest.evaluate("getComputedStyle(document.getElementById('stage')).color") == "rgb(34, 34, 34)"
+    wait_js(guest, "document.querySelector('.calm-logo').naturalWidth === 120")
+
+
+MANAGE_PAGES = ["/rooms", "/manage/rooms", "/manage/rooms/new", "/manage/rooms/{room}", "/manage/themes",
+                "/manage/themes/{theme}", "/manage/users", "/manage/users/new", "/manage/audit"]
+
+
+def test_management_pages_pass_axe_and_fit_320_pixels(live_server, phone, db):
+    staff.admin(db)
+    room = db.exec(select(Room).where(Room.alias == "demo")).one()
+    page = phone(320, 700)
+    page.goto(f"{live_server.url}/lang/en?next=/login")
+    assert axe_violations(page) == []
+    browser_login(page, live_server.url)
+    for path in MANAGE_PAGES:
+        page.goto(live_server.url + path.format(room=room.id, theme=room.theme_id))
+        assert axe_violations(page) == [], path
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
+
+
+def test_form_errors_are_announced_and_pass_axe(live_server, phone, db):
+    staff.admin(db)
+    page = phone(1024, 800)
+    browser_login(page, live_server.url)
+    page.goto(f"{live_server.url}/manage/rooms/new")
+    page.fill("#f-name", "Ny")
+    page.fill("#f-alias", "demo")
+    page.click("button:has-text('Save room')")
+    page.wait_for_selector("#error-summary")
+    assert "The address demo is already in use" in page.inner_text("#error-summary")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert page.get_attribute("#f-alias", "aria-describedby") == "f-alias-hint f-alias-error"
+    assert axe_violations(page) == []

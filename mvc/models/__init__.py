@@ -1,6 +1,7 @@
 """Typed database models, one module per aggregate."""
 from mvc.models.org import Organisation, Theme
 from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
+from mvc.models.sms import Reminder, SmsMessage
 from mvc.models.user import User
 
-__all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User"]
+__all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "SmsMessage", "Reminder"]

@@ -1,4 +1,4 @@
-"""Command line: `python -m mvc migrate | seed | run-info`."""
+"""Command line: `python -m mvc migrate | seed | reminders [--once]`."""
 from __future__ import annotations
 
 import argparse
@@ -10,8 +10,11 @@ from sqlmodel import Session, select
 def main(argv: list[str] | None = None) -> int:
     """Run one management command."""
     parser = argparse.ArgumentParser(prog="python -m mvc")
-    parser.add_argument("command", choices=["migrate", "seed"])
+    parser.add_argument("command", choices=["migrate", "seed", "reminders"])
+    parser.add_argument("--once", action="store_true", help="reminders: send what is due now, then stop")
     args = parser.parse_args(argv)
+    if args.command == "reminders":
+        return _reminders(args.once)
 
     from config import settings
     from mvc import db
@@ -32,6 +35,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Demo staff login: {made['admin_email']} / {made['admin_password']} (shown once)")
     if room is not None:
         print(f"Demo room: {base}/m/{room.alias}   host PIN: {room.host_pin}")
+    return 0
+
+
+def _reminders(once: bool) -> int:
+    """Send due SMS reminders (a separate process is safe: each reminder is claimed atomically)."""
+    from mvc import create_app
+    from mvc.booking.reminders import ReminderScheduler
+
+    app = create_app({"REMINDER_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
+    scheduler = ReminderScheduler(app)
+    if once:
+        print(f"reminders handled: {scheduler.run_once()}")
+        return 0
+    scheduler.start()
+    try:
+        scheduler._thread.join()
+    except KeyboardInterrupt:
+        scheduler.stop()
     return 0
 
 

@@ -10,14 +10,19 @@ from tests.sms_helpers import PASSWORD, make_staff, session_for
 pytestmark = pytest.mark.browser
 
 
-def test_host_starts_sms_meeting_and_both_texted_guests_join(app, live_server, phone):
+def staff_page(app, live_server, page):
+    """Sign a new staff member in on the page and open the SMS meeting form."""
     make_staff(app)
-    host = phone(1280, 800)
-    host.goto(f"{live_server.url}/login?next=/sms-video")
-    host.fill("#email", "nurse@demo.example")
-    host.fill("#password", PASSWORD)
-    host.click("button[type=submit]")
-    host.wait_for_url("**/sms-video")
+    page.goto(f"{live_server.url}/login?next=/sms-video")
+    page.fill("#email", "nurse@demo.example")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/sms-video")
+    return page
+
+
+def test_host_starts_sms_meeting_and_both_texted_guests_join(app, live_server, phone):
+    host = staff_page(app, live_server, phone(1280, 800))
     host.fill("#name-0", "Karen Jensen")
     host.fill("#phone-0", "20 12 34 56")
     host.fill("#name-1", "Ole Jensen")
@@ -50,13 +55,7 @@ def test_host_starts_sms_meeting_and_both_texted_guests_join(app, live_server, p
 
 
 def test_sms_meeting_form_fits_320_pixels(app, live_server, phone):
-    make_staff(app)
-    page = phone(320, 640)
-    page.goto(f"{live_server.url}/login?next=/sms-video")
-    page.fill("#email", "nurse@demo.example")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/sms-video")
+    page = staff_page(app, live_server, phone(320, 640))
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
     page.click("button.primary.big")  # nothing typed: the error is tied to the field
     assert page.get_attribute("#phone-0", "aria-describedby") == "phone-0-error"

@@ -277,3 +277,19 @@ def test_forwarding_counts_against_the_limits(make_app):
     assert forward(guest, page_url, token, "Ole", "31234567").status_code == 302
     again = forward(guest, page_url, token, "Ole again", "31234567")
     assert again.status_code == 422 and "has received the most text messages" in again.get_data(as_text=True)
+
+
+def test_command_line_sends_due_reminders_once(app, host, monkeypatch, capsys):
+    from mvc.__main__ import main
+
+    booked_in_two_hours(host, app)
+    with session_for(app) as db:
+        row = db.exec(select(Reminder)).one()
+        row.due_at = utcnow() - timedelta(minutes=1)
+        db.add(row)
+        db.commit()
+    for name in ("DATABASE_URL", "SECRET_KEY", "PUBLIC_URL", "LOG_LEVEL"):
+        monkeypatch.setenv(f"MVC_{name}", str(app.config[name]))
+    assert main(["reminders", "--once"]) == 0 and "reminders handled: 1" in capsys.readouterr().out
+    assert main(["reminders", "--once"]) == 0 and "reminders handled: 0" in capsys.readouterr().out
+    assert len(reminders_sent(app)) == 1

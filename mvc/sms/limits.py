@@ -1,6 +1,7 @@
 """Limits against SMS abuse: per staff member, organisation and number per hour, and a daily cap."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, time, timezone
 
 from flask import current_app
@@ -21,6 +22,11 @@ class LimitReached(Exception):
 
 def _live():
     return current_app.extensions["mvc.live"]
+
+
+def _number_key(number: str) -> str:
+    # Hashed, so the live store (Redis) never holds numbers in clear.
+    return "sms:to:" + hashlib.sha256(number.encode()).hexdigest()[:20]
 
 
 def sent_today(db: Session, organisation_id: int, now: datetime | None = None) -> int:
@@ -49,7 +55,7 @@ def check(db: Session, organisation_id: int, numbers: list[str], user_id: int | 
         raise LimitReached(_("Your organisation has sent the most text messages allowed in one hour. "
                              "Please try again later."))
     for number in set(numbers):
-        if live.count(f"sms:to:{number}", HOUR) + numbers.count(number) > cfg["SMS_NUMBER_PER_HOUR"]:
+        if live.count(_number_key(number), HOUR) + numbers.count(number) > cfg["SMS_NUMBER_PER_HOUR"]:
             raise LimitReached(_("The number %(number)s has received the most text messages allowed in one hour. "
                                  "Please try again later.", number=pretty(number)))
 
@@ -60,4 +66,4 @@ def record(organisation_id: int, number: str, user_id: int | None = None) -> Non
     if user_id is not None:
         live.hit(f"sms:user:{user_id}", HOUR)
     live.hit(f"sms:org:{organisation_id}", HOUR)
-    live.hit(f"sms:to:{number}", HOUR)
+    live.hit(_number_key(number), HOUR)

@@ -253,3 +253,10 @@ def test_outbox_texts_are_logged_without_number_or_text(app, host, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "sms_outbox" in logged and "+45******56" in logged
     assert "20123456" not in logged and "invites you" not in logged and "?t=" not in logged
+
+
+def test_meetings_list_links_to_the_staff_pages(app, host):
+    book(host, utcnow() + timedelta(days=1), [("Karen", "20123456", "")])
+    html = host.get("/bookings").get_data(as_text=True)
+    assert "Wound check after surgery" in html and 'href="/bookings/new"' in html and 'href="/sms-video"' in html
+    assert 'href="/sms/outbox"' not in html  # only for organisation admins

@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import pytest
 from sqlmodel import select
 
 from mvc.booking.reminders import STALE_CLAIM, ReminderScheduler

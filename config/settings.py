@@ -51,6 +51,22 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "OIDC_ISSUER": (str, "", "OpenID Connect issuer URL for staff login; empty = local accounts only."),
     "OIDC_CLIENT_ID": (str, "", "Client id registered at the OpenID Connect provider."),
     "OIDC_CLIENT_SECRET": (str, "", "Client secret registered at the OpenID Connect provider."),
+    "SMS_BACKEND": (str, "outbox", "outbox (store and show to admins, never send) or twilio."),
+    "TWILIO_ACCOUNT_SID": (str, "", "Twilio account SID (SMS_BACKEND=twilio)."),
+    "TWILIO_AUTH_TOKEN": (str, "", "Twilio auth token; also checks the signature of status callbacks."),
+    "TWILIO_FROM": (str, "", "Twilio number used when the organisation's theme has no SMS sender name."),
+    "TWILIO_TIMEOUT": (int, 10, "Seconds to wait for Twilio before a send attempt counts as timed out."),
+    "SMS_ATTEMPTS": (int, 3, "Tries per SMS for temporary Twilio errors (5xx, 429, timeouts)."),
+    "SMS_RETRY_SECONDS": (float, 0.5, "First wait before retrying an SMS; doubles each try."),
+    "SMS_DAILY_CAP": (int, 500, "SMS one organisation may send per day (UTC)."),
+    "SMS_USER_PER_HOUR": (int, 60, "SMS one staff member may trigger per hour."),
+    "SMS_ORG_PER_HOUR": (int, 300, "SMS one organisation may send per hour."),
+    "SMS_NUMBER_PER_HOUR": (int, 5, "SMS one phone number may receive per hour."),
+    "SMS_FORWARDS": (int, 3, "How many people one invitee may forward an invitation to."),
+    "INSTANT_HOURS": (int, 4, "How long an instant SMS meeting stays open."),
+    "REMINDER_MINUTES": (int, 60, "Minutes before a booked meeting that the SMS reminder goes out."),
+    "REMINDER_THREAD": (bool, True, "Run the reminder scheduler thread in the web process."),
+    "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
 }
 
 
@@ -66,6 +82,8 @@ def load(environ: dict[str, str] | None = None) -> dict[str, object]:
             value = _bool(raw)
         elif kind is int:
             value = int(raw)
+        elif kind is float:
+            value = float(raw)
         else:
             value = raw
         config[name] = value

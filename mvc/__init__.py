@@ -42,8 +42,14 @@ def create_app(config: dict | None = None) -> Flask:
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
     app.extensions["mvc.live"] = live.make_store(app.config["REDIS_URL"])
     init_media(app)
+    from mvc.sms import service as sms_service
 
-    from mvc import auth, health, join, manage, meeting, theming
+    sms_service.init_app(app, app.config.get("SMS_SENDER"))
+    from mvc.booking import reminders
+
+    reminders.init_app(app)
+
+    from mvc import auth, booking, health, join, manage, meeting, sms, theming
 
     auth.init_app(app)
 
@@ -54,6 +60,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(join.bp)
     app.register_blueprint(meeting.bp)
     app.register_blueprint(manage.bp)
+    app.register_blueprint(sms.bp)
+    app.register_blueprint(booking.bp)
     _template_helpers(app)
     return app
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME`."""
+"""Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME | reminders [--once]`."""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +10,13 @@ from sqlmodel import Session, select
 def main(argv: list[str] | None = None) -> int:
     """Run one management command."""
     parser = argparse.ArgumentParser(prog="python -m mvc")
-    parser.add_argument("command", choices=["migrate", "seed", "platform-admin"])
+    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders"])
     parser.add_argument("email", nargs="?", help="platform-admin: the account's e-mail")
     parser.add_argument("name", nargs="?", default="Platform admin", help="platform-admin: the account's name")
+    parser.add_argument("--once", action="store_true", help="reminders: send what is due now, then stop")
     args = parser.parse_args(argv)
+    if args.command == "reminders":
+        return _reminders(args.once)
 
     from config import settings
     from mvc import db
@@ -43,6 +46,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Demo staff login: {made['admin_email']} / {made['admin_password']} (shown once)")
     if room is not None:
         print(f"Demo room: {base}/m/{room.alias}   host PIN: {room.host_pin}")
+    return 0
+
+
+def _reminders(once: bool) -> int:
+    """Send due SMS reminders (a separate process is safe: each reminder is claimed atomically)."""
+    from mvc import create_app
+    from mvc.booking.reminders import ReminderScheduler
+
+    app = create_app({"REMINDER_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
+    scheduler = ReminderScheduler(app)
+    if once:
+        print(f"reminders handled: {scheduler.run_once()}")
+        return 0
+    scheduler.start()
+    try:
+        scheduler._thread.join()
+    except KeyboardInterrupt:
+        scheduler.stop()
     return 0
 
 

@@ -197,3 +197,24 @@ def logout():
     if lang:
         session["lang"] = lang
     return redirect(url_for("join.index"))
+
+
+def require_staff(role: str = "host"):
+    """Decorator: the view needs signed-in staff with the role (login page otherwise, 403 without it)."""
+    from functools import wraps
+
+    from flask import abort
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if not user.has_role(role) or user.organisation_id is None:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

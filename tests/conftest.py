@@ -47,6 +47,8 @@ def base_config(tmp_path: Path, **overrides) -> dict:
         "ICE_LOOPBACK_ONLY": True,
         "ICE_SERVERS": [],
         "LOG_LEVEL": "WARNING",
+        "REMINDER_THREAD": False,
+        "SMS_RETRY_SECONDS": 0.01,
     }
     config.update(overrides)
     return config

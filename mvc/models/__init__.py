@@ -2,6 +2,8 @@
 from mvc.models.audit import AuditEntry
 from mvc.models.org import Organisation, Theme
 from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
+from mvc.models.sms import Reminder, SmsMessage
 from mvc.models.user import User
 
-__all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry"]
+__all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
+           "SmsMessage", "Reminder"]

@@ -58,6 +58,8 @@ class Meeting(MeetingSettings, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
+    reminders: bool = True  # SMS reminders before a booked meeting
+    sequence: int = 0  # calendar SEQUENCE, bumped on each change of a booking
 
 
 class Invitation(SQLModel, table=True):
@@ -72,4 +74,5 @@ class Invitation(SQLModel, table=True):
     forwarded_from_id: int | None = Field(default=None, foreign_key="invitation.id")
     reminder_opt_out: bool = False
     revoked: bool = False
+    locale: str = Field(default="da", max_length=5)  # language of this invitee's texts
     created_at: datetime = Field(default_factory=utcnow)

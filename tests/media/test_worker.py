@@ -52,6 +52,14 @@ async def paused_and_drained(bots: list[Bot]) -> dict[tuple[str, str, str], int]
     return counts
 
 
+async def measured(bots: list[Bot], seconds: float):
+    """Counts received during the next `seconds`: got(receiver, publisher, kind)."""
+    before = snapshot(bots)
+    await asyncio.sleep(seconds)
+    after = snapshot(bots)
+    return lambda receiver, publisher, kind: delta(after, before, receiver, publisher, kind)
+
+
 async def policy(bot: Bot, **policy) -> None:
     bot.send({"type": "policy", "room": ROOM, "policy": policy})
 
@@ -92,20 +100,16 @@ def test_audio_blocked_guest_is_not_forwarded_and_resumes_when_unblocked(worker)
             await policy(host, layout="tiles", one_way_video=False, hosts=["host"],
                          audio_blocked=["g1"])
             await asyncio.sleep(0.3)
-            before = snapshot(bots)
-            await asyncio.sleep(1.5)
-            after = snapshot(bots)
+            got = await measured(bots, 1.5)
             for r in ("host", "g2"):
-                assert delta(after, before, r, "g1", "audio") <= 1
-                assert delta(after, before, r, "g1", "video") > 30  # camera still forwarded
-                assert delta(after, before, r, "g2" if r == "host" else "host", "audio") > 50
+                assert got(r, "g1", "audio") <= 1
+                assert got(r, "g1", "video") > 30  # camera still forwarded
+                assert got(r, "g2" if r == "host" else "host", "audio") > 50
             await policy(host, layout="tiles", one_way_video=False, hosts=["host"])
             await asyncio.sleep(1.0)
-            before = snapshot(bots)
-            await asyncio.sleep(1.0)
-            after = snapshot(bots)
+            got = await measured(bots, 1.0)
             for r in ("host", "g2"):
-                assert delta(after, before, r, "g1", "audio") > 40
+                assert got(r, "g1", "audio") > 40
         finally:
             await leave_all(bots)
 
@@ -118,20 +122,16 @@ def test_host_only_guests_stop_seeing_each_other_within_two_seconds(worker):
         host, g1, g2 = bots = await join_all(worker, ["host", "g1", "g2"])
         try:
             await asyncio.sleep(1.5)
-            before = snapshot(bots)
-            await asyncio.sleep(1.0)
-            after = snapshot(bots)
-            assert delta(after, before, "g2", "g1", "video") > 20
+            got = await measured(bots, 1.0)
+            assert got("g2", "g1", "video") > 20
             await policy(host, layout="host_only", one_way_video=False, hosts=["host"])
             await asyncio.sleep(2.0)
-            before = snapshot(bots)
-            await asyncio.sleep(1.0)
-            after = snapshot(bots)
+            got = await measured(bots, 1.0)
             for a, b in (("g1", "g2"), ("g2", "g1")):
-                assert delta(after, before, a, b, "video") == 0
-                assert delta(after, before, a, b, "audio") == 0
-                assert delta(after, before, a, "host", "video") > 20
-                assert delta(after, before, "host", a, "video") > 20
+                assert got(a, b, "video") == 0
+                assert got(a, b, "audio") == 0
+                assert got(a, "host", "video") > 20
+                assert got("host", a, "video") > 20
         finally:
             await leave_all(bots)
 
@@ -192,11 +192,9 @@ def test_bad_input_gets_error_replies_and_the_room_keeps_going(worker):
             assert any(r["type"] == "pong" for r in replies)
             assert {r["pid"] for r in errors} >= {"evil", "nobody"}
 
-            before = snapshot(bots)
-            await asyncio.sleep(1.0)
-            after = snapshot(bots)
-            assert delta(after, before, "a", "b", "video") > 20
-            assert delta(after, before, "b", "a", "audio") > 30
+            got = await measured(bots, 1.0)
+            assert got("a", "b", "video") > 20
+            assert got("b", "a", "audio") > 30
         finally:
             writer.close()
             await leave_all(bots)
@@ -299,11 +297,9 @@ def test_page_reconnecting_with_a_fresh_offer_replaces_its_old_connection(worker
             await asyncio.sleep(1.0)
             await b.rejoin(send_join=False)  # a reloaded page just offers again
             await asyncio.sleep(1.0)
-            before = snapshot(bots)
-            await asyncio.sleep(1.0)
-            after = snapshot(bots)
-            assert delta(after, before, "a", "b", "video") > 20
-            assert delta(after, before, "b", "a", "video") > 20
+            got = await measured(bots, 1.0)
+            assert got("a", "b", "video") > 20
+            assert got("b", "a", "video") > 20
             assert b.errors == []
         finally:
             await leave_all(bots)
@@ -334,15 +330,13 @@ def test_one_way_video_guests_see_nobody_but_are_seen_and_heard(worker):
         try:
             await policy(host, layout="tiles", one_way_video=True, hosts=["host"])
             await asyncio.sleep(1.5)
-            before = snapshot(bots)
-            await asyncio.sleep(1.0)
-            after = snapshot(bots)
+            got = await measured(bots, 1.0)
             for guest, other in (("g1", "g2"), ("g2", "g1")):
-                assert delta(after, before, guest, "host", "video") == 0
-                assert delta(after, before, guest, other, "video") == 0
-                assert delta(after, before, guest, "host", "audio") > 30
-                assert delta(after, before, guest, other, "audio") > 30
-                assert delta(after, before, "host", guest, "video") > 20
+                assert got(guest, "host", "video") == 0
+                assert got(guest, other, "video") == 0
+                assert got(guest, "host", "audio") > 30
+                assert got(guest, other, "audio") > 30
+                assert got("host", guest, "video") > 20
         finally:
             await leave_all(bots)
 

@@ -36,8 +36,10 @@ class Target:
 
     @property
     def name(self) -> str:
+        """What citizens see as the meeting's name: a booking's own title may carry health
+        information (it is for staff lists only), so citizens see the organisation."""
         if self.meeting is not None and self.meeting.kind != "room":
-            return self.meeting.title or self.organisation.name
+            return self.organisation.name
         return self.room.name
 
     @property

@@ -64,6 +64,8 @@ class JoinContext:
                 return ctx
             ctx.invitation = invitation
         window = rooms.window_state(target.meeting if target.meeting and target.meeting.kind != "room" else None)
+        if window == "early" and ctx.staff_host:
+            window = "open"  # the host may open the room before the guests' window starts
         if window != "open":
             ctx.problem = window
         return ctx

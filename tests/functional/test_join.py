@@ -243,3 +243,26 @@ def test_room_model_rejects_duplicate_alias(db, demo_room):
         db.commit()
     db.rollback()
     assert len(db.exec(select(Room).where(Room.alias == "demo")).all()) == 1
+
+
+def test_booking_title_is_never_shown_to_citizens(client, db, demo_room):
+    meeting, _inv = _booked(db, demo_room, utcnow() - timedelta(minutes=5), utcnow() + timedelta(hours=1))
+    meeting.title = "Diabetes follow-up"
+    db.add(meeting)
+    db.commit()
+    html = client.get("/m/booked-1").get_data(as_text=True)
+    assert "Diabetes" not in html and "Demo Kommune" in html
+
+
+def test_signed_in_host_may_open_a_booking_early(app, client, db, demo_room):
+    from mvc.auth import hash_password
+    from mvc.models import User
+
+    _booked(db, demo_room, utcnow() + timedelta(hours=2), utcnow() + timedelta(hours=3))
+    db.add(User(organisation_id=demo_room.organisation_id, email="nurse@demo.example", name="Nurse Nina",
+                password_hash=hash_password("pw-123456"), roles="host"))
+    db.commit()
+    assert client.get("/m/booked-1").status_code == 425
+    page = client.get("/login").get_data(as_text=True)
+    client.post("/login", data={"csrf_token": csrf_from(page), "email": "nurse@demo.example", "password": "pw-123456"})
+    assert client.get("/m/booked-1").status_code == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import collections
 import fractions
 import json
 import math
@@ -282,6 +283,8 @@ class Bot:
         codecs = receiver._RTCRtpReceiver__codecs
         rtx_ssrc = receiver._RTCRtpReceiver__rtx_ssrc
         nack = NackGenerator()
+        seen: set[int] = set()
+        order: collections.deque[int] = collections.deque()
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             if self.decode:
@@ -294,12 +297,19 @@ class Bot:
                 self.audio[owner] += 1
                 return
             codec = codecs.get(packet.payload_type)
-            if codec is not None and is_rtx(codec):
+            retransmitted = codec is not None and is_rtx(codec)
+            if retransmitted:
                 apt = codec.parameters.get("apt")
                 if packet.ssrc not in rtx_ssrc or len(packet.payload) < 2:
                     return
                 packet = unwrap_rtx(packet, payload_type=apt, ssrc=rtx_ssrc[packet.ssrc])
-            elif not self.decode and nack.add(packet):
+            if packet.sequence_number in seen:
+                return  # a retransmission of something that arrived after all
+            seen.add(packet.sequence_number)
+            order.append(packet.sequence_number)
+            if len(order) > 512:
+                seen.discard(order.popleft())
+            if nack.add(packet) and not retransmitted and not self.decode:
                 await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
             if packet.marker:
                 self.frames[owner] += 1

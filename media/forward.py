@@ -11,6 +11,7 @@ transport. The down sender keeps a history so NACKs from the subscriber are answ
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import time
@@ -28,6 +29,7 @@ from aiortc import clock
 
 log = logging.getLogger(__name__)
 
+RECENT_SEQUENCES = 512  # duplicate detection window per video up track
 KEYFRAME_INTERVAL = 0.5  # at most one PLI upstream per publisher per this many seconds
 VIDEO_FRAME_TICKS = 3000  # 1/30 s at 90 kHz, the gap left when a stream is re-bound
 
@@ -51,6 +53,9 @@ class UpTrack:
         self._media_ssrc: int | None = None
         self._last_pli = 0.0
         self._pli_later: asyncio.TimerHandle | None = None
+        # Recently forwarded sequence numbers: a packet NACKed twice comes back twice.
+        self._recent: set[int] = set()
+        self._recent_order: collections.deque[int] = collections.deque()
         self._install(receiver)
 
     def _install(self, receiver: RTCRtpReceiver) -> None:
@@ -105,6 +110,14 @@ class UpTrack:
             self.on_audio_level(self.pid, packet.extensions.audio_level[1])
         if self.blocked or not self.downs:
             return
+        if self.kind == "video":
+            seq = packet.sequence_number
+            if seq in self._recent:
+                return
+            self._recent.add(seq)
+            self._recent_order.append(seq)
+            if len(self._recent_order) > RECENT_SEQUENCES:
+                self._recent.discard(self._recent_order.popleft())
         ntp = clock.current_ntp_time()
         for down in list(self.downs):
             await down.send(packet, codec, ntp)

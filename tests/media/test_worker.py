@@ -260,7 +260,7 @@ def test_lost_publisher_packets_are_recovered_by_nack_and_rtx(worker):
             sent, got = pub.tracks[0].sent - sent0, sub.frames["pub"] - got0
             print(f"dropped {dropped} video packets upstream; subscriber got {got}/{sent} frames")
             assert dropped > 10
-            assert got >= 0.97 * sent
+            assert 0.97 * sent <= got <= sent + 2  # repaired, and nothing forwarded twice
         finally:
             await leave_all(bots)
 

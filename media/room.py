@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiortc import RTCConfiguration
@@ -45,15 +45,20 @@ class Room:
         peer = self.peers[pid] = Peer(pid, self.config, reply)
         return peer
 
-    async def offer(self, pid: str, sdp: str, reply: Reply) -> None:
+    def offer(self, pid: str, sdp: str, reply: Reply) -> Coroutine[Any, Any, None]:
         """Answer a participant's offer, then forward according to the plan.
 
         An offer from a new session (unknown pid, or new ICE credentials after a page
-        reconnect) starts a fresh peer, as if `join` had been sent first.
+        reconnect) starts a fresh peer at once, as if `join` had been sent first, so
+        candidates that follow on the same connection reach the new peer.
         """
         peer = self.peers.get(pid)
         if peer is None or peer.is_new_session(sdp):
             peer = self.join(pid, reply)
+        return self._answer(peer, sdp)
+
+    async def _answer(self, peer: Peer, sdp: str) -> None:
+        pid = peer.pid
         try:
             ups = await peer.handle_offer(sdp)
         except Exception:

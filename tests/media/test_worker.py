@@ -341,3 +341,30 @@ def test_one_way_video_guests_see_nobody_but_are_seen_and_heard(worker):
             await leave_all(bots)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(30)
+def test_candidates_right_after_an_offer_without_join_reach_the_new_peer(worker):
+    async def scenario():
+        bot = Bot(worker, ROOM, "solo")
+        # no join: the offer and a trickled candidate arrive back to back
+        original_send = bot.send
+
+        def send(obj):
+            if obj["type"] == "join":
+                return
+            original_send(obj)
+            if obj["type"] == "offer":
+                original_send({"type": "candidate", "room": ROOM, "pid": "solo", "candidate": {
+                    "candidate": "candidate:1 1 udp 2122194687 127.0.0.1 9 typ host",
+                    "sdpMid": "0", "sdpMLineIndex": 0}})
+
+        bot.send = send
+        try:
+            await bot.join()
+            await asyncio.sleep(0.3)
+            return bot.errors
+        finally:
+            await bot.close()
+
+    assert asyncio.run(scenario()) == []

@@ -40,10 +40,10 @@
   document.body.addEventListener("htmx:oobAfterSwap", function (e) {
     var target = e.target;
     var m = media();
-    if (!target || target.id !== "controls" || !m || !m.setEnabled) return;
+    if (!target || target.id !== "controls" || !m || !m.setLocal) return;
     ["mic", "cam"].forEach(function (a) {
       var b = target.querySelector('[data-action="' + a + '"]');
-      if (b) m.setEnabled(a === "mic" ? "audio" : "video", b.getAttribute("aria-pressed") === "true");
+      if (b) m.setLocal(a === "mic" ? "audio" : "video", b.getAttribute("aria-pressed") === "true");
     });
   });
 
@@ -132,7 +132,7 @@
     if (action === "mic" || action === "cam") {
       var on = button.getAttribute("aria-pressed") !== "true";
       var m = media();
-      if (m && m.setEnabled) m.setEnabled(action === "mic" ? "audio" : "video", on);
+      if (m && m.setLocal) m.setLocal(action === "mic" ? "audio" : "video", on);
       send({ action: action, on: on });
       return;
     }

@@ -60,6 +60,8 @@ class PolicyMsg:
     hosts: list[str] = field(default_factory=list)
     audio_blocked: list[str] = field(default_factory=list)
     video_blocked: list[str] = field(default_factory=list)
+    groups: dict[str, str] = field(default_factory=dict)
+    screen: str | None = None
     type: str = "policy"
 
 
@@ -144,6 +146,15 @@ def _policy(obj: dict[str, Any], room: str) -> PolicyMsg:
     one_way = policy.get("one_way_video", False)
     if not isinstance(one_way, bool):
         raise MessageError("policy.one_way_video must be a boolean")
+    groups = policy.get("groups", {})
+    if not isinstance(groups, dict) or len(groups) > MAX_LIST or not all(
+        isinstance(k, str) and 0 < len(k) <= MAX_ID and isinstance(v, str) and 0 < len(v) <= MAX_ID
+        for k, v in groups.items()
+    ):
+        raise MessageError("policy.groups must map participant ids to group names")
+    screen = policy.get("screen")
+    if screen is not None and (not isinstance(screen, str) or not 0 < len(screen) <= MAX_ID):
+        raise MessageError("policy.screen must be a participant id or null")
     return PolicyMsg(
         room=room,
         layout=layout,
@@ -151,6 +162,8 @@ def _policy(obj: dict[str, Any], room: str) -> PolicyMsg:
         hosts=_ids(policy, "hosts"),
         audio_blocked=_ids(policy, "audio_blocked"),
         video_blocked=_ids(policy, "video_blocked"),
+        groups=dict(groups),
+        screen=screen,
     )
 
 
@@ -196,7 +209,7 @@ def encode(msg: Message | dict[str, Any]) -> bytes:
     if isinstance(msg, PolicyMsg):
         obj = {"type": "policy", "room": msg.room, "policy": {
             k: obj[k] for k in ("layout", "one_way_video", "hosts",
-                                "audio_blocked", "video_blocked")}}
+                                "audio_blocked", "video_blocked", "groups", "screen")}}
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 

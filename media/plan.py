@@ -17,6 +17,11 @@ class RoomPolicy:
     hosts: frozenset[str] = field(default_factory=frozenset)
     audio_blocked: frozenset[str] = field(default_factory=frozenset)
     video_blocked: frozenset[str] = field(default_factory=frozenset)
+    # Breakout rooms: pid -> group name; people missing here are in the main room. Media
+    # flows only between people in the same group (a visiting host joins that group).
+    groups: dict[str, str] = field(default_factory=dict)
+    # Whose screen share is forwarded (one at a time), to everyone in the sharer's group.
+    screen: str | None = None
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -59,6 +64,11 @@ def _hears_audio(policy: RoomPolicy, receiver: str, publisher: str) -> bool:
     return True
 
 
+def same_group(policy: RoomPolicy, a: str, b: str) -> bool:
+    """True when a and b are in the same breakout group (or both in the main room)."""
+    return policy.groups.get(a) == policy.groups.get(b)
+
+
 def compute_plan(policy: RoomPolicy, present: set[str] | frozenset[str]) -> Plan:
     """For each present receiver, the publishers whose audio and video it gets."""
     audio_sources = [p for p in present if p not in policy.audio_blocked]
@@ -66,10 +76,20 @@ def compute_plan(policy: RoomPolicy, present: set[str] | frozenset[str]) -> Plan
     plan: Plan = {}
     for receiver in present:
         audio = frozenset(
-            p for p in audio_sources if p != receiver and _hears_audio(policy, receiver, p)
+            p for p in audio_sources
+            if p != receiver and same_group(policy, receiver, p) and _hears_audio(policy, receiver, p)
         )
         video = frozenset(
-            p for p in video_sources if p != receiver and _sees_video(policy, receiver, p)
+            p for p in video_sources
+            if p != receiver and same_group(policy, receiver, p) and _sees_video(policy, receiver, p)
         )
         plan[receiver] = Receives(audio=audio, video=video)
     return plan
+
+
+def screen_receivers(policy: RoomPolicy, present: set[str] | frozenset[str]) -> frozenset[str]:
+    """Who gets the shared screen: everyone else in the sharer's group, whatever the layout."""
+    sharer = policy.screen
+    if sharer is None or sharer not in present:
+        return frozenset()
+    return frozenset(p for p in present if p != sharer and same_group(policy, p, sharer))

@@ -141,7 +141,8 @@ class Worker:
                 room = self.rooms[msg.room] = Room(msg.room, self.config, self._speaker)
             room.set_policy(RoomPolicy(
                 layout=msg.layout, one_way_video=msg.one_way_video, hosts=set(msg.hosts),
-                audio_blocked=set(msg.audio_blocked), video_blocked=set(msg.video_blocked)))
+                audio_blocked=set(msg.audio_blocked), video_blocked=set(msg.video_blocked),
+                groups=dict(msg.groups), screen=msg.screen))
         elif isinstance(msg, m.Keyframe):
             self._peer_room(msg).request_keyframe(msg.pid)
         elif isinstance(msg, m.Leave):

@@ -97,3 +97,35 @@ def test_full_tiles_room_has_32_sources_per_receiver():
     present = {f"p{i}" for i in range(MAX_PARTICIPANTS)}
     plan = compute_plan(RoomPolicy(), present)
     assert all(len(r.video) == 32 and len(r.audio) == 32 for r in plan.values())
+
+
+def test_breakout_groups_only_hear_and_see_their_own_group():
+    from media.plan import RoomPolicy, compute_plan
+
+    policy = RoomPolicy(hosts={"h"}, groups={"a": "Group 1", "b": "Group 1", "c": "Group 2", "h": "Group 2"})
+    plan = compute_plan(policy, {"a", "b", "c", "d", "h"})
+    assert plan["a"].audio == {"b"} and plan["a"].video == {"b"}
+    assert plan["c"].audio == {"h"} and plan["h"].video == {"c"}  # the visiting host is in group 2
+    assert plan["d"].audio == frozenset() and plan["d"].video == frozenset()  # alone in the main room
+
+
+def test_screen_goes_to_everyone_in_the_sharers_group():
+    from media.plan import RoomPolicy, screen_receivers
+
+    policy = RoomPolicy(layout="host_only", hosts={"h"}, screen="g1", groups={"g3": "Group 1"})
+    assert screen_receivers(policy, {"h", "g1", "g2", "g3"}) == {"h", "g2"}
+    assert screen_receivers(RoomPolicy(), {"h"}) == frozenset()
+
+
+def test_policy_message_carries_groups_and_screen():
+    from media.messages import PolicyMsg, encode, parse
+
+    line = encode(PolicyMsg(room="1", layout="tiles", one_way_video=False, groups={"a": "G"}, screen="a"))
+    msg = parse(line)
+    assert msg.groups == {"a": "G"} and msg.screen == "a"
+    import pytest
+
+    from media.messages import MessageError
+
+    with pytest.raises(MessageError):
+        parse(b'{"type":"policy","room":"1","policy":{"groups":{"a":5}}}')

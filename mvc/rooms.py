@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from mvc.models import Meeting, Organisation, Room, Theme
@@ -106,7 +107,14 @@ def open_meeting(db: Session, target: Target) -> Meeting:
         title=room.name, **room.settings_dict(),
     )
     db.add(meeting)
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError:
+        # Someone else opened the room a moment ago: join their occurrence.
+        db.rollback()
+        meeting = db.exec(
+            select(Meeting).where(Meeting.room_id == room.id, Meeting.kind == "room", Meeting.status == "open")
+        ).one()
     target.meeting = meeting
     return meeting
 

@@ -1,6 +1,7 @@
 """Fixed rooms, meetings (occurrences, booked and instant) and invitations."""
 from datetime import datetime
 
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from mvc.models.base import utcnow
@@ -40,8 +41,18 @@ class Room(MeetingSettings, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+OPEN_OCCURRENCE = "status = 'open' AND kind = 'room'"
+
+
 class Meeting(MeetingSettings, table=True):
     """One meeting: an occurrence of a fixed room, or a booked / instant meeting."""
+
+    # At most one open occurrence per fixed room, so people joining at the same moment
+    # always meet in the same meeting.
+    __table_args__ = (
+        Index("uq_meeting_open_room", "room_id", unique=True,
+              sqlite_where=text(OPEN_OCCURRENCE), postgresql_where=text(OPEN_OCCURRENCE)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = Field(foreign_key="organisation.id", index=True)

@@ -214,7 +214,7 @@ def test_calendar_file_edit_and_cancel(app, host):
     [event] = cal.walk("VEVENT")
     assert str(cal["METHOD"]) == "CANCEL" and str(event["STATUS"]) == "CANCELLED" and int(event["SEQUENCE"]) == 2
     cancel = rows(app, SmsMessage)[-1]
-    assert cancel.purpose == "cancel" and "cancelled" in cancel.body
+    assert cancel.purpose == "cancel" and "aflyst" in cancel.body
     guest = app.test_client()
     guest.get("/lang/en")
     assert "has been cancelled" in guest.get(link_path(rows(app, SmsMessage)[0].body)).get_data(as_text=True)

@@ -46,7 +46,7 @@ def test_reminder_goes_out_once_at_the_configured_offset(app, host):
     clock.now = row.due_at + timedelta(seconds=1)
     assert scheduler.run_once() == 1
     [text] = reminders_sent(app)
-    assert text.to == "+4520123456" and "Reminder from Demo Kommune" in text.body and "Wound" not in text.body
+    assert text.to == "+4520123456" and "Påmindelse fra Demo Kommune" in text.body and "Wound" not in text.body
     assert link_path(text.body).startswith(f"/m/{meeting.alias}?t=")
     assert scheduler.run_once() == 0
     assert ReminderScheduler(app, clock=clock, name="other").run_once() == 0

@@ -94,3 +94,21 @@ def test_constraints_hold(engine):
             s.commit()
         s.rollback()
         assert s.exec(select(Theme).where(Theme.organisation_id == None)).first().name == "Neutral"  # noqa: E711
+
+
+def test_only_one_open_occurrence_per_room(engine):
+    with Session(engine) as s:
+        seed_demo(s)
+        room = s.exec(select(Room)).first()
+        s.add(Meeting(organisation_id=room.organisation_id, room_id=room.id, kind="room"))
+        s.commit()
+        s.add(Meeting(organisation_id=room.organisation_id, room_id=room.id, kind="room"))
+        with pytest.raises(IntegrityError):
+            s.commit()
+        s.rollback()
+        first = s.exec(select(Meeting)).one()
+        first.status = "ended"
+        s.add(first)
+        s.commit()
+        s.add(Meeting(organisation_id=room.organisation_id, room_id=room.id, kind="room"))
+        s.commit()  # a new occurrence once the old one ended

@@ -111,6 +111,17 @@ def live_server(app):
     server.stop()
 
 
+@pytest.fixture
+def media_server(tmp_path):
+    """The app with one real media worker, offering only loopback ICE candidates."""
+    app = build_app(base_config(tmp_path, MEDIA_WORKERS=1, ICE_LOOPBACK_ONLY=True))
+    server = LiveServer(app)
+    yield server
+    server.stop()
+    app.extensions["mvc.media"].stop()
+    app.extensions["mvc.live"].close()
+
+
 def csrf_from(html: str) -> str:
     """The CSRF token in a rendered form."""
     match = CSRF_RE.search(html)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import wait_js
-from tests.conftest import LiveServer, base_config, build_app
 
 pytestmark = pytest.mark.browser
 JOIN = 'button:has-text("Deltag i mødet")'
@@ -24,15 +23,6 @@ STATS_JS = """async () => {
   out.tiles = Array.from(document.querySelectorAll('#tiles .tile[data-pid]:not(.self)')).map(t => t.dataset.pid);
   return out;
 }"""
-
-
-@pytest.fixture
-def media_server(tmp_path):
-    app = build_app(base_config(tmp_path, MEDIA_WORKERS=1, ICE_LOOPBACK_ONLY=True))
-    server = LiveServer(app)
-    yield server
-    server.stop()
-    app.extensions["mvc.media"].stop()
 
 
 def enter(page, url, name, pin=None):

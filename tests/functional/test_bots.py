@@ -6,20 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import LiveServer, base_config, build_app
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def media_server(tmp_path):
-    app = build_app(base_config(tmp_path, MEDIA_WORKERS=1, ICE_LOOPBACK_ONLY=True))
-    server = LiveServer(app)
-    yield server
-    server.stop()
-    app.extensions["mvc.media"].stop()
 
 
 def test_bots_join_through_the_website_and_receive_each_other(media_server, demo_room):

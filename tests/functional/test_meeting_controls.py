@@ -1,7 +1,6 @@
 """Every in-meeting control and permission rule, over real websockets."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest

@@ -38,12 +38,17 @@ COUNTERS = {"packets_in": 0, "packets_out": 0}
 
 
 class UpTrack:
-    """One publisher's incoming audio or video stream, forwarded to its down tracks."""
+    """One publisher's incoming audio or video stream, forwarded to its down tracks.
+
+    `name` tells a publisher's streams apart: "audio", "video" (camera) or "screen".
+    """
 
     def __init__(self, pid: str, kind: str, receiver: RTCRtpReceiver,
-                 codecs: list[RTCRtpCodecParameters]) -> None:
+                 codecs: list[RTCRtpCodecParameters], name: str | None = None) -> None:
         self.pid = pid
         self.kind = kind
+        self.name = name or kind
+        self.receiver = receiver
         self.codecs = [c for c in codecs if not is_rtx(c)]
         self.downs: set[DownTrack] = set()
         self.blocked = False

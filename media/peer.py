@@ -17,7 +17,7 @@ from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSen
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from aiortc import rtp
+from aiortc import rtp, sdp as sdp_parser
 from aiortc.sdp import candidate_from_sdp
 
 from .forward import DownTrack, SilentTrack, UpTrack
@@ -83,6 +83,18 @@ def _preferences(kind: str, codec: RTCRtpCodecParameters) -> list[Any]:
     return same + rtx
 
 
+SCREEN_STREAM_PREFIX = "screen-"  # a publisher's msid stream id that marks its screen
+
+
+def _stream_ids(sdp: str) -> dict[str, str]:
+    """mid → msid stream id of each media section of an SDP that has one."""
+    out = {}
+    for media in sdp_parser.SessionDescription.parse(sdp).media:
+        if media.rtp.muxId and media.msid:
+            out[media.rtp.muxId] = media.msid.split()[0]
+    return out
+
+
 def _ufrag(sdp: str) -> str | None:
     match = re.search(r"^a=ice-ufrag:(\S+)", sdp, re.MULTILINE)
     return match.group(1) if match else None
@@ -100,6 +112,7 @@ class Peer:
         self.ready = False  # first offer answered: worker transceivers may be added
         self.lock = asyncio.Lock()
         self._free: list[tuple[RTCRtpTransceiver, DownTrack]] = []
+        self._freed: list[tuple[RTCRtpTransceiver, DownTrack]] = []  # not yet offered inactive
         self._transceivers: dict[DownTrack, RTCRtpTransceiver] = {}
         self._renegotiate_wanted = False
         self._up_transceivers: set[RTCRtpTransceiver] = set()
@@ -117,25 +130,56 @@ class Peer:
         async with self.lock:
             if self.pc.signalingState != "stable":
                 raise PeerError("glare: answer the worker's pending offer first")
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            new = []
-            for t in self.pc.getTransceivers():
-                if (t in self._up_transceivers or t in self._transceivers.values()
-                        or t._offerDirection not in ("recvonly", "sendrecv")
-                        or t.kind in self.ups):
-                    continue
-                self._up_transceivers.add(t)
-                up = UpTrack(self.pid, t.kind, t.receiver, t._codecs)
-                self.ups[t.kind] = up
-                new.append(up)
+            # aiortc gives a new remote m-line to any same-kind transceiver without a mid:
+            # hide our not-yet-offered down transceivers so a new up track gets its own.
+            unoffered = [(t, t.kind) for t in self._transceivers.values() if t.mid is None]
+            for t, _ in unoffered:
+                t._RTCRtpTransceiver__kind = "pending"  # type: ignore[attr-defined]
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            finally:
+                for t, kind in unoffered:
+                    t._RTCRtpTransceiver__kind = kind  # type: ignore[attr-defined]
+            new = self._update_ups(_stream_ids(sdp))
             if self._tables is None:
                 self._tables = tables_from(self.pc)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
+            self._reusable()
             enlarge_socket_buffers(self.pc)
             self.reply({"type": "answer", "pid": self.pid, "sdp": self.pc.localDescription.sdp})
             self.ready = True
             return new
+
+    def _update_ups(self, streams: dict[str, str]) -> list[UpTrack]:
+        """Drop up tracks the client stopped sending; make up tracks of new ones.
+
+        An up track is named by its kind, except a screen: the video whose msid stream id
+        starts with "screen-", or else any video after the first (the camera).
+        """
+        for t in list(self._up_transceivers):
+            if t._offerDirection not in ("recvonly", "sendrecv"):
+                self._up_transceivers.discard(t)
+                for name, up in list(self.ups.items()):
+                    if up.receiver is t.receiver:
+                        up.close()
+                        del self.ups[name]
+        new = []
+        for t in self.pc.getTransceivers():
+            if (t in self._up_transceivers or t in self._transceivers.values()
+                    or t._offerDirection not in ("recvonly", "sendrecv")):
+                continue
+            name = t.kind
+            if t.kind == "video" and (streams.get(t.mid or "", "").startswith(SCREEN_STREAM_PREFIX)
+                                      or "video" in self.ups):
+                name = "screen"
+            if name in self.ups:
+                continue
+            self._up_transceivers.add(t)
+            up = UpTrack(self.pid, t.kind, t.receiver, t._codecs, name=name)
+            self.ups[name] = up
+            new.append(up)
+        return new
 
     async def handle_answer(self, sdp: str) -> None:
         """Apply the client's answer to a renegotiation offer."""
@@ -172,23 +216,32 @@ class Peer:
             with numbering(*self._tables):
                 offer = await self.pc.createOffer()
             await self.pc.setLocalDescription(offer)
+            self._reusable()
             self.reply({"type": "offer", "pid": self.pid, "sdp": self.pc.localDescription.sdp})
 
     def sync(self, wanted: dict[tuple[str, str], UpTrack]) -> bool:
-        """Forward exactly `wanted` ((publisher, kind) → up track); True if SDP must change."""
+        """Forward exactly `wanted` ((publisher, name) → up track); True if SDP must change.
+
+        A freed sender is reused only after an SDP has marked it inactive: the page then
+        sees its track end before it carries another stream (and gets a `track` event).
+        """
         changed = False
         for key in [k for k in self.downs if k not in wanted or self.downs[k].up is not wanted[k]]:
             down = self.downs.pop(key)
             down.unbind()
             transceiver = self._transceivers[down]
             transceiver.direction = "inactive"
-            self._free.append((transceiver, down))
+            self._freed.append((transceiver, down))
             changed = True
         for key, up in wanted.items():
             if key not in self.downs:
                 self.downs[key] = self._down_for(up)
                 changed = True
         return changed
+
+    def _reusable(self) -> None:
+        self._free.extend(self._freed)
+        self._freed.clear()
 
     def _down_for(self, up: UpTrack) -> DownTrack:
         codec = up.codecs[0] if up.codecs else None
@@ -204,9 +257,10 @@ class Peer:
                 transceiver.setCodecPreferences(_preferences(up.kind, codec))
             down = DownTrack(up.kind, transceiver.sender)
             self._transceivers[down] = transceiver
-        # The msid stream id is the publisher's pid, so the page knows whose tile it is.
-        transceiver.sender._stream_id = up.pid
-        transceiver.sender._track_id = f"{up.pid}-{up.kind}-{uuid.uuid4().hex[:8]}"
+        # The msid stream id is the publisher's pid, so the page knows whose tile it is;
+        # "<pid>~screen" for a shared screen, which gets a tile of its own.
+        transceiver.sender._stream_id = f"{up.pid}~screen" if up.name == "screen" else up.pid
+        transceiver.sender._track_id = f"{up.pid}-{up.name}-{uuid.uuid4().hex[:8]}"
         down.bind(up)
         return down
 

@@ -12,7 +12,7 @@ from aiortc import RTCConfiguration
 
 from .forward import UpTrack
 from .peer import Peer, Reply
-from .plan import RoomPolicy, can_join, compute_plan
+from .plan import RoomPolicy, can_join, compute_plan, screen_receivers
 from .speaker import SpeakerDetector
 
 log = logging.getLogger(__name__)
@@ -89,12 +89,16 @@ class Room:
 
     def apply_plan(self) -> None:
         """Bind and unbind down tracks to match the plan; renegotiate changed peers."""
-        ups = {(pid, kind): up for pid, peer in self.peers.items()
-               for kind, up in peer.ups.items()}
-        for (pid, kind), up in ups.items():
-            blocked = self.policy.audio_blocked if kind == "audio" else self.policy.video_blocked
+        ups = {(pid, name): up for pid, peer in self.peers.items()
+               for name, up in peer.ups.items()}
+        for (pid, name), up in ups.items():
+            blocked = {"audio": self.policy.audio_blocked,
+                       "video": self.policy.video_blocked}.get(name, frozenset())
             up.blocked = pid in blocked
         plan = compute_plan(self.policy, set(self.peers))
+        sharer = self.policy.screen
+        screen = ups.get((sharer, "screen")) if sharer is not None else None
+        screen_to = screen_receivers(self.policy, set(self.peers)) if screen else frozenset()
         for pid, receives in plan.items():
             peer = self.peers[pid]
             if not peer.ready:
@@ -105,6 +109,8 @@ class Room:
                     up = ups.get((pub, kind))
                     if up is not None:
                         wanted[(pub, kind)] = up
+            if screen is not None and pid in screen_to:
+                wanted[(screen.pid, "screen")] = screen
             if peer.sync(wanted):
                 asyncio.ensure_future(self._renegotiate(peer))
 
@@ -116,10 +122,11 @@ class Room:
             peer.reply({"type": "error", "pid": peer.pid, "message": f"renegotiation failed: {exc}"})
 
     def request_keyframe(self, pid: str) -> None:
-        """Ask pid's camera for a keyframe."""
+        """Ask pid's camera (and shared screen) for a keyframe."""
         peer = self.peers.get(pid)
-        if peer is not None and "video" in peer.ups:
-            peer.ups["video"].request_keyframe()
+        for name in ("video", "screen"):
+            if peer is not None and name in peer.ups:
+                peer.ups[name].request_keyframe()
 
     def _feed_level(self, pid: str, level: int) -> None:
         self.speaker.feed(pid, level, time.monotonic())

@@ -9,7 +9,12 @@
  * MVCMedia.handle(msg)  for worker messages relayed by the server:
  *               answer, offer (renegotiation), error, speaker, reconnect (worker replaced).
  * MVCMedia.switchDevice(kind, deviceId), setLocal(kind, on), pip(pid), pc(), stop().
- * The msid stream id of every forwarded track is the publisher's pid.
+ * MVCMedia.share(on) -> Promise<bool>: start (getDisplayMedia) or stop sending the screen;
+ *               false if the user cancelled the picker. opts.onShareEnded() is called when
+ *               the user stops it from the browser's own UI.
+ * The msid stream id of every forwarded track is the publisher's pid ("<pid>~screen" for a
+ * shared screen, whose tile gets class "screen" and goes first). The page's own screen is
+ * sent with its msid stream id prefixed "screen-", which is how the worker tells it apart.
  */
 (function () {
   "use strict";
@@ -17,6 +22,7 @@
                frameRate: {ideal: 20, max: 24}, facingMode: "user"};
   var AUDIO = {echoCancellation: true, noiseSuppression: true, autoGainControl: true};
   var opts = null, pc = null, local = null, restartTimer = null, stopped = true;
+  var screen = null, screenTx = null, wantOffer = false, queue = Promise.resolve();
 
   function tile(pid) {
     var el = opts.container.querySelector('.tile[data-pid="' + CSS.escape(pid) + '"]:not(.self)');
@@ -28,7 +34,13 @@
       video.autoplay = true;
       video.playsInline = true;
       el.appendChild(video);
-      opts.container.appendChild(el);
+      if (/~screen$/.test(pid)) {
+        el.classList.add("screen");
+        video.style.objectFit = "contain";
+        opts.container.insertBefore(el, opts.container.firstChild);
+      } else {
+        opts.container.appendChild(el);
+      }
     }
     return el;
   }
@@ -72,8 +84,63 @@
     } else {
       pc.addTransceiver("audio", {direction: "recvonly"});
     }
+    screenTx = null;
+    if (screen) addScreen();
+    wantOffer = false;
+    await offer();
+  }
+
+  // Offers go out only from "stable": the worker sends offers too (see handle).
+  async function offer() {
+    if (!pc || pc.signalingState !== "stable") { wantOffer = true; return; }
+    wantOffer = false;
     await pc.setLocalDescription(await pc.createOffer());
-    opts.send({type: "offer", sdp: pc.localDescription.sdp});
+    opts.send({type: "offer", sdp: markScreen(pc.localDescription.sdp)});
+  }
+
+  function markScreen(sdp) {
+    var mid = screenTx && screenTx.mid;
+    if (!mid) return sdp;
+    return sdp.split(/(?=\r\nm=)/).map(function (section) {
+      return section.indexOf("\r\na=mid:" + mid + "\r\n") < 0 ? section
+        : section.replace(/\r\na=msid:(?!screen-)/, "\r\na=msid:screen-");
+    }).join("");
+  }
+
+  // A transceiver of its own (addTrack could take over one that receives a publisher).
+  function addScreen() {
+    var track = screen.getVideoTracks()[0];
+    if (screenTx) {
+      screenTx.sender.replaceTrack(track);
+      screenTx.direction = "sendonly";
+    } else {
+      screenTx = pc.addTransceiver(track, {direction: "sendonly", streams: [screen]});
+    }
+  }
+
+  async function share(on) {
+    if (!on) {
+      if (screen) screen.getTracks().forEach(function (t) { t.onended = null; t.stop(); });
+      screen = null;
+      if (pc && screenTx) {
+        await screenTx.sender.replaceTrack(null);
+        screenTx.direction = "inactive";
+        await serial(offer);
+      }
+      return true;
+    }
+    if (screen) return true;
+    try {
+      screen = await navigator.mediaDevices.getDisplayMedia({video: true});
+    } catch (e) {
+      return false;  // cancelled or refused
+    }
+    screen.getVideoTracks()[0].onended = function () {
+      share(false).catch(report);
+      if (opts.onShareEnded) opts.onShareEnded();
+    };
+    if (pc) { addScreen(); await serial(offer); }
+    return true;
   }
 
   // The worker (aiortc) has no ICE restart: reconnecting is a fresh offer on a new connection.
@@ -92,22 +159,33 @@
     else console.warn("media:", err);
   }
 
-  async function handle(msg) {
+  // One message at a time, in order: an offer may follow an answer at once.
+  function handle(msg) { return serial(function () { return process(msg); }); }
+  function serial(fn) { return (queue = queue.then(fn).catch(report)); }
+
+  async function process(msg) {
     if (!pc || stopped || !msg) return;
     try {
       if (msg.type === "answer") {
         await pc.setRemoteDescription({type: "answer", sdp: msg.sdp});
+        if (wantOffer) await offer();
       } else if (msg.type === "offer") {
+        if (pc.signalingState === "have-local-offer") {
+          // Glare: the worker refuses our offer; take back ours, answer, offer again.
+          await pc.setLocalDescription({type: "rollback"});
+          wantOffer = true;
+        }
         await pc.setRemoteDescription({type: "offer", sdp: msg.sdp});
         await pc.setLocalDescription(await pc.createAnswer());
         opts.send({type: "answer", sdp: pc.localDescription.sdp});
+        if (wantOffer) await offer();
       } else if (msg.type === "speaker") {
         opts.container.querySelectorAll(".tile").forEach(function (el) {
           el.classList.toggle("speaking", el.dataset.pid === msg.pid);
         });
       } else if (msg.type === "reconnect") {
         restart(0);
-      } else if (msg.type === "error") {
+      } else if (msg.type === "error" && !/^offer failed: glare/.test(msg.message || "")) {
         report(msg.message);
       }
     } catch (e) { report(e); }
@@ -156,10 +234,12 @@
     if (pc) pc.close();
     pc = null;
     if (local) local.getTracks().forEach(function (t) { t.stop(); });
-    local = null;
+    if (screen) screen.getTracks().forEach(function (t) { t.onended = null; t.stop(); });
+    local = screen = screenTx = null;
   }
 
   window.MVCMedia = {start: start, handle: handle, stop: stop,
-                     switchDevice: switchDevice, setLocal: setLocal, pip: pip,
+                     switchDevice: switchDevice, setLocal: setLocal, pip: pip, share: share,
+                     sharing: function () { return !!screen; },
                      pc: function () { return pc; }};
 })();

@@ -28,7 +28,8 @@
     if (msg.type === "media" && msg.action === "start") {
       if (m) m.start({ send: send, pid: msg.pid, iceServers: msg.iceServers || [], mode: live.dataset.mediaMode,
                        container: document.getElementById("tiles"), localVideo: document.getElementById("self-video"),
-                       onError: function () { status(script.dataset.msgNomedia); } });
+                       onError: function () { status(script.dataset.msgNomedia); },
+                       onShareEnded: function () { send({ action: "share", on: false }); } });
     } else if (msg.type === "media" && msg.action === "stop") {
       if (m) m.stop();
     } else if (m) {
@@ -74,7 +75,7 @@
     tiles.querySelectorAll(".tile[data-pid]").forEach(function (tile) {
       var pid = tile.dataset.pid, at = hands.indexOf(pid);
       tile.classList.toggle("host", hosts.indexOf(pid) >= 0);
-      tile.classList.toggle("screen", meta.dataset.screen === pid && !tile.classList.contains("self"));
+      tile.classList.toggle("screen", /~screen$/.test(pid));  // "<pid>~screen": a shared screen
       if (at >= 0) tile.dataset.hand = String(at + 1); else delete tile.dataset.hand;
       var cap = tile.querySelector("figcaption");
       if (cap && names[pid] && !tile.classList.contains("self")) cap.textContent = names[pid];

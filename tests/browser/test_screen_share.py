@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.browser.conftest import CHROMIUM_ARGS, wait_js
-from tests.browser.test_media_flow import enter, media_server  # noqa: F401 (fixture)
+from tests.browser.test_media_flow import enter
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ def page_in(browser, width, height):
     return page
 
 
-def test_host_shares_screen_and_the_guest_sees_it_as_the_large_tile(media_server, share_browser):  # noqa: F811
+def test_host_shares_screen_and_the_guest_sees_it_as_the_large_tile(media_server, share_browser):
     from sqlmodel import select
 
     from mvc import db

@@ -68,3 +68,85 @@ def test_three_pages_see_each_other_and_host_only_stops_guest_video(media_server
     for pid, count in after.items():
         if pid != host_pid:
             assert count - before.get(pid, 0) <= 1, (before, after)
+
+
+AUDIO_IN_JS = """async () => {
+  const pc = window.MVCMedia.pc();
+  let total = 0;
+  if (!pc) return 0;
+  (await pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') total += r.packetsReceived || 0; });
+  return total;
+}"""
+
+
+def audio_rate(page, seconds: float = 1.5) -> float:
+    """Audio packets per second arriving at this page, measured from getStats()."""
+    import time
+
+    first = page.evaluate(AUDIO_IN_JS)
+    time.sleep(seconds)
+    return (page.evaluate(AUDIO_IN_JS) - first) / seconds
+
+
+def test_floor_control_lets_a_muted_guest_be_heard_and_mute_all_stops_it(media_server, phone):
+    from sqlmodel import select
+
+    from mvc import db
+    from mvc.models import Room
+
+    with media_server.app.app_context():
+        pin = db.session().exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    url = f"{media_server.url}/m/demo"
+    host, karen = phone(1280, 800), phone()
+    enter(host, url, "Nina", pin)
+    enter(karen, url, "Karen Jensen")
+    wait_js(host, "document.querySelectorAll('#tiles .tile:not(.self) video').length >= 1", 20)
+    host.click("form:has(input[value=guests_unmute]) button")  # keep participants muted
+    host.click("form:has(input[value=mute_all]) button")
+    karen.wait_for_selector("#controls [data-action=mic][aria-pressed=false]")
+    import time
+
+    time.sleep(1)
+    assert audio_rate(host) < 5  # Karen's audio is not forwarded at all
+    karen.click("#controls form:has(input[value=hand]) button")
+    host.click("#hands form:has(input[value=give_floor]) button")
+    karen.wait_for_selector("#controls [data-action=mic][aria-pressed=true]")
+    time.sleep(1)
+    assert audio_rate(host) > 20  # Opus at 50 packets/s reaches the host now
+    host.click("form:has(input[value=mute_all]) button")
+    karen.wait_for_selector("#controls [data-action=mic][aria-pressed=false]")
+    time.sleep(1)
+    assert audio_rate(host) < 5
+
+
+def test_killed_worker_is_replaced_and_media_flows_again(media_server, phone):
+    import os
+    import signal
+    import time
+
+    from sqlmodel import select
+
+    from mvc import db
+    from mvc.models import Room
+
+    with media_server.app.app_context():
+        pin = db.session().exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    url = f"{media_server.url}/m/demo"
+    host, karen = phone(1280, 800), phone()
+    enter(host, url, "Nina", pin)
+    enter(karen, url, "Karen Jensen")
+    wait_js(karen, "Array.from(document.querySelectorAll('#tiles .tile:not(.self) video'))"
+                   ".some(v => v.getVideoPlaybackQuality().totalVideoFrames > 10)", 20)
+    pool = media_server.app.extensions["mvc.media"]
+    worker_pid = next(w["pid"] for w in pool.health()["workers"].values())
+    killed_at = time.monotonic()
+    os.kill(worker_pid, signal.SIGKILL)
+    # The page reconnects to the replacement worker on a new connection: new tiles, new frames.
+    karen.evaluate("window.__old = new Set(document.querySelectorAll('#tiles video'))")
+    fresh = ("Array.from(document.querySelectorAll('#tiles .tile:not(.self) video'))"
+             ".some(v => !window.__old.has(v) && v.getVideoPlaybackQuality().totalVideoFrames > 5)")
+    wait_js(karen, fresh, 30, interval=0.05)
+    recovered = time.monotonic() - killed_at
+    print(f"\nmedia flowing again {recovered:.2f} s after the worker was killed")
+    new_pid = next(w["pid"] for w in pool.health()["workers"].values())
+    assert new_pid != worker_pid

@@ -71,7 +71,8 @@ class MediaPool:
                  on_message: Callable[[dict[str, Any]], None] | None = None,
                  on_reassign: Callable[[list[str]], None] | None = None,
                  addresses: Iterable[str] | None = None,
-                 ping_interval: float = 1.0, python: str = sys.executable) -> None:
+                 ping_interval: float = 1.0, python: str = sys.executable,
+                 lease: Callable[[str, str, list[str]], str | None] | None = None) -> None:
         self.ice_servers = ice_servers or []
         self.loopback_only = loopback_only
         self.on_message = on_message or (lambda msg: None)
@@ -79,6 +80,10 @@ class MediaPool:
         self.ping_interval = ping_interval
         self.python = python
         self.external = addresses is not None
+        # With several web processes, lease(room, proposed address, live addresses) returns
+        # the worker every process must use for the room (e.g. a Redis key), so a room
+        # never spans workers.
+        self.lease = lease
         names = list(addresses) if addresses is not None else [None] * workers
         self._links = [WorkerLink(f"w{i}", a) for i, a in enumerate(names)]
         self._rooms: dict[str, WorkerLink] = {}
@@ -116,7 +121,7 @@ class MediaPool:
             if link is None or not link.alive:
                 if msg.get("type") not in ("join", "offer", "policy"):
                     return False
-                link = self._least_loaded()
+                link = self._choose(room)
                 if link is None:
                     return False
                 self._rooms[room] = link
@@ -145,6 +150,19 @@ class MediaPool:
         return {"ok": any(w["alive"] for w in workers.values()), "workers": workers}
 
     # -- internals ----------------------------------------------------------------
+    def _choose(self, room: str) -> WorkerLink | None:
+        """The worker for a room: least loaded, unless a shared lease names another live one."""
+        proposed = self._least_loaded()
+        if proposed is None or self.lease is None or proposed.address is None:
+            return proposed
+        alive = {link.address: link for link in self._links if link.alive and link.address}
+        try:
+            leased = self.lease(room, proposed.address, sorted(alive))
+        except Exception:  # the lease store is down: keep the room going on this process's choice
+            log.exception("media lease failed for room %s", room)
+            return proposed
+        return alive.get(leased or "", proposed)
+
     def _least_loaded(self) -> WorkerLink | None:
         live = [link for link in self._links if link.alive]
         if not live:
@@ -281,7 +299,7 @@ class MediaPool:
         moved = []
         with self._lock:
             for room in rooms:
-                target = self._least_loaded()
+                target = self._choose(room)
                 if target is None:
                     continue
                 self._rooms[room] = target

@@ -81,9 +81,13 @@ def init_media(app: Flask) -> None:
         log.warning("media_pool_missing")
         app.extensions["mvc.media"] = NoMedia()
         return
+    lease = None
+    if addresses and app.config["REDIS_URL"]:
+        lease = redis_lease(app.config["REDIS_URL"])
     pool = MediaPool(
         workers=0 if addresses else workers,
         addresses=addresses or None,
+        lease=lease,
         ice_servers=app.config["ICE_SERVERS"],
         loopback_only=app.config["ICE_LOOPBACK_ONLY"],
         on_message=hub.deliver,
@@ -91,3 +95,34 @@ def init_media(app: Flask) -> None:
     )
     pool.start()
     app.extensions["mvc.media"] = pool
+
+
+LEASE_TTL = 12 * 3600
+
+
+def redis_lease(url: str, prefix: str = "mvc"):
+    """A room -> media worker lease in Redis, shared by every web process."""
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+
+    def lease(room: str, proposed: str, alive: list[str]) -> str | None:
+        key = f"{prefix}:media:{room}"
+        client.set(key, proposed, nx=True, ex=LEASE_TTL)
+        with client.pipeline() as pipe:
+            pipe.watch(key)
+            current = pipe.get(key)
+            if current not in alive:  # the leased worker died: the first process to notice moves it
+                pipe.multi()
+                pipe.set(key, proposed, ex=LEASE_TTL)
+                try:
+                    pipe.execute()
+                    current = proposed
+                except redis.WatchError:
+                    current = client.get(key)
+            else:
+                pipe.unwatch()
+                client.expire(key, LEASE_TTL)
+        return current
+
+    return lease

@@ -27,6 +27,10 @@ def create_app(config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 64 * 1024},
         RATELIMIT_STORAGE_URI=None,
+        COMPRESS_ALGORITHM=["gzip"],
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+        COMPRESS_MIMETYPES=["text/html", "text/css", "application/javascript", "text/javascript",
+                            "application/json", "image/svg+xml", "text/calendar"],
     )
     if config:
         app.config.update(config)
@@ -37,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     db.init_app(app)
     extensions.sock.init_app(app)
+    extensions.compress.init_app(app)
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from flask import Flask
 
+from mvc.mail import models as _mail_models  # noqa: F401 - the mailmessage table, for migrations and tests
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,6 +52,9 @@ def create_app(config: dict | None = None) -> Flask:
     from mvc.sms import service as sms_service
 
     sms_service.init_app(app, app.config.get("SMS_SENDER"))
+    from mvc.mail import service as mail_service
+
+    mail_service.init_app(app, app.config.get("MAIL_SENDER"))
     from mvc.booking import reminders
 
     reminders.init_app(app)

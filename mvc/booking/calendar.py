@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from icalendar import Calendar, Event, vCalAddress, vText
@@ -19,15 +20,26 @@ def uid_for(meeting: Meeting, invitation: Invitation) -> str:
     return f"mvc-{meeting.id}-{invitation.id}@{host}"
 
 
+def method_for(meeting: Meeting, invitation: Invitation) -> str:
+    """CANCEL once the meeting is cancelled or the invitee removed, else REQUEST."""
+    return "CANCEL" if meeting.status == "cancelled" or invitation.revoked else "REQUEST"
+
+
+def sender_address() -> str:
+    """The address e-mails come from and calendar files name as organiser (MVC_MAIL_FROM, else noreply@host)."""
+    return current_app.config.get("MAIL_FROM") or f"noreply@{urlsplit(sms.public_url('/')).hostname or 'mvc.local'}"
+
+
 def invitation_ics(db: Session, meeting: Meeting, invitation: Invitation) -> bytes:
     """METHOD:REQUEST for a booked meeting, METHOD:CANCEL once it is cancelled or the invitee removed."""
     org = db.get(Organisation, meeting.organisation_id)
-    cancelled = meeting.status == "cancelled" or invitation.revoked
+    method = method_for(meeting, invitation)
+    cancelled = method == "CANCEL"
     link = sms.invite_link(invitation, meeting)
     cal = Calendar()
     cal.add("prodid", "-//MVC//Video meeting//EN")
     cal.add("version", "2.0")
-    cal.add("method", "CANCEL" if cancelled else "REQUEST")
+    cal.add("method", method)
     event = Event()
     event.add("uid", uid_for(meeting, invitation))
     event.add("sequence", meeting.sequence)
@@ -40,8 +52,7 @@ def invitation_ics(db: Session, meeting: Meeting, invitation: Invitation) -> byt
     event.add("url", link)
     event.add("location", link)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    host = urlsplit(sms.public_url("/")).hostname or "mvc.local"
-    organizer = vCalAddress(f"mailto:noreply@{host}")
+    organizer = vCalAddress(f"mailto:{sender_address()}")
     organizer.params["cn"] = vText(org.name)
     event.add("organizer", organizer)
     if invitation.email:

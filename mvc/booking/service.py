@@ -13,6 +13,8 @@ from sqlmodel import Session, select
 from mvc import db as mvc_db, logs
 from mvc.booking import reminders
 from mvc.booking.forms import Parsed, PersonIn
+from mvc.mail import service as mail
+from mvc.mail.models import MailMessage
 from mvc.models import Invitation, Meeting, Organisation, SmsMessage, User
 from mvc.models.base import utcnow
 from mvc.rooms import new_pin
@@ -27,6 +29,7 @@ class Outcome:
 
     meeting: Meeting
     messages: list[SmsMessage] = field(default_factory=list)
+    mails: list[MailMessage] = field(default_factory=list)  # failures are recorded, never raised
     problem: str = ""  # a limit that stopped the texts after the change was saved
 
     @property
@@ -79,7 +82,9 @@ def create_booking(db: Session, user: User, parsed: Parsed) -> Outcome:
     invitations = _invite(db, meeting, parsed.people, parsed.locale)
     reminders.schedule(db, meeting, invitations)
     log.info("booking_created", meeting=meeting.id, user=user.id, invitees=len(invitations))
-    return Outcome(meeting, sms.text_invitations(db, invitations, meeting, "invite", user.id))
+    outcome = Outcome(meeting, sms.text_invitations(db, invitations, meeting, "invite", user.id))
+    outcome.mails = mail.mail_invitations(db, invitations, meeting, "invite")
+    return outcome
 
 
 def invited_people(meeting_id: int) -> list[Invitation]:
@@ -118,6 +123,7 @@ def update_booking(db: Session, meeting: Meeting, user: User, parsed: Parsed, re
             inv.revoked = True
             db.add(inv)
     db.commit()
+    removed = [inv for inv in kept if inv.revoked]
     kept = [inv for inv in kept if not inv.revoked]
     added = _invite(db, meeting, parsed.people, parsed.locale)
     reminders.schedule(db, meeting, kept + added, moved=moved)
@@ -125,6 +131,8 @@ def update_booking(db: Session, meeting: Meeting, user: User, parsed: Parsed, re
     _notify(db, outcome, added, "invite", user)
     if moved:
         _notify(db, outcome, kept, "update", user)
+    outcome.mails = mail.mail_invitations(db, added, meeting, "invite") + mail.mail_invitations(
+        db, removed, meeting, "cancel") + (mail.mail_invitations(db, kept, meeting, "update") if moved else [])
     log.info("booking_changed", meeting=meeting.id, user=user.id, moved=moved, added=len(added))
     return outcome
 
@@ -137,7 +145,9 @@ def cancel_booking(db: Session, meeting: Meeting, user: User) -> Outcome:
     db.commit()
     reminders.cancel(db, meeting)
     outcome = Outcome(meeting)
-    _notify(db, outcome, active_invitations(db, meeting), "cancel", user)
+    invitations = active_invitations(db, meeting)
+    _notify(db, outcome, invitations, "cancel", user)
+    outcome.mails = mail.mail_invitations(db, invitations, meeting, "cancel")
     log.info("booking_cancelled", meeting=meeting.id, user=user.id)
     return outcome
 

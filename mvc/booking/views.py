@@ -10,6 +10,7 @@ from mvc.auth import current_user, require_staff
 from mvc.booking import bp, calendar, forms, service
 from mvc.extensions import limiter
 from mvc.join.service import JoinContext, problem_page
+from mvc.mail import service as mail
 from mvc.models import Invitation, Meeting
 from mvc.models.base import utcnow
 from mvc.sms import limits
@@ -108,7 +109,8 @@ def _detail_context(meeting: Meeting) -> dict:
     invitations = service.active_invitations(db.session(), meeting)
     return {"meeting": meeting, "invitations": invitations, "texts": sms.latest_for(db.session(),
             [inv.id for inv in invitations]), "label": sms.status_label, "problem_text": sms.problem_text,
-            "saved": request.args.get("saved")}
+            "saved": request.args.get("saved"), "mails": mail.latest_for(db.session(), [inv.id for inv in invitations]),
+            "mail_label": mail.status_label}
 
 
 @bp.post("/bookings/<int:meeting_id>/cancel")

@@ -1,0 +1,1 @@
+"""E-mail to invitees: the invitation with a calendar file, changes and cancellations."""

@@ -105,6 +105,27 @@
   }
   document.body.addEventListener("htmx:oobAfterSwap", offerShare);
 
+  // Switching between front and back camera (phones) and picture-in-picture, where possible.
+  var cameras = [], cameraAt = 0;
+  function offerDevices() {
+    var pip = document.querySelector('[data-needs="pictureInPicture"]');
+    if (pip) pip.hidden = !document.pictureInPictureEnabled;
+    var flip = document.querySelector('[data-needs="twoCameras"]');
+    if (flip) flip.hidden = cameras.length < 2;
+  }
+  if (navigator.mediaDevices && navigator.mediaDevices.enumerateDevices) {
+    navigator.mediaDevices.enumerateDevices().then(function (list) {
+      cameras = list.filter(function (d) { return d.kind === "videoinput"; });
+      offerDevices();
+    });
+  }
+  document.body.addEventListener("htmx:oobAfterSwap", offerDevices);
+  function mainTile() {
+    var tiles = document.querySelectorAll("#tiles .tile:not(.self)");
+    return document.querySelector("#tiles .tile.screen:not(.self)") || document.querySelector("#tiles .tile.speaking:not(.self)") ||
+           document.querySelector("#tiles .tile.host:not(.self)") || tiles[0] || null;
+  }
+
   document.addEventListener("click", function (e) {
     var local = e.target.closest ? e.target.closest("[data-local=sound]") : null;
     if (local) {
@@ -120,6 +141,18 @@
       var open = button.getAttribute("aria-expanded") !== "true";
       button.setAttribute("aria-expanded", open ? "true" : "false");
       if (panel) panel.hidden = !open;
+      return;
+    }
+    if (action === "pip") {
+      var main = mainTile(), mp = media();
+      if (mp && mp.pip) mp.pip(main ? main.dataset.pid : null);
+      return;
+    }
+    if (action === "flip") {
+      var mf = media();
+      if (!mf || !mf.switchDevice || cameras.length < 2) return;
+      cameraAt = (cameraAt + 1) % cameras.length;
+      mf.switchDevice("video", cameras[cameraAt].deviceId);
       return;
     }
     if (action === "share") {

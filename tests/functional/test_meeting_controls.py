@@ -286,3 +286,14 @@ def test_screen_share_only_when_allowed(meeting, three):
     host.send({"action": "share", "on": True})
     wait_until(lambda: meeting.person("Nurse Nina").screen)
     karen.wait_for(lambda t: 'id="meta"' in t and f'data-screen="{meeting.pid("Nurse Nina")}"' in t)
+
+
+def test_breakout_by_hand(meeting, three):
+    host, karen, ole = three
+    host.send({"action": "breakout_assign", "pid": meeting.pid("Karen Jensen"), "group": "  Kitchen  "})
+    wait_until(lambda: meeting.person("Karen Jensen").group == "Kitchen")
+    karen.wait_for(lambda t: 'id="breakout"' in t and "You are in Kitchen" in t)
+    host.send({"action": "breakout_assign", "pid": meeting.pid("Karen Jensen"), "group": ""})
+    wait_until(lambda: meeting.person("Karen Jensen").group is None)
+    ole.send({"action": "breakout_assign", "pid": meeting.pid("Ole Hansen"), "group": "Mine"})
+    ole.wait_text("Only the host can do that")

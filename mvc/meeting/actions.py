@@ -50,11 +50,11 @@ def action(name: str, host: bool = False, policy: bool = False):
                 return fn(state, me, msg)
 
             state, result = live_ops.store().update(conn.meeting_id, apply)
+            if callable(result):
+                result(conn, state)  # follow-up work outside the lock (media, DB, events)
             live_ops.publish_state(conn.meeting_id, state)
             if policy:
                 live_ops.sync_policy(conn.meeting_id, state)
-            if callable(result):
-                result(conn, state)  # follow-up work outside the lock (media, DB, events)
             log.info("action", meeting=conn.meeting_id, pid=conn.pid, action=name)
             return False
 

@@ -263,8 +263,13 @@ def test_end_meeting_for_everyone(meeting, three, db):
     ole.wait_text('data-view="ended"')
     from mvc.models import Meeting as M
 
-    db.expire_all()
-    assert all(m.status == "ended" for m in db.exec(__import__("sqlmodel").select(M)).all())
+    from sqlmodel import select
+
+    def all_ended():
+        db.expire_all()
+        return all(m.status == "ended" for m in db.exec(select(M)).all())
+
+    wait_until(all_ended)
 
 
 def test_rejoin_keeps_name_role_and_raised_hand(meeting, three):

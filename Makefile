@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
-export MVC_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 export PORT
 
 .PHONY: run test translations extract system-deps bench clean
@@ -27,6 +26,7 @@ extract: $(VENV)/.run-deps
 	$(BIN)/pybabel extract -F config/babel.cfg -k _l -o mvc/translations/messages.pot .
 	$(BIN)/pybabel update -i mvc/translations/messages.pot -d mvc/translations
 
+run: export MVC_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run: $(VENV)/.run-deps translations
 	$(BIN)/python -m mvc migrate
 	$(BIN)/python -m mvc seed

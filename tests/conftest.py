@@ -44,6 +44,7 @@ def base_config(tmp_path: Path, **overrides) -> dict:
         "REDIS_URL": "",
         "MEDIA_WORKERS": 0,
         "MEDIA_ADDRESSES": "",
+        "PUBLIC_URL": "",  # links follow the test server, whatever the environment says
         "ICE_LOOPBACK_ONLY": True,
         "ICE_SERVERS": [],
         "LOG_LEVEL": "WARNING",

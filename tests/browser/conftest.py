@@ -62,3 +62,17 @@ def wait_js(page, expression: str, timeout: float = 10.0, interval: float = 0.1)
         if time.time() > deadline:
             raise AssertionError(f"still false after {timeout}s: {expression}")
         time.sleep(interval)
+
+
+JOIN_BUTTON = 'form.stack button[type=submit]'
+
+
+def enter(page, url: str, name: str, pin: str | None = None) -> None:
+    """Fill in the join form (with the host PIN if given) and wait for the meeting page."""
+    page.goto(url)
+    page.fill("#name", name)
+    if pin:
+        page.click("summary")
+        page.fill("#pin", pin)
+    page.click(JOIN_BUTTON)
+    page.wait_for_url("**/live")

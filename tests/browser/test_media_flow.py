@@ -3,46 +3,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import wait_js
+from tests.browser.conftest import enter, wait_js
 
 pytestmark = pytest.mark.browser
-JOIN = 'button:has-text("Deltag i mødet")'
 
-# Per remote publisher tile: frames decoded and audio packets received, from getStats().
-STATS_JS = """async () => {
-  const pc = window.MVCMedia && window.MVCMedia.pc && window.MVCMedia.pc();
-  if (!pc) return null;
-  const out = {video: {}, audio: {}};
-  const stats = await pc.getStats();
-  stats.forEach(r => {
-    if (r.type !== 'inbound-rtp') return;
-    const t = r.trackIdentifier;
-    if (r.kind === 'video') out.video[t] = r.framesDecoded || 0;
-    if (r.kind === 'audio') out.audio[t] = r.packetsReceived || 0;
-  });
-  out.tiles = Array.from(document.querySelectorAll('#tiles .tile[data-pid]:not(.self)')).map(t => t.dataset.pid);
-  return out;
-}"""
-
-
-def enter(page, url, name, pin=None):
-    page.goto(url)
-    page.fill("#name", name)
-    if pin:
-        page.click("summary")
-        page.fill("#pin", pin)
-    page.click(JOIN)
-    page.wait_for_selector("#stage[data-view=meeting]")
-
-
-def test_three_pages_see_each_other_and_host_only_stops_guest_video(media_server, phone):
+def host_pin(server) -> str:
+    """The demo room's host PIN in the server's database."""
     from sqlmodel import select
 
     from mvc import db
     from mvc.models import Room
 
-    with media_server.app.app_context():
-        pin = db.session().exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    with server.app.app_context():
+        return db.session().exec(select(Room).where(Room.alias == "demo")).one().host_pin
+
+
+def test_three_pages_see_each_other_and_host_only_stops_guest_video(media_server, phone):
+    pin = host_pin(media_server)
     url = f"{media_server.url}/m/demo"
     host, karen, ole = phone(1280, 800), phone(), phone()
     enter(host, url, "Nina", pin)
@@ -92,13 +69,7 @@ def audio_rate(page, seconds: float = 1.5) -> float:
 
 
 def test_floor_control_lets_a_muted_guest_be_heard_and_mute_all_stops_it(media_server, phone):
-    from sqlmodel import select
-
-    from mvc import db
-    from mvc.models import Room
-
-    with media_server.app.app_context():
-        pin = db.session().exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    pin = host_pin(media_server)
     url = f"{media_server.url}/m/demo"
     host, karen = phone(1280, 800), phone()
     enter(host, url, "Nina", pin)
@@ -127,13 +98,7 @@ def test_killed_worker_is_replaced_and_media_flows_again(media_server, phone):
     import signal
     import time
 
-    from sqlmodel import select
-
-    from mvc import db
-    from mvc.models import Room
-
-    with media_server.app.app_context():
-        pin = db.session().exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    pin = host_pin(media_server)
     url = f"{media_server.url}/m/demo"
     host, karen = phone(1280, 800), phone()
     enter(host, url, "Nina", pin)

@@ -3,20 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import wait_js
+from tests.browser.conftest import enter, wait_js
 
 pytestmark = pytest.mark.browser
-JOIN = 'button:has-text("Deltag i mødet")'
 
 
-def enter(page, url, name, pin=None):
-    page.goto(url)
-    page.fill("#name", name)
-    if pin:
-        page.click("summary")
-        page.fill("#pin", pin)
-    page.click(JOIN)
-    page.wait_for_url("**/live")
 
 
 def act(page, action):

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from flask import Flask
 
-from mvc.mail import models as _mail_models  # noqa: F401 - the mailmessage table, for migrations and tests
 
 ROOT = Path(__file__).resolve().parent.parent
 

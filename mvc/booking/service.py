@@ -14,7 +14,7 @@ from mvc import db as mvc_db, logs
 from mvc.booking import reminders
 from mvc.booking.forms import Parsed, PersonIn
 from mvc.mail import service as mail
-from mvc.mail.models import MailMessage
+from mvc.models import MailMessage
 from mvc.models import Invitation, Meeting, Organisation, SmsMessage, User
 from mvc.models.base import utcnow
 from mvc.rooms import new_pin

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from mvc import logs
 from mvc.booking import calendar
-from mvc.mail.models import MailMessage
+from mvc.models import MailMessage
 from mvc.mail.senders import MailSender, make_sender
 from mvc.models import Invitation, Meeting, Organisation
 from mvc.models.base import utcnow

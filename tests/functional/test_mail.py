@@ -12,7 +12,7 @@ import pytest
 from icalendar import Calendar
 from sqlmodel import select
 
-from mvc.mail.models import MailMessage
+from mvc.models import MailMessage
 from mvc.mail.senders import OutboxSender
 from mvc.models import Invitation, Meeting, SmsMessage
 from mvc.models.base import utcnow

@@ -27,6 +27,7 @@ QUEUE_LIMIT = 500
 RATE_PER_SECOND = 20  # sustained messages a page may send
 RATE_BURST = 60
 SIGNAL_TYPES = {"offer", "answer", "candidate", "keyframe"}
+INVITED_TTL = 15  # seconds; someone who joins leaves the list at once, new invitations show within this
 LIVE_PARTS = ("meta", "people", "controls", "hands", "host", "chat_form", "breakout")  # diffed on every change
 
 
@@ -74,6 +75,7 @@ class Connection:
         self.media_on = False
         self.closed = threading.Event()
         self.theme = None
+        self._invited_cache: tuple[float, list] | None = None
 
     # -- plumbing --------------------------------------------------------------------
     def _post(self, item: dict) -> None:
@@ -189,16 +191,27 @@ class Connection:
         if self.theme is None:
             self.theme = rooms.theme_for(db.session(), self.target.theme_id)
         ctx = live_ops.page_context(self.target, state, person, view, self.theme)
-        if full or view != self.view:
+        ctx["invited_people"] = lambda: self._invited(state, full)
+        fresh_stage = full or view != self.view
+        if fresh_stage:
             self.send(render_template("meeting/_stage.html", **ctx))
             self.sent.clear()
             self.view = view
         for name in LIVE_PARTS if view == "meeting" else ():
             html = render_template(f"meeting/_{name}.html", **ctx)
             if self.sent.get(name) != html:
-                self.send(html)
+                if not fresh_stage:  # a fresh stage already holds every part
+                    self.send(html)
                 self.sent[name] = html
         self._media_for(view, state)
+
+    def _invited(self, state, full: bool) -> list:
+        """Invitees not here yet, from the database at most every INVITED_TTL seconds per page."""
+        now = time.monotonic()
+        if full or self._invited_cache is None or now - self._invited_cache[0] > INVITED_TTL:
+            self._invited_cache = (now, live_ops.invited_not_here(state))
+        joined = {p.invitation_id for p in state.participants.values() if p.invitation_id}
+        return [inv for inv in self._invited_cache[1] if inv.id not in joined]
 
     def chat_line(self, line: dict) -> None:
         """Append one chat line if this participant may see it."""

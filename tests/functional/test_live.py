@@ -15,10 +15,6 @@ def pin(demo_room):
     return demo_room.host_pin
 
 
-def english(session):
-    session.get(session.base + "/lang/en") if hasattr(session, "base") else None
-
-
 def join(live_server, name, pin="", lang="en"):
     s = http_join(live_server.url, "demo", name, pin)
     s.get(f"{live_server.url}/lang/{lang}")
@@ -128,3 +124,30 @@ def test_socket_without_joining_is_told_so(live_server):
     session.get(f"{live_server.url}/lang/en")
     page = Page(live_server.url, "demo", session)
     page.wait_text("have not joined")
+
+
+def test_name_list_shows_who_is_invited_until_they_arrive(live_server, db, demo_room):
+    from datetime import timedelta
+
+    from mvc.models import Invitation, Meeting
+    from mvc.models.base import utcnow
+    from mvc.security import make_invite_token
+
+    meeting = Meeting(organisation_id=demo_room.organisation_id, kind="booked", alias="booked-2", host_pin="111111",
+                      starts_at=utcnow() - timedelta(minutes=5), ends_at=utcnow() + timedelta(hours=1))
+    db.add(meeting)
+    db.commit()
+    inv = Invitation(meeting_id=meeting.id, name="Ole Hansen", phone="+4512345678")
+    db.add(inv)
+    db.commit()
+    host = Page(live_server.url, "booked-2", http_join(live_server.url, "booked-2", "Nurse Nina", "111111"))
+    host.wait_for(lambda t: 'id="people"' in t and "Ole Hansen" in t and 'class="invited"' in t)
+    with live_server.app.test_request_context():
+        token = make_invite_token(inv.id, meeting.id)
+    ole = Page(live_server.url, "booked-2", http_join(live_server.url, "booked-2", "Ole Hansen", token=token))
+    ole.wait_text('data-view="meeting"')
+    # Arrived: listed as present, no longer as invited.
+    html = host.wait_for(lambda t: 'id="people"' in t and 'class="invited"' not in t and "Ole Hansen" in t)
+    assert "person-" in html
+    ole.close()
+    host.close()

@@ -222,13 +222,16 @@ def test_layout_one_way_and_cohost(meeting, three):
     wait_until(lambda: not meeting.person("Karen Jensen").cohost)
 
 
-def test_waiting_room_admit_one_by_one(live_server, demo_room, meeting):
-    guest = meeting.join("Early Erik")
-    guest.wait_text('data-view="waiting"')
+def test_host_arrival_lets_the_whole_waiting_room_in_and_they_are_listed_before(meeting):
+    erik = meeting.join("Early Erik")
+    erik.wait_text('data-view="waiting"')
+    anna = meeting.join("Anna Andersen")
+    anna.wait_text('data-view="waiting"')
+    assert {p.status for p in meeting.state().participants.values()} == {"waiting"}
     host = meeting.join("Nurse Nina", host=True)
-    guest.wait_text('data-view="meeting"')  # host arrival lets the waiting room in
-    host.send({"action": "lock", "on": "1"})
-    wait_until(lambda: meeting.state().locked)
+    erik.wait_text('data-view="meeting"')
+    anna.wait_text('data-view="meeting"')
+    host.wait_for(lambda t: 'id="people"' in t and "Early Erik" in t and "Anna Andersen" in t)
 
 
 def test_breakout_rooms_split_visit_broadcast_and_return(meeting, three):

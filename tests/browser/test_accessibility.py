@@ -60,3 +60,20 @@ def test_the_check_itself_catches_a_violation(live_server, phone):
     page.goto(f"{live_server.url}/m/demo")
     page.evaluate("document.body.appendChild(Object.assign(document.createElement('input'), {id: 'unlabelled'}))")
     assert any(v["id"] == "label" for v in axe_violations(page))
+
+
+def test_meeting_page_fits_a_320_pixel_phone_and_works_by_keyboard(live_server, phone, demo_room):
+    host = phone(1280, 900)
+    join(host, f"{live_server.url}/m/demo", "Nina Sygeplejerske", demo_room.host_pin)
+    host.wait_for_selector("#stage[data-view=meeting]")
+    guest = phone(320, 640)
+    join(guest, f"{live_server.url}/m/demo", "Karen Jensen")
+    guest.wait_for_selector("#stage[data-view=meeting]")
+    assert guest.evaluate("document.documentElement.scrollWidth") <= 320
+    for box in guest.locator("#controls button:visible").all():
+        b = box.bounding_box()
+        assert b["height"] >= 44 and b["width"] >= 44
+    # With the keyboard: focus "raise hand" and press Enter.
+    guest.focus("#controls form:has(input[value=hand]) button")
+    guest.keyboard.press("Enter")
+    host.wait_for_selector("#hands >> text=Karen Jensen")

@@ -10,10 +10,10 @@ from typing import Callable, TypeVar
 
 import redis
 
+from mvc.live import STATE_TTL, room_key
 from mvc.live.state import RoomState
 
 T = TypeVar("T")
-STATE_TTL = 24 * 3600  # a live meeting that nobody touches for a day is gone
 
 
 class RedisStore:
@@ -55,8 +55,14 @@ class RedisStore:
                 except redis.WatchError:
                     continue  # someone else changed the room first: run fn again on fresh state
 
+    def rooms(self) -> list[int]:
+        start = len(self._key(0)) - 1
+        keys = self._redis.scan_iter(match=self._key(0)[:-1] + "*", count=500)
+        return sorted(int(k[start:]) for k in keys if k[start:].isdigit())
+
     def delete(self, room: int) -> None:
-        self._redis.delete(self._key(room), f"{self._key(room)}:chat")
+        hits = self._redis.scan_iter(match=f"{self._prefix}:hits:{room_key(room, '')}*", count=500)
+        self._redis.delete(self._key(room), f"{self._key(room)}:chat", *hits)
 
     def append_log(self, room: int, item: dict, cap: int) -> None:
         key = f"{self._key(room)}:chat"
@@ -90,6 +96,10 @@ class RedisStore:
                     del self._listeners[room]
 
         return unsubscribe
+
+    def subscribers(self, room: int) -> int:
+        with self._lock:
+            return len(self._listeners.get(room, ()))
 
     def _listen(self) -> None:
         while not self._stopping.is_set():

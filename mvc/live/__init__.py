@@ -22,7 +22,12 @@ class LiveStore(Protocol):
         """The room's state, or None when no meeting is live."""
 
     def update(self, room: int, fn: Callable[[RoomState], T], settings: dict | None = None) -> tuple[RoomState, T]:
-        """Atomically apply fn to the room's state (created with settings if missing)."""
+        """Atomically apply fn to the room's state and save it.
+
+        A missing room is created only when settings are given (a meeting is opened by
+        someone arriving); otherwise fn sees an empty state that is not saved, so a late
+        message never brings an ended meeting back.
+        """
 
     def rooms(self) -> list[int]:
         """Ids of every room with live state."""

@@ -47,6 +47,9 @@ class RedisStore:
                     raw = pipe.get(key)
                     state = RoomState.from_dict(json.loads(raw)) if raw else RoomState(room, dict(settings or {}))
                     result = fn(state)
+                    if raw is None and settings is None:
+                        pipe.unwatch()
+                        return state, result  # no meeting to change: nothing is created
                     state.version += 1
                     pipe.multi()
                     pipe.set(key, json.dumps(state.to_dict()), ex=STATE_TTL)

@@ -121,6 +121,8 @@ class SqliteStore:
             row = db.execute("SELECT state FROM room_state WHERE room = ?", (room,)).fetchone()
             state = RoomState.from_dict(json.loads(row[0])) if row else RoomState(room, dict(settings or {}))
             result = fn(state)
+            if row is None and settings is None:
+                return state, result  # no meeting to change: nothing is created
             state.version += 1
             db.execute("INSERT OR REPLACE INTO room_state (room, state, touched) VALUES (?, ?, ?)",
                        (room, json.dumps(state.to_dict()), time.time()))

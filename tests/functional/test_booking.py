@@ -209,7 +209,7 @@ def test_calendar_file_edit_and_cancel(app, host):
     assert update.purpose == "update" and update.to == "+4520123456" and moved.astimezone(LOCAL).strftime("%H:%M") in update.body
 
     live = app.extensions["mvc.live"]
-    live.update(meeting.id, lambda state: None)  # someone opened the meeting early
+    live.update(meeting.id, lambda state: None, settings={})  # someone opened the meeting early
     live.append_log(meeting.id, {"text": "hello"}, cap=10)
     page = host.get(f"/bookings/{meeting.id}").get_data(as_text=True)
     host.post(f"/bookings/{meeting.id}/cancel", data={"csrf_token": csrf_from(page)})

@@ -7,6 +7,7 @@ import time
 import pytest
 import websocket
 
+from mvc.meeting import live_ops
 from mvc.meeting.connection import RATE_BURST
 from tests.conftest import http_join
 from tests.wsclient import Page
@@ -174,6 +175,10 @@ def test_ending_the_meeting_leaves_nothing_of_it_in_the_web_process(live_server,
         assert page.wait_closed() == 1000  # the server closes the socket after the last view
     assert store.get(meeting_id) is None and store.rooms() == []
     assert store.read_log(meeting_id) == []
+    # A late step of the ended meeting (a page closing, a timer) does not bring it back.
+    with live_server.app.app_context():
+        live_ops.set_connected(meeting_id, guest_pid, False)
+    assert store.get(meeting_id) is None
     assert store.count(room_key(meeting_id, "chat", guest_pid), 60) == 0
     deadline = time.time() + 5
     while store.subscribers(meeting_id):  # each page's handler unsubscribes as its socket closes

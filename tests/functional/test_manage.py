@@ -95,7 +95,7 @@ def test_admin_deletes_room_and_its_history_stays(admin_client, db, demo_room):
     meeting_id = open_meeting.id
     db.expunge(open_meeting)  # read it back fresh below
     live = admin_client.application.extensions["mvc.live"]
-    live.update(meeting_id, lambda state: None)
+    live.update(meeting_id, lambda state: None, settings={})
     live.append_log(meeting_id, {"text": "hello"}, cap=10)
     path = f"/manage/rooms/{demo_room.id}"
     resp = admin_client.post(f"{path}/delete", data={"csrf_token": staff.token(admin_client, path)})

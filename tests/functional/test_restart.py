@@ -34,13 +34,13 @@ class Gunicorn:
                 [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
                  "--threads", "20", "wsgi:app"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while True:
             assert self.proc.poll() is None, f"gunicorn exited: {self.log_path.read_text()[-2000:]}"
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/healthz", timeout=10).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or the worker still boots
                 pass
             assert time.time() < deadline, "gunicorn did not answer /healthz"
             time.sleep(0.1)

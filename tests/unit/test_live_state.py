@@ -147,8 +147,8 @@ def test_store_counts_hits_in_a_window(store):
 
 
 def test_store_delete_forgets_the_room_its_chat_and_its_hits(store):
-    store.update(3, lambda s: None)
-    store.update(4, lambda s: None)
+    store.update(3, lambda s: None, settings={})
+    store.update(4, lambda s: None, settings={})
     store.append_log(3, {"n": 1}, cap=10)
     store.hit(room_key(3, "chat", "a"), 60)
     store.hit(room_key(33, "chat", "a"), 60)  # another meeting whose id starts alike
@@ -158,6 +158,14 @@ def test_store_delete_forgets_the_room_its_chat_and_its_hits(store):
     assert store.get(3) is None and store.read_log(3) == [] and store.rooms() == [4]
     assert store.count(room_key(3, "chat", "a"), 60) == 0
     assert store.count(room_key(33, "chat", "a"), 60) == 1 and store.count("pin:demo", 60) == 1
+
+
+def test_store_update_never_brings_a_deleted_room_back(store):
+    store.update(2, lambda s: arrive(s, guest("a")), settings={"waiting_room": False})
+    store.delete(2)
+    state, gone = store.update(2, lambda s: set_connected(s, "a", False))  # a late message
+    assert gone is None and state.participants == {}
+    assert store.get(2) is None and store.rooms() == []
 
 
 def test_chat_log_keeps_the_newest_lines(store):
@@ -170,7 +178,7 @@ def test_chat_log_keeps_the_newest_lines(store):
 
 def test_sqlite_file_keeps_everything_across_a_reopen(tmp_path):
     first = SqliteStore(tmp_path / "var" / "live.sqlite")
-    first.update(1, lambda s: setattr(s, "locked", True))
+    first.update(1, lambda s: setattr(s, "locked", True), settings={})
     first.append_log(1, {"text": "hello"}, cap=10)
     first.hit("pin:demo", 600)
     first.close()
@@ -185,7 +193,7 @@ def test_sqlite_prunes_expired_hits_and_stale_rooms():
     s = SqliteStore()
     s.hit("short", 1)
     s.hit("long", 600)
-    s.update(1, lambda st: None)
+    s.update(1, lambda st: None, settings={})
     s.append_log(1, {"n": 1}, cap=10)
     assert s.prune(time.time() + 2) == 1  # the short hit only
     assert s.count("long", 600) == 1 and s.get(1) is not None

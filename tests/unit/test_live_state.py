@@ -200,3 +200,16 @@ def test_sqlite_prunes_expired_hits_and_stale_rooms():
     s.prune(time.time() + STATE_TTL + 1)
     assert s.get(1) is None and s.read_log(1) == [] and s.count("long", 600) == 0
     s.close()
+
+
+def test_sqlite_prune_is_bounded_per_sweep():
+    from mvc.live.sqlite import PRUNE_BATCH
+
+    s = SqliteStore()
+    for i in range(PRUNE_BATCH + 10):
+        s.hit(f"pin:room{i}", 1)
+    later = time.time() + 2
+    assert s.prune(later) == PRUNE_BATCH
+    assert s.prune(later) == 10
+    assert s.prune(later) == 0
+    s.close()

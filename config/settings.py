@@ -32,7 +32,8 @@ def _secret_key() -> str:
 SETTINGS: dict[str, tuple[type, object, str]] = {
     "SECRET_KEY": (str, None, "Signs sessions and invitation links (embedded: made once in var/)."),
     "DATABASE_URL": (str, f"sqlite:///{VAR / 'mvc.db'}", "SQLAlchemy URL: SQLite or postgresql+psycopg://…"),
-    "REDIS_URL": (str, "", "Redis for live room state, the event bus and rate limits; empty = in-process."),
+    "REDIS_URL": (str, "", "Redis for live room state, the event bus and rate limits; empty = the MVC_LIVE_PATH file, one process."),
+    "LIVE_PATH": (str, str(VAR / "live.sqlite"), "SQLite file for live room state, chat and rate limits without Redis (:memory: = lost on restart)."),
     "PUBLIC_URL": (str, "", "Public base URL used in SMS links, e.g. https://video.example.dk."),
     "DEFAULT_LOCALE": (str, "da", "Language for people who have not chosen one (da or en)."),
     "SECURE_COOKIES": (bool, False, "Send cookies only over HTTPS (turn on in production)."),

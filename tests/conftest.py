@@ -42,6 +42,7 @@ def base_config(tmp_path: Path, **overrides) -> dict:
         "SECRET_KEY": "test-secret",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
         "REDIS_URL": "",
+        "LIVE_PATH": str(tmp_path / "live.sqlite"),
         "MEDIA_WORKERS": 0,
         "MEDIA_ADDRESSES": "",
         "PUBLIC_URL": "",  # links follow the test server, whatever the environment says

@@ -1,6 +1,6 @@
 """Live room state as plain data, and the pure rules that change it.
 
-Nothing here does I/O: the store backends (memory, Redis) load a RoomState, hand it to
+Nothing here does I/O: the store backends (SQLite, Redis) load a RoomState, hand it to
 these functions inside an atomic update, and save it again.
 """
 from __future__ import annotations
@@ -140,6 +140,12 @@ def set_connected(state: RoomState, pid: str, connected: bool) -> Participant | 
     if connected and person.is_host and person.status == PRESENT:
         admit_waiting(state)
     return person
+
+
+def disconnect_all(state: RoomState) -> None:
+    """Mark every participant disconnected: their sockets went with the web process that held them."""
+    for person in state.participants.values():
+        person.connected = False
 
 
 def admit_waiting(state: RoomState) -> list[str]:

@@ -15,6 +15,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from mvc import db, logs, rooms
+from mvc.live import room_key
 from mvc.live.state import KNOCKING, PRESENT, WAITING, Participant, RoomState, may_speak, may_use_camera
 from mvc.meeting import live_ops
 from mvc.models import Meeting
@@ -153,7 +154,7 @@ def chat(state, me, msg):
         raise Refused(_("Write a message first."))
     if len(text) > CHAT_MAX:
         raise Refused(_("A message may be at most %(n)d characters.", n=CHAT_MAX))
-    if live_ops.store().hit(f"chat:{state.meeting_id}:{me.pid}", CHAT_RATE[1]) > CHAT_RATE[0]:
+    if live_ops.store().hit(room_key(state.meeting_id, "chat", me.pid), CHAT_RATE[1]) > CHAT_RATE[0]:
         raise Refused(_("You are writing very fast. Please wait a few seconds."))
     line = {"id": f"{time.time_ns()}", "pid": me.pid, "name": me.name, "first": me.first_name,
             "host": me.is_host or me.chat_host, "group": me.group, "text": text, "ts": time.time()}
@@ -346,6 +347,7 @@ def end(state, me, msg):
         if meeting is not None and meeting.status == "open":
             rooms.end_meeting(db.session(), meeting)
         live_ops.to_media(conn.meeting_id, {"type": "close_room"})
+        live_ops.end(conn.meeting_id)
 
     return after
 

@@ -38,6 +38,12 @@ def publish_state(meeting_id: int, state: RoomState) -> None:
     store().publish(meeting_id, {"kind": "state", "v": state.version})
 
 
+def end(meeting_id: int) -> None:
+    """Forget an ended meeting's live state, chat and rate-limit keys, and show its pages the end."""
+    store().delete(meeting_id)
+    store().publish(meeting_id, {"kind": "state", "v": 0})
+
+
 def arrive(meeting: Meeting, me: dict) -> tuple[RoomState, Participant | None]:
     """Place this visitor in the live meeting (idempotent for reloads)."""
     person = Participant(pid=me["pid"], name=me["name"], role=me["role"], invitation_id=me.get("inv"))

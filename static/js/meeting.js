@@ -130,7 +130,9 @@
       tile.classList.toggle("screen", pid !== owner);  // "<pid>~screen": a shared screen
       if (at >= 0) tile.dataset.hand = String(at + 1); else delete tile.dataset.hand;
       var cap = tile.querySelector("figcaption");
-      if (cap && known[owner] && !tile.classList.contains("self")) cap.textContent = known[owner];
+      if (cap && known[owner] && !tile.classList.contains("self")) {
+        cap.textContent = pid === owner ? known[owner] : fill(msgs.msgScreen, { name: known[owner] });
+      }
     });
     if (meta.dataset.host === "1" && hands.length > lastHands && soundOn()) beep();
     lastHands = hands.length;

@@ -205,6 +205,7 @@
   }
 
   async function start(options) {
+    if (!stopped) stop();  // a new websocket starts afresh: the server has let the old peer go
     opts = options;
     stopped = false;
     opts.selfVideo = opts.selfVideo || opts.localVideo;

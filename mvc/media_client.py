@@ -32,7 +32,8 @@ class Hub:
 
     def deliver(self, msg: dict) -> None:
         """Hand a worker message to the connection of the participant it names."""
-        pid = msg.get("pid")
+        # A speaker event names the speaker, but every page in the room shows who speaks.
+        pid = msg.get("pid") if msg.get("type") != "speaker" else None
         with self._lock:
             target = self._targets.get(pid) if pid else None
             if target is None and msg.get("room") is not None:

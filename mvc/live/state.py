@@ -33,6 +33,7 @@ class Participant:
     screen: bool = False
     group: str | None = None  # breakout room name, None = main room
     invitation_id: int | None = None
+    no_media: bool = False  # the browser cannot do WebRTC: present without sound or picture
     joined_at: float = field(default_factory=time.time)
     seen_at: float = field(default_factory=time.time)
 

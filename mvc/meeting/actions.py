@@ -138,6 +138,12 @@ def share(state, me, msg):
     me.screen = on
 
 
+@action("no_media")
+def no_media(state, me, msg):
+    """The page cannot do WebRTC: the host's list says so."""
+    me.no_media = True
+
+
 def chat_allowed(state: RoomState, person: Participant) -> bool:
     """Whether a person may read and write chat now."""
     return bool(state.settings.get("chat", True)) or person.is_host or person.chat_host

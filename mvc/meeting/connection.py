@@ -43,6 +43,10 @@ def origin_allowed(request) -> bool:
     return urlsplit(origin).netloc in allowed
 
 
+class PageGone(Exception):
+    """The page went away while the server was sending to it."""
+
+
 class TokenBucket:
     """Rate limit for incoming messages."""
 
@@ -106,8 +110,12 @@ class Connection:
             self._post({"kind": "closed"})
 
     def send(self, payload: str) -> None:
-        """Send text to the page (handler thread only)."""
-        self.ws.send(payload)
+        """Send text to the page (handler thread only); a vanished page ends the loop quietly."""
+        try:
+            self.ws.send(payload)
+        except (ConnectionClosed, OSError) as exc:  # BrokenPipeError, ConnectionResetError
+            self.closed.set()
+            raise PageGone from exc
 
     def send_json(self, obj: dict) -> None:
         self.send(json.dumps(obj))
@@ -129,8 +137,8 @@ class Connection:
             self.refresh(state, full=True)
             reader.start()
             self._loop()
-        except ConnectionClosed:
-            pass
+        except (ConnectionClosed, PageGone):
+            log.info("ws_gone", meeting=self.meeting_id, pid=self.pid)
         finally:
             self.closed.set()
             unsubscribe()

@@ -141,7 +141,7 @@ def _password_login(email: str, password: str) -> tuple[User | None, str | None,
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10/minute", methods=["POST"])
+@limiter.limit("10/minute", methods=["POST"], deduct_when=lambda response: response.status_code != 302)
 def login():
     """Sign in with e-mail and password."""
     error, status = None, 200

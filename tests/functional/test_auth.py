@@ -221,3 +221,10 @@ def test_oidc_refuses_a_forged_state(oidc_client, provider):
     resp = oidc_client.get(f"{back.path}?{forged}")
     assert resp.status_code == 403 and "The login did not succeed" in resp.get_data(as_text=True)
     assert oidc_client.get("/rooms").status_code == 302
+
+
+def test_many_staff_behind_one_address_all_sign_in(app, db):
+    for i in range(12):
+        staff.make_user(db, f"host{i}@demo.example")
+    statuses = [staff.login(app.test_client(), f"host{i}@demo.example", remote="10.7.7.7").status_code for i in range(12)]
+    assert statuses == [302] * 12

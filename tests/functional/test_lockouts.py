@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from mvc.extensions import limiter
 from mvc.models import Invitation, Meeting
 from mvc.models.base import utcnow
 from mvc.security import make_invite_token
@@ -138,3 +139,20 @@ def _host_pin(app) -> str:
 
     with Session(app.extensions["mvc.engine"]) as session:
         return session.exec(select(Room).where(Room.alias == "demo")).one().host_pin
+
+
+def test_limits_are_shared_by_web_processes_through_redis(tmp_path, redis_server):
+    config = base_config(tmp_path, REDIS_URL=redis_server.url)
+    first = build_app(config)
+    limiter.reset()  # Redis keeps the counts of earlier runs
+    second = build_app(config)
+    try:
+        pin = _host_pin(first)
+        for _ in range(5):
+            post_join(first.test_client(), remote="10.4.0.1", pin="000000")
+        assert post_join(second.test_client(), remote="10.4.0.1", pin=pin).status_code == 429
+        assert post_join(second.test_client(), remote="10.4.0.2", pin=pin).status_code == 302
+    finally:
+        for app in (first, second):
+            app.extensions["mvc.media"].stop()
+            app.extensions["mvc.live"].close()

@@ -5,9 +5,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlmodel import Session, select
 
 from mvc.extensions import limiter
-from mvc.models import Invitation, Meeting
+from mvc.models import Invitation, Meeting, Room
 from mvc.models.base import utcnow
 from mvc.security import make_invite_token
 from tests import staff
@@ -103,6 +104,12 @@ def test_ipv6_guessers_are_counted_per_64_network(app, client, pinned):
     assert post_join(client, remote="2001:db8:1:3::1", pin=GUEST_PIN).status_code == 302
 
 
+def _host_pin(app) -> str:
+    """The demo room's host PIN in an app built by the test itself."""
+    with Session(app.extensions["mvc.engine"]) as session:
+        return session.exec(select(Room).where(Room.alias == "demo")).one().host_pin
+
+
 @pytest.mark.parametrize("hops, second_client", [(1, 302), (0, 429)])
 def test_trusted_proxies_setting_decides_whether_forwarded_addresses_count(tmp_path, caplog, hops, second_client):
     app = build_app(base_config(tmp_path, TRUSTED_PROXIES=hops))
@@ -130,15 +137,6 @@ def test_trusted_proxies_setting_decides_whether_forwarded_addresses_count(tmp_p
     finally:
         app.extensions["mvc.media"].stop()
         app.extensions["mvc.live"].close()
-
-
-def _host_pin(app) -> str:
-    from sqlmodel import Session, select
-
-    from mvc.models import Room
-
-    with Session(app.extensions["mvc.engine"]) as session:
-        return session.exec(select(Room).where(Room.alias == "demo")).one().host_pin
 
 
 def test_limits_are_shared_by_web_processes_through_redis(tmp_path, redis_server):

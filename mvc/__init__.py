@@ -28,6 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 64 * 1024},
         RATELIMIT_STORAGE_URI=None,
+        RATELIMIT_STRATEGY="moving-window",  # a refusal can then say exactly when to try again
         COMPRESS_ALGORITHM=["gzip"],
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         COMPRESS_MIMETYPES=["text/html", "text/css", "application/javascript", "text/javascript",
@@ -84,6 +85,7 @@ def _template_helpers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
     from mvc.auth import current_user
+    from mvc.security import breached_wait, retry_text
 
     local = ZoneInfo("Europe/Copenhagen")
 
@@ -116,7 +118,8 @@ def _template_helpers(app: Flask) -> None:
 
     @app.errorhandler(429)
     def _too_many(_e):
-        return page(429, _("Please wait a moment"), _("There have been too many attempts. Please wait a minute and try again."))
+        return page(429, _("Please wait a moment"), _("There have been too many attempts. %(retry)s",
+                                                      retry=retry_text(breached_wait())))
 
     @app.errorhandler(CSRFError)
     def _csrf(_e):

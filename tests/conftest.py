@@ -1,6 +1,8 @@
 """Shared fixtures: app, client, db, a live server, and joined participants."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import threading
 from pathlib import Path
@@ -65,12 +67,55 @@ def build_app(config: dict):
     return app
 
 
+class RecordingMedia:
+    """The media pool at the app's edge, replaced by one that records every message sent to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: list[dict] = []
+
+    def send(self, msg) -> None:
+        plain = dataclasses.asdict(msg) if dataclasses.is_dataclass(msg) else msg
+        with self._lock:
+            self._sent.append(json.loads(json.dumps(plain)))  # a copy, as it would go over the wire
+
+    def sent(self, kind: str | None = None, room: int | str | None = None) -> list[dict]:
+        """Messages sent so far, optionally of one type and for one room (meeting id)."""
+        with self._lock:
+            return [m for m in self._sent
+                    if (kind is None or m.get("type") == kind) and (room is None or m.get("room") == str(room))]
+
+    def last_policy(self, room: int | str) -> dict | None:
+        """The forwarding policy most recently sent for a room."""
+        policies = self.sent("policy", room)
+        return policies[-1]["policy"] if policies else None
+
+    def health(self) -> dict:
+        return {"ok": True, "workers": 0}
+
+    def stop(self) -> None:
+        pass
+
+
+def stop_app(app) -> None:
+    """Stop what the app started: timers, media pool, live store."""
+    app.extensions["mvc.timers"].stop()
+    app.extensions["mvc.media"].stop()
+    app.extensions["mvc.live"].close()
+
+
 @pytest.fixture
 def app(tmp_path):
     app = build_app(base_config(tmp_path))
+    app.extensions["mvc.media"] = RecordingMedia()
     yield app
-    app.extensions["mvc.media"].stop()
-    app.extensions["mvc.live"].close()
+    stop_app(app)
+
+
+@pytest.fixture
+def media(app) -> RecordingMedia:
+    """Every message the web side sent to the media pool."""
+    return app.extensions["mvc.media"]
 
 
 @pytest.fixture
@@ -119,8 +164,7 @@ def media_server(tmp_path):
     server = LiveServer(app)
     yield server
     server.stop()
-    app.extensions["mvc.media"].stop()
-    app.extensions["mvc.live"].close()
+    stop_app(app)
 
 
 def csrf_from(html: str) -> str:

@@ -121,7 +121,7 @@ def test_hands_in_order_lower_and_lower_all(meeting, three):
     host.send({"action": "lower_all"})
     wait_until(lambda: meeting.person("Karen Jensen").hand is None)
     host.send({"action": "hand_enabled", "on": "0"})
-    wait_until(lambda: not meeting.state().settings["hand_raise"])
+    wait_until(lambda: not meeting.state().settings.hand_raise)
     karen.send({"action": "hand", "on": "1"})
     karen.wait_text("Hand raising is turned off")
 
@@ -163,16 +163,17 @@ def test_guests_are_refused_every_host_control(meeting, three):
     assert meeting.person("Ole Hansen").mic and not meeting.person("Ole Hansen").cohost
 
 
-def test_camera_ban_and_policy_sent_to_media(meeting, three):
+def test_camera_ban_and_policy_sent_to_media(meeting, three, media):
     host, karen, ole = three
+    room = meeting.state().meeting_id
     host.send({"action": "guests_camera", "on": "0"})
     wait_until(lambda: not meeting.person("Karen Jensen").cam)
     karen.send({"action": "cam", "on": True})
     karen.wait_text("turned off the participants")
-    from mvc.meeting.live_ops import policy
-
-    blocked = policy(meeting.state())["video_blocked"]
-    assert meeting.pid("Karen Jensen") in blocked and meeting.pid("Nurse Nina") not in blocked
+    # What the media worker was actually told, not a recomputation of it.
+    wait_until(lambda: meeting.pid("Karen Jensen") in media.last_policy(room)["video_blocked"])
+    blocked = media.last_policy(room)["video_blocked"]
+    assert meeting.pid("Ole Hansen") in blocked and meeting.pid("Nurse Nina") not in blocked
 
 
 def test_lock_knock_admit_and_turn_away(meeting, three):
@@ -210,7 +211,7 @@ def test_layout_one_way_and_cohost(meeting, three):
     host.send({"action": "layout", "value": "nonsense"})
     host.wait_text("Unknown layout")
     host.send({"action": "one_way", "on": "1"})
-    wait_until(lambda: meeting.state().settings["one_way_video"])
+    wait_until(lambda: meeting.state().settings.one_way_video)
     host.send({"action": "cohost", "pid": meeting.pid("Karen Jensen"), "on": "1"})
     karen.wait_for(lambda t: 'id="host"' in t and "Host controls" in t)
     # A co-host has host controls but cannot appoint co-hosts.
@@ -234,16 +235,14 @@ def test_host_arrival_lets_the_whole_waiting_room_in_and_they_are_listed_before(
     host.wait_for(lambda t: 'id="people"' in t and "Early Erik" in t and "Anna Andersen" in t)
 
 
-def test_breakout_rooms_split_visit_broadcast_and_return(meeting, three):
+def test_breakout_rooms_split_visit_broadcast_and_return(meeting, three, media):
     host, karen, ole = three
     host.send({"action": "breakout_auto", "count": "2"})
     wait_until(lambda: meeting.person("Karen Jensen").group and meeting.person("Ole Hansen").group)
     assert meeting.person("Karen Jensen").group != meeting.person("Ole Hansen").group
     karen.wait_for(lambda t: 'id="breakout"' in t and "You are in Group" in t)
-    from mvc.meeting.live_ops import policy
-
-    groups = policy(meeting.state())["groups"]
-    assert len(set(groups.values())) == 2
+    room = meeting.state().meeting_id
+    wait_until(lambda: len(set(media.last_policy(room)["groups"].values())) == 2)
     # Chat stays inside a group.
     karen.send({"action": "chat", "text": "group secret"})
     host.wait_text("group secret")

@@ -174,9 +174,10 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-def http_join(base_url: str, alias: str, name: str, pin: str = "", token: str = "") -> requests.Session:
-    """Join a meeting over HTTP like a browser; returns the session holding the cookie."""
-    s = requests.Session()
+def http_join(base_url: str, alias: str, name: str, pin: str = "", token: str = "",
+              session: requests.Session | None = None) -> requests.Session:
+    """Join a meeting over HTTP like a browser (a new one unless given); returns the session holding the cookies."""
+    s = session or requests.Session()
     page = s.get(f"{base_url}/m/{alias}", params={"t": token} if token else None)
     page.raise_for_status()
     data = {"csrf_token": csrf_from(page.text), "name": name, "pin": pin}

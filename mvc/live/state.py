@@ -80,14 +80,6 @@ class Removal:
         return cls(pid=data["pid"], invitation_id=data.get("invitation_id"), device=data.get("device"))
 
 
-def make_settings(data: dict | MeetingSettings | None) -> MeetingSettings:
-    """Typed live settings from a stored dict (unknown keys ignored, missing ones defaulted)."""
-    if isinstance(data, MeetingSettings):
-        return data
-    known = MeetingSettings.model_fields
-    return MeetingSettings(**{k: v for k, v in (data or {}).items() if k in known})
-
-
 @dataclass
 class RoomState:
     """Everything about one meeting that lives only while it runs."""
@@ -103,7 +95,8 @@ class RoomState:
 
     def __post_init__(self) -> None:
         # Backends create a fresh state from the meeting's settings as a plain dict.
-        self.settings = make_settings(self.settings)
+        if not isinstance(self.settings, MeetingSettings):
+            self.settings = MeetingSettings.from_dict(self.settings)
 
     def to_dict(self) -> dict:
         """JSON-ready form, for the Redis backend and snapshots."""
@@ -124,7 +117,7 @@ class RoomState:
         people = {pid: Participant.from_dict(p) for pid, p in data.get("participants", {}).items()}
         return cls(
             meeting_id=data["meeting_id"],
-            settings=make_settings(data.get("settings")),
+            settings=MeetingSettings.from_dict(data.get("settings")),
             participants=people,
             locked=data.get("locked", False),
             ended=data.get("ended", False),

@@ -34,6 +34,11 @@ class MeetingSettings(SQLModel):
         """The settings as a plain dict (to seed live state)."""
         return {name: getattr(self, name) for name in MeetingSettings.model_fields}
 
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "MeetingSettings":
+        """Settings from a stored dict: unknown keys ignored, missing ones defaulted."""
+        return cls(**{k: v for k, v in (data or {}).items() if k in MeetingSettings.model_fields})
+
 
 class Room(MeetingSettings, table=True):
     """A fixed room (fast møderum): a permanent address with a host PIN."""

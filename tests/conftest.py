@@ -5,6 +5,7 @@ import dataclasses
 import json
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,33 @@ def pytest_configure(config):
                 catalog = read_po(src)
             with mo.open("wb") as dst:
                 write_mo(dst, catalog)
+
+
+def wait_until(check, timeout: float = 3.0) -> None:
+    """Poll until check() is true; AssertionError when it is not within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def booked_meeting(db, organisation_id: int, alias: str, invitee: str = "Ole Hansen"):
+    """A booked meeting running now (host PIN 111111) with one invitation; (meeting, invitation)."""
+    from datetime import timedelta
+
+    from mvc.models import Invitation, Meeting
+    from mvc.models.base import utcnow
+
+    meeting = Meeting(organisation_id=organisation_id, kind="booked", alias=alias, host_pin="111111",
+                      starts_at=utcnow() - timedelta(minutes=5), ends_at=utcnow() + timedelta(hours=1))
+    db.add(meeting)
+    db.commit()
+    invitation = Invitation(meeting_id=meeting.id, name=invitee, phone="+4512345678")
+    db.add(invitation)
+    db.commit()
+    return meeting, invitation
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

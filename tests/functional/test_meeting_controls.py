@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import requests
 
-from tests.conftest import http_join
+from tests.conftest import booked_meeting, http_join, wait_until
 from tests.wsclient import Page
 
 
@@ -49,15 +48,6 @@ def meeting(live_server, demo_room):
     m = Meeting(live_server, demo_room.host_pin)
     yield m
     m.close()
-
-
-def wait_until(check, timeout=3.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture
@@ -402,19 +392,9 @@ def test_removed_page_knocks_when_opened_again_but_its_socket_does_not(meeting, 
 
 
 def test_removed_invitee_coming_back_by_their_link_knocks(live_server, db, demo_room):
-    from datetime import timedelta
-
-    from mvc.models import Invitation, Meeting as MeetingRow
-    from mvc.models.base import utcnow
     from mvc.security import make_invite_token
 
-    row = MeetingRow(organisation_id=demo_room.organisation_id, kind="booked", alias="booked-9", host_pin="111111",
-                     starts_at=utcnow() - timedelta(minutes=5), ends_at=utcnow() + timedelta(hours=1))
-    db.add(row)
-    db.commit()
-    inv = Invitation(meeting_id=row.id, name="Ole Hansen", phone="+4512345678")
-    db.add(inv)
-    db.commit()
+    row, inv = booked_meeting(db, demo_room.organisation_id, "booked-9")
     with live_server.app.test_request_context():
         token = make_invite_token(inv.id, row.id)
     store = live_server.app.extensions["mvc.live"]

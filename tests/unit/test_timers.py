@@ -2,18 +2,9 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from mvc.timers import Scheduler
-
-
-def wait_for(check, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
+from tests.conftest import wait_until
 
 
 def test_a_key_scheduled_again_replaces_its_timer():
@@ -23,7 +14,7 @@ def test_a_key_scheduled_again_replaces_its_timer():
             timers.schedule((1, "breakout_close"), 3600, lambda i=i: ran.append(i))
         assert timers.pending() == 1
         timers.schedule((1, "breakout_close"), 0, lambda: ran.append("last"))
-        wait_for(lambda: ran)
+        wait_until(lambda: ran)
         assert ran == ["last"] and timers.pending() == 0
     finally:
         timers.stop()
@@ -34,7 +25,7 @@ def test_timers_run_in_order_on_one_thread():
     try:
         timers.schedule((1, "b"), 0.05, lambda: ran.append(("b", threading.current_thread().name)))
         timers.schedule((2, "a"), 0, lambda: ran.append(("a", threading.current_thread().name)))
-        wait_for(lambda: len(ran) == 2)
+        wait_until(lambda: len(ran) == 2)
         assert [r[0] for r in ran] == ["a", "b"] and {r[1] for r in ran} == {"mvc-timers"}
     finally:
         timers.stop()
@@ -48,7 +39,7 @@ def test_cancel_owner_drops_a_meetings_timers_only_and_a_failing_timer_stops_not
         timers.schedule((8, "boom"), 0, lambda: 1 / 0)
         timers.schedule((8, "z"), 0, lambda: ran.append("z"))
         timers.cancel_owner(7)
-        wait_for(lambda: ran == ["z"])
+        wait_until(lambda: ran == ["z"])
         assert timers.pending() == 0
     finally:
         timers.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import enter
+from tests.browser.test_accessibility import axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +29,7 @@ def test_the_word_shows_a_large_prompt_whose_button_switches_the_mic_on(live_ser
     box = button.bounding_box()
     assert box["height"] >= 44 and box["width"] >= 300  # large enough to find and press on a phone
     assert ole.get_attribute("#controls [data-action=mic]", "aria-pressed") == "false"
+    assert axe_violations(ole) == []  # the prompt, too, meets WCAG 2.1 AA
 
     button.click()
     ole.wait_for_selector("#controls [data-action=mic][aria-pressed=true]")

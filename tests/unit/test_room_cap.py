@@ -1,6 +1,9 @@
 """The room cap's seat rules: hosts' seats kept, rejoins counted once, lapsed seats freed."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from mvc.live.state import SEAT_GRACE, Participant, RoomFull, RoomState, take_seat
@@ -39,3 +42,36 @@ def test_a_seat_left_long_ago_goes_to_the_next_person_and_is_then_gone():
     take_seat(state, person("b"), cap=1, host_seats=0)
     with pytest.raises(RoomFull):
         take_seat(state, person("a"), cap=1, host_seats=0)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    if request.param == "memory":
+        from mvc.live.memory import MemoryStore
+
+        s = MemoryStore()
+    else:
+        from mvc.live.redis import RedisStore
+
+        s = RedisStore(request.getfixturevalue("redis_server").url, prefix=f"mvctest{time.time_ns()}")
+    yield s
+    s.close()
+
+
+def test_forty_at_once_get_exactly_the_cap_in_both_stores(store):
+    outcome: list[str] = []
+
+    def come(i: int) -> None:
+        try:
+            store.update(1, lambda s: take_seat(s, person(f"p{i}"), cap=35, host_seats=0))
+            outcome.append("in")
+        except RoomFull:
+            outcome.append("full")
+
+    threads = [threading.Thread(target=come, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcome) == ["full"] * 5 + ["in"] * 35
+    assert len(store.get(1).participants) == 35

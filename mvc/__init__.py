@@ -46,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.init_app(app)
     app.extensions["mvc.live"] = live.make_store(app.config["REDIS_URL"])
     init_media(app)
     from mvc.sms import service as sms_service

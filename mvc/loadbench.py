@@ -207,8 +207,13 @@ async def raise_hands(rooms: dict[str, list["Person"]], round_no: int) -> dict:
     while any(p.seen_at is None for p in everyone) and time.perf_counter() < deadline:
         await asyncio.sleep(0.01)
     seen = [p.seen_at - t0 for p in everyone if p.seen_at is not None]
+    by_size: dict[str, float] = {}  # the slowest page in rooms of each size
+    for people in rooms.values():
+        times = [p.seen_at - t0 for p in people if p.seen_at is not None]
+        key = str(len(people))
+        by_size[key] = max(by_size.get(key, 0.0), round(1000 * max(times), 1) if times else float("inf"))
     return {"pages": len(everyone), "reached": len(seen), "all_ms": round(1000 * max(seen), 1),
-            "p50_ms": percentile(seen, 50)}
+            "p50_ms": percentile(seen, 50), "all_ms_by_room_size": by_size}
 
 
 async def send_hand(person: "Person") -> None:
@@ -231,6 +236,7 @@ async def run(base: str, rooms: list[tuple[str, str]], sizes: list[int], concurr
         async with gate:
             await p.join()
 
+    await timed_gets(f"{base}/m/demo", 3)  # warm up: templates compiled, first connections made
     t0 = time.perf_counter()
     try:
         await asyncio.gather(*(admit(p) for p in order))

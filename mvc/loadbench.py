@@ -8,10 +8,11 @@ process, a fresh SQLite database in a temporary folder, no media workers), makes
 (two hosts in each, the rest guests; a room above the default cap gets its own cap through
 MVC_ROOM_CAPS), and lets everyone join through the real join form and open the meeting
 websocket, a few at a time. With every socket open it times /healthz and a join page,
-then raises a hand in every room at once and times until every page has shown it. Prints
-one JSON line: p50/p95 of the join page while people arrive, of the whole join (form to
-meeting view), of /healthz and a join page with every socket open, the time for a raised
-hand to reach every page, and the web process's threads and memory.
+then raises a hand in every room at once (three times) and in the first room alone (three
+times) and times until every page concerned has shown it. Prints one JSON line: p50/p95 of
+the join page while people arrive, of the whole join (form to meeting view), of /healthz
+and a join page with every socket open, the raised-hand times, and the web process's
+threads and memory.
 """
 from __future__ import annotations
 
@@ -246,6 +247,8 @@ async def run(base: str, rooms: list[tuple[str, str]], sizes: list[int], concurr
         health = await timed_gets(f"{base}/healthz", 20)
         join_page = await timed_gets(f"{base}/m/demo", 20)
         hands = [await raise_hands(people, r) for r in range(3)]
+        first = next(iter(people))
+        one_room = [await raise_hands({first: people[first]}, r) for r in range(3, 6)]
         return {
             "sockets": len(order), "rooms": sizes,
             "arrivals_s": round(arrivals_s, 1),
@@ -254,6 +257,7 @@ async def run(base: str, rooms: list[tuple[str, str]], sizes: list[int], concurr
             "healthz_all_open": summary(health),
             "join_page_all_open": summary(join_page),
             "raised_hand_to_every_page": hands,
+            "raised_hand_in_one_room": [{k: h[k] for k in ("pages", "all_ms")} for h in one_room],
             "web_process": stats,
         }
     finally:

@@ -24,7 +24,6 @@ import platform
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,6 +60,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict:
+    """p50 and p95 of durations in seconds, in milliseconds."""
     return {"p50_ms": percentile(values, 50), "p95_ms": percentile(values, 95), "n": len(values)}
 
 
@@ -174,6 +174,7 @@ class Person:
                 self.seen_at = time.perf_counter()
 
     async def close(self) -> None:
+        """Close the websocket and the HTTP session."""
         if self.task is not None:
             self.task.cancel()
         if self.ws is not None:
@@ -223,6 +224,7 @@ async def send_hand(person: "Person") -> None:
 
 
 async def run(base: str, rooms: list[tuple[str, str]], sizes: list[int], concurrency: int, master: int) -> dict:
+    """Fill the rooms, take the measurements with every socket open, and close everything."""
     people: dict[str, list[Person]] = {}
     for (alias, pin), size in zip(rooms, sizes):
         people[alias] = [Person(base, alias, f"Vært {alias} {h}", pin) for h in range(HOSTS_PER_ROOM)]

@@ -32,6 +32,12 @@ def _secret_key() -> str:
 SETTINGS: dict[str, tuple[type, object, str]] = {
     "SECRET_KEY": (str, None, "Signs sessions and invitation links (embedded: made once in var/)."),
     "DATABASE_URL": (str, f"sqlite:///{VAR / 'mvc.db'}", "SQLAlchemy URL: SQLite or postgresql+psycopg://…"),
+    "DB_POOL_SIZE": (int, 10, "Database connections each web process keeps open."),
+    "DB_POOL_OVERFLOW": (int, 20, "Extra database connections a web process may open at busy moments."),
+    "WEB_THREADS": (int, 500, "Threads per web process (gunicorn): each open meeting websocket holds one."),
+    "ROOM_CAP": (int, 35, "Most people in one meeting (hosts included); the next one is told it is full."),
+    "ROOM_HOST_SEATS": (int, 2, "Seats of the cap kept for hosts until they arrive (guests fill the rest)."),
+    "ROOM_CAPS": (str, "", "Per-room caps instead of ROOM_CAP, e.g. training=60,hall=150 (address=cap)."),
     "REDIS_URL": (str, "", "Redis for live room state, the event bus and rate limits; empty = the MVC_LIVE_PATH file, one process."),
     "LIVE_PATH": (str, str(VAR / "live.sqlite"), "SQLite file for live room state, chat and rate limits without Redis (:memory: = lost on restart)."),
     "PUBLIC_URL": (str, "", "Public base URL used in SMS links, e.g. https://video.example.dk."),

@@ -61,6 +61,11 @@ def revoke(db: Session, client: ApiClient, actor: User | None = None) -> None:
     db.commit()
 
 
+def label(client: ApiClient) -> str:
+    """How a client appears in the audit log."""
+    return f"api client {client.name} ({client.client_id})"
+
+
 def org_clients(db: Session, organisation_id: int) -> list[ApiClient]:
     """The organisation's clients, active first, newest first."""
     query = select(ApiClient).where(ApiClient.organisation_id == organisation_id)
@@ -68,8 +73,7 @@ def org_clients(db: Session, organisation_id: int) -> list[ApiClient]:
 
 
 def _audit(db: Session, actor: User | None, client: ApiClient, action: str, detail: str = "") -> None:
-    subject = f"api client {client.name} ({client.client_id})"
     if actor is None:
-        audit.record_as(db, "command line", None, client.organisation_id, action, subject, detail)
+        audit.record_as(db, "command line", None, client.organisation_id, action, label(client), detail)
     else:
-        audit.record(db, actor, action, subject, detail, organisation_id=client.organisation_id)
+        audit.record(db, actor, action, label(client), detail, organisation_id=client.organisation_id)

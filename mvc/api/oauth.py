@@ -11,6 +11,8 @@ from flask import Flask, current_app
 from sqlmodel import select
 
 from mvc import db
+from mvc.api.clients import label
+from mvc.manage import audit
 from mvc.models import ApiClient, ApiToken, Organisation
 from mvc.models.base import utcnow
 
@@ -39,6 +41,8 @@ def _save_token(token: dict, request) -> None:
                    expires_at=utcnow() + timedelta(seconds=token["expires_in"])))
     client.last_used_at = utcnow()
     s.add(client)
+    audit.record_as(s, label(client), None, client.organisation_id, "api.token", label(client),
+                    f"scope: {token.get('scope', '')}")
     s.commit()
 
 

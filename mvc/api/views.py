@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 
 from mvc import db, logs
-from mvc.api import bp, invitations, meetings, oauth
+from mvc.api import bp, clients, invitations, meetings, oauth
 from mvc.api.meetings import Caller, Refused
 from mvc.api.schemas import Invalid, InvitationsIn, parse
 from mvc.booking.service import active_invitations
@@ -93,7 +93,7 @@ def _audit(resp: Response) -> Response:
     if caller is not None:
         uuid = (request.view_args or {}).get("uuid") or g.get("api_uuid") or ""
         with Session(db.engine()) as s:
-            audit.record_as(s, f"api {caller.client.client_id} ({caller.client.name})", None,
+            audit.record_as(s, clients.label(caller.client), None,
                             caller.client.organisation_id, f"api.{(request.endpoint or 'unknown').removeprefix('api.')}",
                             f"meeting {uuid}" if uuid else request.path, f"{request.method} {request.full_path.rstrip('?')} "
                             f"→ {resp.status_code}")

@@ -347,6 +347,13 @@ def test_bad_input_gets_a_json_error_and_changes_nothing(app, client, planner, b
     assert rows(app, Meeting, Meeting.kind == "booked") == [] and rows(app, ApiMeeting) == []
 
 
+def test_errors_are_in_english_unless_danish_is_asked_for(app, client, planner):
+    body = {**meeting_body(), "colour": "red"}
+    assert planner("POST", "/v2/meetings", body).get_json()["errorText"] == "Unknown field colour."
+    danish = planner("POST", "/v2/meetings", body, **{"Accept-Language": "da, en;q=0.5"}).get_json()
+    assert danish["errorText"] == "Ukendt felt colour."
+
+
 def test_malformed_json_and_a_changed_ended_meeting(app, client, planner):
     resp = planner.http.post("/v2/meetings", data="{not json", content_type="application/json",
                              headers={"Authorization": f"Bearer {planner.token}"})
@@ -475,3 +482,37 @@ def test_key_flow_on_postgresql(postgres, tmp_path):
     finally:
         app.extensions["mvc.live"].close()
         app.extensions["mvc.engine"].dispose()
+
+
+def test_admin_creates_a_client_on_the_page_and_sees_the_secret_once(app, client):
+    make_staff(app, email="boss@demo.example", roles="host,org-admin")
+    login(client, "boss@demo.example")
+    refused = post_form(client, "/manage/api-clients", {"name": " ", "roles": []})
+    assert refused.status_code == 422 and "Choose at least one role" in refused.get_data(as_text=True)
+    assert rows(app, ApiClient) == []
+    resp = post_form(client, "/manage/api-clients", {"name": "Sundhedsplatformen", "roles": ["meeting-user", "bogus"]})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    secret = html.split('id="client-secret">')[1].split("<")[0]
+    stored = rows(app, ApiClient)[0]
+    assert stored.roles == "meeting-user" and stored.client_id in html
+    assert get_token(client, stored.client_id, secret).status_code == 200
+    listing = client.get("/manage/api-clients").get_data(as_text=True)
+    assert stored.client_id in listing and secret not in listing and "Sundhedsplatformen" in listing
+    assert "Never" not in listing  # last used is shown once the client has asked for a token
+    assert rows(app, AuditEntry, AuditEntry.action == "api-client.create")[0].user_email == "boss@demo.example"
+
+
+def test_hosts_and_other_organisations_cannot_manage_clients(app, client):
+    make_staff(app, email="host@demo.example", roles="host")
+    login(client, "host@demo.example")
+    assert client.get("/manage/api-clients").status_code == 403
+    make_client(app, org_slug="anden-kommune")
+    pk = rows(app, ApiClient)[0].id
+    make_staff(app, email="boss@demo.example", roles="host,org-admin")
+    login(client, "boss@demo.example")
+    page = client.get("/manage/api-clients").get_data(as_text=True)
+    from tests.conftest import csrf_from
+
+    resp = client.post(f"/manage/api-clients/{pk}/revoke", data={"csrf_token": csrf_from(page)})
+    assert resp.status_code == 403 and rows(app, ApiClient)[0].revoked_at is None

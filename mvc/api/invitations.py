@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 
 from mvc import rooms
-from mvc.api.meetings import Actor, Caller
+from mvc.api.meetings import Actor
 from mvc.api.schemas import Invalid, InvitationsIn
 from mvc.booking import service
 from mvc.booking.forms import PersonIn
@@ -40,7 +40,7 @@ def people(body: InvitationsIn) -> list[PersonIn]:
     return found
 
 
-def invite(db: Session, caller: Caller, meeting: Meeting, body: InvitationsIn) -> list[Invitation]:
+def invite(db: Session, meeting: Meeting, body: InvitationsIn) -> list[Invitation]:
     """Add the invitees and send their texts and e-mails as the booking pages do (LimitReached first)."""
     before = {inv.id for inv in service.active_invitations(db, meeting)}
     service.add_invitees(db, meeting, Actor(meeting.organisation_id), people(body))

@@ -204,5 +204,5 @@ def meeting_invitations(uuid: str):
         return jsonify(invitations.to_json(db.session(), meeting_, active_invitations(db.session(), meeting_)))
     require(*WRITE)
     meetings.check_changeable(meeting_)
-    added = invitations.invite(db.session(), g.api_caller, meeting_, parse(InvitationsIn, _body()))
+    added = invitations.invite(db.session(), meeting_, parse(InvitationsIn, _body()))
     return jsonify(invitations.to_json(db.session(), meeting_, added)), 201

@@ -1,7 +1,6 @@
 """The booking API: OAuth2 client credentials, VDX-shaped meetings over the bookings, invitations, limits, audit."""
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta, timezone
 

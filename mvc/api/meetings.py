@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import uuid as uuidlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ from mvc.api.schemas import (KEPT, MAPPED, CreateMeeting, Invalid, MeetingFields
 from mvc.booking import forms, service
 from mvc.models import ApiClient, ApiMeeting, Meeting, Organisation, User
 from mvc.models.base import utcnow
-from mvc.rooms import EARLY_ADMIT, new_pin
+from mvc.rooms import EARLY_ADMIT
 from mvc.sms.service import public_url
 
 # A stable uuid for a booking made on the pages, so a lost row is remade with the same value.
@@ -197,7 +198,20 @@ def _parsed(fields: dict, meeting: Meeting, now) -> forms.Parsed:
     return parsed
 
 
-def _pins(meeting: Meeting, fields: dict) -> None:
+def vdx_pin() -> str:
+    """A 6-digit PIN without a leading zero: VDX carries PINs as integers."""
+    return str(100000 + secrets.randbelow(900000))
+
+
+def pin_out(pin: str | None) -> int | str | None:
+    """A PIN as VDX's integer; one with a leading zero (made on the pages) stays a string so it still works."""
+    return int(pin) if pin and not pin.startswith("0") else pin
+
+
+def _pins(meeting: Meeting, fields: dict, made: bool = False) -> None:
+    if made:
+        meeting.host_pin = vdx_pin()
+        meeting.guest_pin = vdx_pin() if meeting.guest_pin else None
     if fields.get("hostPin") is not None:
         meeting.host_pin = str(fields["hostPin"])
     if fields.get("guestPinRequired") is False:
@@ -205,7 +219,7 @@ def _pins(meeting: Meeting, fields: dict) -> None:
     elif fields.get("guestPin") is not None:
         meeting.guest_pin = str(fields["guestPin"])
     elif fields.get("guestPinRequired") and not meeting.guest_pin:
-        meeting.guest_pin = new_pin(6)
+        meeting.guest_pin = vdx_pin()
     if meeting.guest_pin and meeting.guest_pin == meeting.host_pin:
         raise Invalid(15, _("guestPin and hostPin must differ."))
 
@@ -250,9 +264,8 @@ def create(db: Session, caller: Caller, body: dict, idempotency_key: str | None)
     _store(ext, fields, caller, replace=True)
     _pins(blank, fields)  # checked before anything is saved
     meeting = service.create_booking(db, actor, parsed).meeting
-    if "hostPin" in fields or "guestPin" in fields or "guestPinRequired" in fields:
-        _pins(meeting, fields)
-        db.add(meeting)
+    _pins(meeting, fields, made=True)
+    db.add(meeting)
     ext.meeting_id = meeting.id
     db.add(ext)
     try:
@@ -359,8 +372,7 @@ def to_json(db: Session, meeting: Meeting, ext: ApiMeeting, url_for) -> dict:
 def scheduling(meeting: Meeting, ext: ApiMeeting) -> dict:
     """Scheduling details: PINs, the address and the links."""
     link = public_url(f"/m/{meeting.alias}")
-    return {"uuid": ext.uuid, "hostPin": int(meeting.host_pin) if meeting.host_pin else None,
-            "guestPin": int(meeting.guest_pin) if meeting.guest_pin else None,
+    return {"uuid": ext.uuid, "hostPin": pin_out(meeting.host_pin), "guestPin": pin_out(meeting.guest_pin),
             "uriWithDomain": f"{meeting.alias}@{domain()}", "uriWithoutDomain": meeting.alias,
             "portalLink": link, "shortLink": link, "provisionStatus": "PROVISIONED_OK",
             "vmrStartTime": format_time(meeting.starts_at - EARLY_ADMIT)}

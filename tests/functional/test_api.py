@@ -217,6 +217,9 @@ def test_create_read_update_patch_delete_round_trip_shows_on_the_booking_pages(a
                   labels=["wound"], additionalInformation=[{"key": "ward", "value": "B4"}],
                   guestMicrophone="muted", vmrType="lecture", guestsCanPresent=True, maxParticipants=5,
                   endMeetingOnEndTime=True, projectCode="P-1", hostPin=123456, guestPinRequired=True, guestPin=4321)
+    plain = create(planner)
+    assert 100000 <= plain["hostPin"] <= 999999 and 100000 <= plain["guestPin"] <= 999999  # VDX integers
+    assert planner("DELETE", f"/v2/meetings/{plain['uuid']}").status_code == 204
     assert len(made["shortId"]) == 12 and made["shortLink"] == f"https://video.example.dk/m/v-{made['shortId']}"
     assert made["startTime"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert (made["guestMicrophone"], made["vmrType"], made["guestsCanPresent"]) == ("muted", "lecture", True)

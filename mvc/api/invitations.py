@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from mvc import rooms
 from mvc.api.meetings import Actor
-from mvc.api.schemas import Invalid, InvitationsIn
+from mvc.api.schemas import Invalid, InvitationOut, InvitationsIn, answer
 from mvc.booking import service
 from mvc.booking.forms import PersonIn
 from mvc.mail import service as mail
@@ -51,11 +51,11 @@ def to_json(db: Session, meeting: Meeting, invitations: list[Invitation]) -> lis
     """Each invitee's own link and how their text and e-mail went."""
     ids = [inv.id for inv in invitations]
     texts, mails = sms.latest_for(db, ids), mail.latest_for(db, ids)
-    return [{
+    return [answer(InvitationOut, {
         "id": inv.id, "name": inv.name, "mobile": inv.phone, "email": inv.email, "language": inv.locale,
         "reminder": not inv.reminder_opt_out and bool(inv.phone), "mayForward": inv.may_forward and meeting.allow_forward,
         "forwardedFrom": inv.forwarded_from_id, "link": sms.invite_link(inv, meeting),
         "smsStatus": texts[inv.id].status if inv.id in texts else None,
         "smsError": sms.problem_text(texts[inv.id]) or None if inv.id in texts else None,
         "emailStatus": mails[inv.id].status if inv.id in mails else None,
-    } for inv in invitations]
+    }) for inv in invitations]

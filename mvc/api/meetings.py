@@ -13,8 +13,8 @@ from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from mvc.api.schemas import (KEPT, MAPPED, CreateMeeting, Invalid, MeetingFields, check_times, format_time, parse,
-                             parse_time)
+from mvc.api.schemas import (KEPT, MAPPED, CreateMeeting, Invalid, MeetingFields, MeetingOut, answer, check_times,
+                             format_time, parse, parse_time)
 from mvc.booking import forms, service
 from mvc.models import ApiClient, ApiMeeting, Meeting, Organisation, User
 from mvc.models.base import utcnow
@@ -24,6 +24,7 @@ from mvc.sms.service import public_url
 # A stable uuid for a booking made on the pages, so a lost row is remade with the same value.
 NAMESPACE = uuidlib.UUID("5b0c4a52-6a1e-4f53-9f7c-0e6d1f6b8a11")
 PLANNERS = ("meeting-planner", "meeting-admin")
+FILTERS = ("short-id", "label", "subject", "organizedBy", "search", "from-start-time", "to-start-time", "uriWithDomain")
 
 
 @dataclass
@@ -351,7 +352,7 @@ def to_json(db: Session, meeting: Meeting, ext: ApiMeeting, url_for) -> dict:
     org = db.get(Organisation, meeting.organisation_id)
     kept = json.loads(ext.kept)
     link = public_url(f"/m/{meeting.alias}")
-    body = {
+    return answer(MeetingOut, {
         "uuid": ext.uuid, "shortId": short_id(meeting), "shortLink": link, "shortlink": link,
         "subject": meeting.title, "description": ext.description,
         "startTime": format_time(meeting.starts_at), "endTime": format_time(meeting.ends_at),
@@ -365,8 +366,7 @@ def to_json(db: Session, meeting: Meeting, ext: ApiMeeting, url_for) -> dict:
         **reported(meeting, kept),
         "_links": {"self": {"href": url_for("api.meeting", uuid=ext.uuid, _external=True)},
                    "scheduling-info": {"href": url_for("api.scheduling_info", uuid=ext.uuid, _external=True)}},
-    }
-    return body
+    })
 
 
 def scheduling(meeting: Meeting, ext: ApiMeeting) -> dict:

@@ -29,8 +29,26 @@ class KeyValue(Strict):
     value: Text(500)
 
 
-class MeetingFields(Strict):
-    """Every field of create-meeting; all optional here (PATCH), the create/PUT model requires three."""
+class Kept(Strict):
+    """VDX fields MVC accepts, stores and reports back unchanged: it has nothing to do with them."""
+
+    projectCode: Text(100) | None = None
+    maxParticipants: Annotated[int, Field(ge=0, le=100000)] | None = None
+    endMeetingOnEndTime: bool | None = None
+    schedulingTemplateId: Annotated[int, Field(ge=0)] | None = None
+    meetingType: Text(50) | None = None
+    hostView: Text(50) | None = None
+    guestView: Text(50) | None = None
+    vmrQuality: Text(20) | None = None
+    enableOverlayText: bool | None = None
+    forcePresenterIntoMain: bool | None = None
+    forceEncryption: bool | None = None
+    uriWithoutDomain: Text(100) | None = None
+    callType: Text(100) | None = None
+
+
+class MeetingFields(Kept):
+    """Every field of create-meeting; all optional here (PATCH: null clears), the create/PUT model requires three."""
 
     subject: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     startTime: Text(40) | None = None
@@ -47,25 +65,9 @@ class MeetingFields(Strict):
     vmrType: Literal["conference", "lecture"] | None = None
     muteAllGuests: bool | None = None
     guestsCanPresent: bool | None = None
-    # Accepted, stored and reported back unchanged: MVC has nothing to do with them.
-    projectCode: Text(100) | None = None
-    maxParticipants: Annotated[int, Field(ge=0, le=100000)] | None = None
-    endMeetingOnEndTime: bool | None = None
-    schedulingTemplateId: Annotated[int, Field(ge=0)] | None = None
-    meetingType: Text(50) | None = None
-    hostView: Text(50) | None = None
-    guestView: Text(50) | None = None
-    vmrQuality: Text(20) | None = None
-    enableOverlayText: bool | None = None
-    forcePresenterIntoMain: bool | None = None
-    forceEncryption: bool | None = None
-    uriWithoutDomain: Text(100) | None = None
-    callType: Text(100) | None = None
 
 
-KEPT = ("projectCode", "maxParticipants", "endMeetingOnEndTime", "schedulingTemplateId", "meetingType", "hostView",
-        "guestView", "vmrQuality", "enableOverlayText", "forcePresenterIntoMain", "forceEncryption",
-        "uriWithoutDomain", "callType")
+KEPT = tuple(Kept.model_fields)
 # Mapped onto MVC's meeting settings, and also kept so they are reported back as given.
 MAPPED = ("guestMicrophone", "vmrType", "muteAllGuests", "guestsCanPresent", "guestPinRequired")
 
@@ -92,6 +94,99 @@ class InvitationsIn(Strict):
 
     invitees: Annotated[list[InviteeIn], Field(min_length=1, max_length=MAX_PEOPLE)]
     send: bool = True
+
+
+# -- answers (the OpenAPI document is generated from these and the request models) --------------
+
+class Person(Strict):
+    organisationId: str
+    email: str
+
+
+class Link(Strict):
+    href: str
+
+
+class Links(Strict):
+    self: Link
+    scheduling_info: Link = Field(alias="scheduling-info")
+
+
+class SchedulingOut(Strict):
+    """Scheduling details: PINs (integers; a page-made PIN with a leading zero stays a string), address, links."""
+
+    uuid: str
+    hostPin: int | str | None
+    guestPin: int | str | None
+    uriWithDomain: str
+    uriWithoutDomain: str
+    portalLink: str
+    shortLink: str
+    provisionStatus: Literal["PROVISIONED_OK"]
+    vmrStartTime: str
+
+
+class MeetingOut(SchedulingOut, Kept):
+    """A meeting in VDX's shape."""
+
+    shortId: Annotated[str, StringConstraints(min_length=12, max_length=12)]
+    shortlink: str
+    subject: str
+    description: str
+    startTime: str
+    endTime: str
+    createdBy: Person
+    updatedBy: Person
+    organizedBy: Person
+    createdTime: str
+    updatedTime: str
+    externalId: str | None
+    labels: list[str]
+    additionalInformation: list[KeyValue]
+    guestMicrophone: Literal["on", "off", "muted"]
+    muteAllGuests: bool
+    vmrType: Literal["conference", "lecture"]
+    guestsCanPresent: bool
+    guestPinRequired: bool
+    links: Links = Field(alias="_links")
+
+
+class InvitationOut(Strict):
+    """One invitee: their own link and how their text and e-mail went."""
+
+    id: int
+    name: str
+    mobile: str | None
+    email: str | None
+    language: str
+    reminder: bool
+    mayForward: bool
+    forwardedFrom: int | None
+    link: str
+    smsStatus: str | None
+    smsError: str | None
+    emailStatus: str | None
+
+
+class InfoItem(Strict):
+    key: str
+    value: dict
+
+
+class InfoOut(Strict):
+    info: list[InfoItem]
+
+
+class ErrorOut(Strict):
+    """VDX's error body."""
+
+    errorCode: int
+    errorText: str
+
+
+def answer(model: type[Strict], data: dict) -> dict:
+    """Data checked against its answer model (so answers always match the OpenAPI document)."""
+    return model.model_validate(data).model_dump(by_alias=True, exclude_unset=True)
 
 
 class Invalid(Exception):

@@ -4,14 +4,16 @@ from __future__ import annotations
 from functools import wraps
 
 from authlib.oauth2 import OAuth2Error
-from flask import Response, current_app, g, jsonify, request, url_for
+from flask import Response, current_app, g, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import Session
 
 from mvc import db, logs
-from mvc.api import bp, clients, invitations, meetings, oauth
+from mvc.api import bp, clients, invitations, meetings, oauth, openapi
 from mvc.api.meetings import Caller, Refused
-from mvc.api.schemas import Invalid, InvitationsIn, parse
+from mvc.api.openapi import doc
+from mvc.api.schemas import (CreateMeeting, ErrorOut, InfoOut, Invalid, InvitationOut, InvitationsIn, MeetingFields,
+                             MeetingOut, SchedulingOut, answer, parse)
 from mvc.booking.service import active_invitations
 from mvc.extensions import limiter
 from mvc.manage import audit
@@ -23,11 +25,12 @@ log = logs.get("mvc.api")
 READ = ("meeting-user", "meeting-planner", "meeting-admin", "meeting-provisioner")
 WRITE = ("meeting-user", "meeting-planner", "meeting-admin")
 MINUTE = 60
+PUBLIC = ("api.token", "api.openapi_json", "api.docs")  # no token needed
 
 
 def error(status: int, code: int, text: str, headers: dict | None = None) -> Response:
     """VDX's error body: {errorCode, errorText}."""
-    resp = jsonify({"errorCode": code, "errorText": text})
+    resp = jsonify(answer(ErrorOut, {"errorCode": code, "errorText": text}))
     resp.status_code = status
     resp.headers.update(headers or {})
     return resp
@@ -49,6 +52,7 @@ def _sms_limit(exc: LimitReached):
 
 
 @bp.post("/oauth/token")
+@doc("post", "Get an access token (grant client_credentials; secret in the Basic header or the form)", form=True)
 @limiter.limit("30/minute")
 def token():
     """OAuth2 token endpoint: grant client_credentials, secret by Basic header or form (authlib)."""
@@ -58,7 +62,7 @@ def token():
 @bp.before_request
 def _authenticate():
     """Every API call: a valid token of an active client, within the client's rate limit."""
-    if request.endpoint == "api.token":
+    if request.endpoint in PUBLIC:
         return None
     try:
         token = oauth.protector().acquire_token()
@@ -115,6 +119,7 @@ def allow(*roles: str):
             require(*roles)
             return view(*args, **kwargs)
 
+        wrapped.roles = roles
         return wrapped
 
     return decorate
@@ -132,16 +137,19 @@ def _meeting_json(meeting, ext) -> dict:
 
 
 @bp.get("/v2/info")
+@doc("get", "Who is asking, and that the API answers", answer=InfoOut)
 @allow(*READ)
 def info():
     """Who is asking and that the API answers."""
     org = db.session().get(Organisation, g.api_caller.client.organisation_id)
-    return jsonify({"info": [{"key": "api", "value": {"name": "MVC booking API", "version": "2"}},
-                             {"key": "client", "value": {"clientId": g.api_caller.client.client_id,
-                                                         "organisationId": org.slug, "roles": g.api_caller.roles}}]})
+    return jsonify(answer(InfoOut, {"info": [
+        {"key": "api", "value": {"name": "MVC booking API", "version": "2"}},
+        {"key": "client", "value": {"clientId": g.api_caller.client.client_id, "organisationId": org.slug,
+                                    "roles": g.api_caller.roles}}]}))
 
 
 @bp.get("/v2/meetings")
+@doc("get", "Meetings matching the first filter given", answer=MeetingOut, many=True, query=meetings.FILTERS)
 @allow(*READ)
 def meeting_list():
     """Meetings matching the first filter given."""
@@ -150,6 +158,8 @@ def meeting_list():
 
 
 @bp.post("/v2/meetings")
+@doc("post", "Book a meeting (an Idempotency-Key header makes a retry return the first result)",
+     body=CreateMeeting, answer=MeetingOut, headers=("Idempotency-Key",))
 @allow(*WRITE)
 def meeting_create():
     """Book a meeting; a repeated Idempotency-Key returns the first result."""
@@ -163,6 +173,7 @@ def meeting_create():
 
 
 @bp.get("/v2/meetings/findByUriWithDomain")
+@doc("get", "The meeting at alias@domain", answer=MeetingOut, query=("uri",))
 @allow(*READ)
 def find_by_uri():
     """The meeting at alias@domain."""
@@ -173,6 +184,10 @@ def find_by_uri():
 
 
 @bp.route("/v2/meetings/<uuid>", methods=["GET", "PUT", "PATCH", "DELETE"])
+@doc("get", "One meeting", answer=MeetingOut)
+@doc("put", "Replace a meeting", body=CreateMeeting, answer=MeetingOut, roles=WRITE)
+@doc("patch", "Change the fields given (null clears one)", body=MeetingFields, answer=MeetingOut, roles=WRITE)
+@doc("delete", "Cancel a meeting; invitees are told", status=204, roles=WRITE)
 @allow(*READ)
 def meeting(uuid: str):
     """Read, replace, change or cancel one meeting."""
@@ -188,14 +203,18 @@ def meeting(uuid: str):
 
 
 @bp.get("/v2/scheduling-info/<uuid>")
+@doc("get", "PINs, the address and the links of one meeting", answer=SchedulingOut)
 @allow(*READ)
 def scheduling_info(uuid: str):
     """PINs, the address and the links of one meeting."""
     meeting_, ext = meetings.find(db.session(), g.api_caller, uuid)
-    return jsonify(meetings.scheduling(meeting_, ext))
+    return jsonify(answer(SchedulingOut, meetings.scheduling(meeting_, ext)))
 
 
 @bp.route("/v2/meetings/<uuid>/invitations", methods=["GET", "POST"])
+@doc("get", "Every invitee's link and delivery state", answer=InvitationOut, many=True)
+@doc("post", "Invite people; their SMS and e-mail go out (send=false: links only)", body=InvitationsIn,
+     answer=InvitationOut, many=True, status=201, roles=WRITE)
 @allow(*READ)
 def meeting_invitations(uuid: str):
     """GET: every invitee's link and delivery state. POST: invite more people (send=false: links only)."""
@@ -206,3 +225,15 @@ def meeting_invitations(uuid: str):
     meetings.check_changeable(meeting_)
     added = invitations.invite(db.session(), meeting_, parse(InvitationsIn, _body()))
     return jsonify(invitations.to_json(db.session(), meeting_, added)), 201
+
+
+@bp.get("/api/v2/openapi.json")
+def openapi_json():
+    """The OpenAPI 3.1 document, generated from the routes and the models that check requests."""
+    return jsonify(openapi.document(current_app))
+
+
+@bp.get("/api/v2/docs")
+def docs():
+    """The same document as a readable page."""
+    return render_template("api/docs.html", spec=openapi.document(current_app))

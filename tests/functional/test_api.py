@@ -518,3 +518,44 @@ def test_hosts_and_other_organisations_cannot_manage_clients(app, client):
 
     resp = client.post(f"/manage/api-clients/{pk}/revoke", data={"csrf_token": csrf_from(page)})
     assert resp.status_code == 403 and rows(app, ApiClient)[0].revoked_at is None
+
+
+def test_openapi_document_covers_every_route_and_the_answers_match_it(app, client, planner):
+    spec = client.get("/api/v2/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    routes: dict[str, set] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("api.") and rule.endpoint not in ("api.openapi_json", "api.docs"):
+            routes.setdefault(rule.rule.replace("<uuid>", "{uuid}"), set()).update(
+                m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
+    assert {path: set(ops) for path, ops in spec["paths"].items()} == routes
+
+    from mvc.api.openapi import model
+
+    def check(resp, path, method):
+        declared = spec["paths"][path][method]["responses"][str(resp.status_code)]
+        if "content" not in declared:
+            assert not resp.data
+            return
+        schema = declared["content"]["application/json"]["schema"]
+        name = (schema.get("items") or schema)["$ref"].rsplit("/", 1)[1]
+        for item in resp.get_json() if schema.get("type") == "array" else [resp.get_json()]:
+            model(name).model_validate(item)
+
+    made = planner("POST", "/v2/meetings", meeting_body(projectCode="P"))
+    check(made, "/v2/meetings", "post")
+    uuid = made.get_json()["uuid"]
+    check(planner("GET", "/v2/info"), "/v2/info", "get")
+    check(planner("GET", "/v2/meetings"), "/v2/meetings", "get")
+    check(planner("GET", f"/v2/meetings/{uuid}"), "/v2/meetings/{uuid}", "get")
+    check(planner("PATCH", f"/v2/meetings/{uuid}", {"labels": None}), "/v2/meetings/{uuid}", "patch")
+    check(planner("PATCH", f"/v2/meetings/{uuid}", {"labels": 5}), "/v2/meetings/{uuid}", "patch")
+    check(planner("GET", f"/v2/scheduling-info/{uuid}"), "/v2/scheduling-info/{uuid}", "get")
+    check(planner("POST", f"/v2/meetings/{uuid}/invitations", {"invitees": [{"mobile": "20123456"}]}),
+          "/v2/meetings/{uuid}/invitations", "post")
+    check(planner("GET", f"/v2/meetings/{uuid}/invitations"), "/v2/meetings/{uuid}/invitations", "get")
+    check(planner("GET", "/v2/meetings/nope"), "/v2/meetings/{uuid}", "get")
+    check(planner("DELETE", f"/v2/meetings/{uuid}"), "/v2/meetings/{uuid}", "delete")
+    check(client.get("/v2/info"), "/v2/info", "get")
+    page = client.get("/api/v2/docs").get_data(as_text=True)
+    assert "/v2/meetings/{uuid}/invitations" in page and "meeting-planner" in page

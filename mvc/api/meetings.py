@@ -110,15 +110,15 @@ def search(db: Session, caller: Caller, args) -> list[tuple[Meeting, ApiMeeting]
     if args.get("short-id"):
         query = query.where(Meeting.alias == "v-" + args["short-id"].lower()[:12])
     elif args.get("label"):
-        query = query.where(ApiMeeting.labels.contains(json.dumps(args["label"][:100])))
+        query = query.where(ApiMeeting.labels.contains(json.dumps(args["label"][:100]), autoescape=True))
     elif args.get("subject"):
-        query = query.where(Meeting.title.contains(args["subject"][:100]))
+        query = query.where(Meeting.title.icontains(args["subject"][:100], autoescape=True))
     elif args.get("organizedBy"):
         query = query.where(ApiMeeting.organized_by == args["organizedBy"].lower()[:254])
     elif args.get("search"):
         words = args["search"][:100]
-        query = query.where(or_(Meeting.title.contains(words), ApiMeeting.description.contains(words),
-                                ApiMeeting.labels.contains(words)))
+        query = query.where(or_(*(column.icontains(words, autoescape=True) for column in (
+            Meeting.title, ApiMeeting.description, ApiMeeting.labels))))
         query = _between(query, args)
     elif args.get("from-start-time") or args.get("to-start-time"):
         query = _between(query, args, required=True)

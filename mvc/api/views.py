@@ -46,6 +46,11 @@ def _refused(exc: Refused):
     return error(exc.status, exc.code, exc.text)
 
 
+@bp.errorhandler(413)
+def _too_large(_exc):
+    return error(413, 10, _("The request body is too large."))
+
+
 @bp.errorhandler(LimitReached)
 def _sms_limit(exc: LimitReached):
     return error(429, 40, str(exc), {"Retry-After": "3600"})

@@ -164,7 +164,7 @@ def test_full_flow_over_real_http(app):
 def test_meeting_user_sees_only_its_own_planner_sees_the_organisation(app, client):
     user_a = Api(client, *make_client(app, ["meeting-user"], name="A"))
     user_b = Api(client, *make_client(app, ["meeting-user"], name="B"))
-    planner = Api(client, *make_client(app, ["meeting-planner"], name="P"))
+    planner = Api(client, *make_client(app, ["meeting-admin"], name="P"))
     own = create(user_a)["uuid"]
     other = create(user_b)["uuid"]
     assert [m["uuid"] for m in user_a("GET", "/v2/meetings").get_json()] == [own]
@@ -284,7 +284,8 @@ def test_list_filters(app, client, planner):
 
     assert uuids(f"short-id={first['shortId']}") == [first["uuid"]]
     assert uuids("label=home") == [first["uuid"]]
-    assert uuids("subject=Beta") == [second["uuid"]]
+    assert uuids("subject=beta") == [second["uuid"]]
+    assert uuids("subject=%25") == [] and uuids("label=h_me") == []  # wildcards are plain characters
     assert uuids("organizedBy=nurse@demo.example") == [first["uuid"]]
     assert uuids("search=interpreter") == [second["uuid"]]
     window = f"from-start-time={vdx_time(base - timedelta(hours=1))}&to-start-time={vdx_time(base + timedelta(days=1))}"
@@ -356,10 +357,23 @@ def test_errors_are_in_english_unless_danish_is_asked_for(app, client, planner):
     assert danish["errorText"] == "Ukendt felt colour."
 
 
+def test_a_bad_change_changes_nothing(app, client, planner):
+    made = create(planner, description="Before", labels=["a"])
+    for body in ({"description": "After", "labels": ["b"], "startTime": "tomorrow"},
+                 {"description": "After", "hostPin": 5555, "guestPin": 5555},
+                 {"description": "After", "subject": None}, {"description": "After", "colour": 1}):
+        resp = planner("PATCH", f"/v2/meetings/{made['uuid']}", body)
+        assert resp.status_code == 400, body
+    assert planner("GET", f"/v2/meetings/{made['uuid']}").get_json() == made
+    assert rows(app, Meeting, Meeting.kind == "booked")[0].sequence == 0
+
+
 def test_malformed_json_and_a_changed_ended_meeting(app, client, planner):
     resp = planner.http.post("/v2/meetings", data="{not json", content_type="application/json",
                              headers={"Authorization": f"Bearer {planner.token}"})
     assert resp.status_code == 400 and resp.get_json()["errorCode"] == 10
+    huge = planner("POST", "/v2/meetings", {**meeting_body(), "description": "x" * 3_000_000})
+    assert huge.status_code == 413 and huge.get_json()["errorCode"] == 10
     uuid = create(planner)["uuid"]
     with session_for(app) as db:
         meeting = db.exec(select(Meeting).where(Meeting.kind == "booked")).one()

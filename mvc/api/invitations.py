@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 
 from mvc import rooms
-from mvc.api.meetings import Actor
+from mvc.api.meetings import Actor, Refused
 from mvc.api.schemas import Invalid, InvitationOut, InvitationsIn, answer
 from mvc.booking import service
 from mvc.booking.forms import PersonIn
@@ -42,9 +42,7 @@ def people(body: InvitationsIn) -> list[PersonIn]:
 
 def invite(db: Session, meeting: Meeting, body: InvitationsIn) -> list[Invitation]:
     """Add the invitees and send their texts and e-mails as the booking pages do (LimitReached first)."""
-    before = {inv.id for inv in service.active_invitations(db, meeting)}
-    service.add_invitees(db, meeting, Actor(meeting.organisation_id), people(body))
-    return [inv for inv in service.active_invitations(db, meeting) if inv.id not in before]
+    return service.add_invitees(db, meeting, Actor(meeting.organisation_id), people(body)).invitations
 
 
 def to_json(db: Session, meeting: Meeting, invitations: list[Invitation]) -> list[dict]:
@@ -59,3 +57,15 @@ def to_json(db: Session, meeting: Meeting, invitations: list[Invitation]) -> lis
         "smsError": sms.problem_text(texts[inv.id]) or None if inv.id in texts else None,
         "emailStatus": mails[inv.id].status if inv.id in mails else None,
     }) for inv in invitations]
+
+
+def link_for(db: Session, meeting: Meeting, invitation_id: int | None, receiver_name: str) -> str:
+    """The join link of one of the meeting's invitees, or of a new link-only invitee for the receiver."""
+    if invitation_id is None:
+        made = service.add_invitees(db, meeting, Actor(meeting.organisation_id),
+                                    [PersonIn(receiver_name[:80], None, None, may_forward=False)])
+        return sms.invite_link(made.invitations[0], meeting)
+    inv = db.get(Invitation, invitation_id)
+    if inv is None or inv.meeting_id != meeting.id or inv.revoked:
+        raise Refused(404, 404, _("No invitation with this id in the meeting."))
+    return sms.invite_link(inv, meeting)

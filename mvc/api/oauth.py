@@ -8,6 +8,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProte
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Flask, current_app
+from sqlalchemy import delete
 from sqlmodel import select
 
 from mvc import db
@@ -37,6 +38,7 @@ def _query_client(client_id: str) -> ApiClient | None:
 def _save_token(token: dict, request) -> None:
     client: ApiClient = request.client
     s = db.session()
+    s.exec(delete(ApiToken).where(ApiToken.client_pk == client.id, ApiToken.expires_at < utcnow()))  # tidy up
     s.add(ApiToken(client_pk=client.id, token_hash=token_hash(token["access_token"]), scope=token.get("scope", ""),
                    expires_at=utcnow() + timedelta(seconds=token["expires_in"])))
     client.last_used_at = utcnow()

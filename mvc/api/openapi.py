@@ -86,8 +86,9 @@ def document(app: Flask) -> dict:
                     "tokenUrl": "/oauth/token", "scopes": {role: role for role in API_ROLES}}}}}}}
 
 
-REQUESTS = (schemas.CreateMeeting, schemas.MeetingFields, schemas.InvitationsIn)
-ANSWERS = (schemas.MeetingOut, schemas.SchedulingOut, schemas.InvitationOut, schemas.InfoOut, schemas.ErrorOut)
+REQUESTS = (schemas.CreateMeeting, schemas.MeetingFields, schemas.InvitationsIn, schemas.CareCommunicationIn)
+ANSWERS = (schemas.MeetingOut, schemas.SchedulingOut, schemas.InvitationOut, schemas.InfoOut, schemas.ErrorOut,
+           schemas.FhirBundle)
 
 
 def component_schemas() -> dict:

@@ -189,6 +189,34 @@ def answer(model: type[Strict], data: dict) -> dict:
     return model.model_validate(data).model_dump(by_alias=True, exclude_unset=True)
 
 
+class Party(Strict):
+    """An organisation in the message: its SOR code and GLN (EAN) number."""
+
+    sor: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,20}$")]
+    gln: Annotated[str, StringConstraints(pattern=r"^[0-9]{13}$")]
+    name: Text(120) = ""
+
+
+class CareCommunicationIn(Strict):
+    """POST /v2/meetings/{uuid}/care-communication: the CPR number is used for the message only, never stored."""
+
+    cpr: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}-?[0-9]{4}$")]
+    patientName: Text(120) = ""
+    sender: Party
+    receiver: Party
+    invitationId: int | None = None  # whose link to send; none: a new link for the receiver
+    text: Text(2000) = ""
+
+
+class FhirBundle(BaseModel):
+    """A FHIR R4 message Bundle (checked in full by fhir.resources)."""
+
+    model_config = ConfigDict(extra="allow")
+    resourceType: Literal["Bundle"]
+    type: Literal["message"]
+    entry: list[dict]
+
+
 class Invalid(Exception):
     """Input that breaks a rule: a VDX error code and a plain text."""
 

@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 
 from mvc import db, logs
-from mvc.api import bp, clients, invitations, meetings, oauth, openapi
+from mvc.api import bp, clients, fhir, invitations, meetings, oauth, openapi
 from mvc.api.meetings import Caller, Refused
 from mvc.api.openapi import doc
-from mvc.api.schemas import (CreateMeeting, ErrorOut, InfoOut, Invalid, InvitationOut, InvitationsIn, MeetingFields,
-                             MeetingOut, SchedulingOut, answer, parse)
+from mvc.api.schemas import (CareCommunicationIn, CreateMeeting, ErrorOut, FhirBundle, InfoOut, Invalid, InvitationOut,
+                             InvitationsIn, MeetingFields, MeetingOut, SchedulingOut, answer, parse)
 from mvc.booking.service import active_invitations
 from mvc.extensions import limiter
 from mvc.manage import audit
@@ -242,3 +242,17 @@ def openapi_json():
 def docs():
     """The same document as a readable page."""
     return render_template("api/docs.html", spec=openapi.document(current_app))
+
+
+@bp.post("/v2/meetings/<uuid>/care-communication")
+@doc("post", "A MedCom CareCommunication (FHIR R4 message Bundle) carrying a join link; the CPR number is not stored",
+     body=CareCommunicationIn, answer=FhirBundle)
+@allow(*WRITE)
+def care_communication(uuid: str):
+    """Export the invitation as a CareCommunication message for the receiving organisation to send on."""
+    meeting_, _ext = meetings.find(db.session(), g.api_caller, uuid)
+    meetings.check_changeable(meeting_)
+    wanted = parse(CareCommunicationIn, _body())
+    link = invitations.link_for(db.session(), meeting_, wanted.invitationId, wanted.receiver.name)
+    org = db.session().get(Organisation, meeting_.organisation_id)
+    return jsonify(answer(FhirBundle, fhir.bundle(org, meeting_, wanted, link)))

@@ -31,6 +31,7 @@ class Outcome:
     messages: list[SmsMessage] = field(default_factory=list)
     mails: list[MailMessage] = field(default_factory=list)  # failures are recorded, never raised
     problem: str = ""  # a limit that stopped the texts after the change was saved
+    invitations: list[Invitation] = field(default_factory=list)  # the invitees added
 
     @property
     def all_sent(self) -> bool:
@@ -96,7 +97,7 @@ def add_invitees(db: Session, meeting: Meeting, user: User, people: list[PersonI
         db.add(meeting)
     added = _invite(db, meeting, people, "da")
     reminders.schedule(db, meeting, added)
-    outcome = Outcome(meeting, sms.text_invitations(db, added, meeting, "invite", user.id))
+    outcome = Outcome(meeting, sms.text_invitations(db, added, meeting, "invite", user.id), invitations=added)
     outcome.mails = mail.mail_invitations(db, added, meeting, "invite")
     log.info("invitees_added", meeting=meeting.id, user=user.id, invitees=len(added))
     return outcome

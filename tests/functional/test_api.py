@@ -573,3 +573,79 @@ def test_openapi_document_covers_every_route_and_the_answers_match_it(app, clien
     check(client.get("/v2/info"), "/v2/info", "get")
     page = client.get("/api/v2/docs").get_data(as_text=True)
     assert "/v2/meetings/{uuid}/invitations" in page and "meeting-planner" in page
+
+
+# -- FHIR CareCommunication ------------------------------------------------------------------------
+
+CC_BODY = {"cpr": "010203-1234", "patientName": "Bruno Hansen",
+           "sender": {"sor": "265161000016000", "gln": "5790000123456"},
+           "receiver": {"sor": "953741000016009", "gln": "5790000654321", "name": "Hjemmeplejen Nord"}}
+
+
+def test_care_communication_bundle_follows_the_medcom_profile_rules(app, client, planner):
+    from fhir.resources.R4B.bundle import Bundle
+
+    made = create(planner, start=datetime.now(timezone.utc) + timedelta(minutes=2))
+    resp = planner("POST", f"/v2/meetings/{made['uuid']}/care-communication", CC_BODY)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    message = resp.get_json()
+    Bundle.model_validate(message)  # valid FHIR R4
+    assert message["type"] == "message"
+    resources = {}
+    for entry in message["entry"]:
+        resource = entry["resource"]
+        assert entry["fullUrl"].endswith(f"/{resource['resourceType']}/{resource['id']}")
+        resources[f"{resource['resourceType']}/{resource['id']}"] = resource
+        assert resource["text"]["status"] == "generated" and resource["text"]["div"].startswith("<div xmlns=")
+    header = message["entry"][0]["resource"]
+    assert header["resourceType"] == "MessageHeader"
+    assert header["eventCoding"] == {"system": "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-messaging-eventCodes",
+                                     "code": "care-communication-message"}
+    sender = resources[header["sender"]["reference"]]
+    receiver = resources[header["destination"][0]["receiver"]["reference"]]
+    for org, party in ((sender, CC_BODY["sender"]), (receiver, CC_BODY["receiver"])):
+        assert {"system": "urn:oid:1.2.208.176.1.1", "value": party["sor"]} in org["identifier"]
+        assert {"system": "urn:oid:1.3.88", "value": party["gln"]} in org["identifier"]
+    assert sender["name"] == "Demo Kommune" and receiver["name"] == "Hjemmeplejen Nord"
+    communication = resources[header["focus"][0]["reference"]]
+    assert communication["status"] == "unknown" and communication["identifier"][0]["value"].startswith("urn:uuid:")
+    assert communication["category"] == [{"coding": [{
+        "system": "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-careCommunication-categoryCodes",
+        "code": "telemedicine"}]}]
+    patient = resources[communication["subject"]["reference"]]
+    assert patient["identifier"] == [{"system": "urn:oid:1.2.208.176.1.2", "value": "0102031234"}]
+    text, attachment = communication["payload"]
+    assert "videomøde med Demo Kommune" in text["contentString"] and "Wound" not in text["contentString"]
+    assert attachment["contentAttachment"]["title"] and attachment["contentAttachment"]["url"].startswith(
+        "https://video.example.dk/m/v-")
+    for segment in communication["payload"]:
+        assert {e["url"].rsplit("/", 1)[1] for e in segment["extension"]} == {
+            "medcom-core-datetime-extension", "medcom-core-identifier-extension"}
+    provenance = [r for r in resources.values() if r["resourceType"] == "Provenance"][0]
+    assert provenance["target"][0]["reference"] == f"MessageHeader/{header['id']}"
+    assert provenance["activity"]["coding"][0]["code"] == "new-message"
+    # The link works, belongs to a new link-only invitee, and the CPR number was not kept anywhere.
+    path = attachment["contentAttachment"]["url"].replace("https://video.example.dk", "")
+    assert client.get(path).status_code == 200
+    listed = planner("GET", f"/v2/meetings/{made['uuid']}/invitations").get_json()
+    assert [i["name"] for i in listed] == ["Hjemmeplejen Nord"] and listed[0]["mobile"] is None
+    assert rows(app, SmsMessage) == []
+    with session_for(app) as db:
+        from sqlalchemy import text as sql
+
+        for table in ("audit_entry", "invitation", "api_meeting", "meeting"):
+            dump = str(db.exec(sql(f"SELECT * FROM {table}")).all())
+            assert "0102031234" not in dump and "010203-1234" not in dump, table
+
+
+def test_care_communication_refusals(app, client, planner):
+    uuid = create(planner)["uuid"]
+    bad = planner("POST", f"/v2/meetings/{uuid}/care-communication", {**CC_BODY, "cpr": "12345"})
+    assert bad.status_code == 400 and bad.get_json()["errorCode"] == 10
+    missing = planner("POST", f"/v2/meetings/{uuid}/care-communication", {**CC_BODY, "invitationId": 999})
+    assert missing.status_code == 404
+    other = Api(client, *make_client(app, ["meeting-planner"], org_slug="anden-kommune"))
+    assert other("POST", f"/v2/meetings/{uuid}/care-communication", CC_BODY).status_code == 404
+    prov = Api(client, *make_client(app, ["meeting-provisioner"]))
+    assert prov("POST", f"/v2/meetings/{uuid}/care-communication", CC_BODY).status_code == 403
+    assert rows(app, Invitation) == []

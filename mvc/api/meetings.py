@@ -29,7 +29,8 @@ FILTERS = ("short-id", "label", "subject", "organizedBy", "search", "from-start-
 
 @dataclass
 class Actor:
-    """Who the booking service acts for: the organiser (a staff member) or nobody (the client itself)."""
+    """Who the booking service acts for (it reads .id and .organisation_id, as of a staff member):
+    the organiser named by organizedByEmail, or nobody (id None) when the client books itself."""
 
     organisation_id: int
     id: int | None = None
@@ -49,11 +50,13 @@ class Caller:
 
     @property
     def reads_all(self) -> bool:
+        """Provisioners also read every meeting of the organisation."""
         return self.plans or "meeting-provisioner" in self.roles
 
     @property
     def name(self) -> str:
-        return f"{self.client.client_id}"
+        """How the client appears in createdBy / updatedBy: its client id."""
+        return self.client.client_id
 
 
 class Refused(Exception):

@@ -99,14 +99,16 @@ def _touch(client) -> None:
 def _audit(resp: Response) -> Response:
     """Every call of a known client goes into the organisation's audit log: client, action, meeting."""
     caller: Caller | None = g.get("api_caller")
-    if caller is not None:
-        uuid = (request.view_args or {}).get("uuid") or g.get("api_uuid") or ""
-        with Session(db.engine()) as s:
-            audit.record_as(s, clients.label(caller.client), None,
-                            caller.client.organisation_id, f"api.{(request.endpoint or 'unknown').removeprefix('api.')}",
-                            f"meeting {uuid}" if uuid else request.path, f"{request.method} {request.full_path.rstrip('?')} "
-                            f"→ {resp.status_code}")
-            s.commit()
+    if caller is None:
+        return resp
+    uuid = (request.view_args or {}).get("uuid") or g.get("api_uuid") or ""
+    action = "api." + (request.endpoint or "unknown").removeprefix("api.")
+    # The path only: query strings may hold search words about citizens.
+    detail = f"{request.method} {request.path} → {resp.status_code}"
+    with Session(db.engine()) as s:  # its own session: the request's may hold a refused change
+        audit.record_as(s, clients.label(caller.client), None, caller.client.organisation_id, action,
+                        f"meeting {uuid}" if uuid else request.path, detail)
+        s.commit()
     return resp
 
 

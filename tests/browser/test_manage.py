@@ -102,6 +102,7 @@ def test_api_client_pages_pass_axe_and_fit_320_pixels(live_server, phone, db):
     for button in page.locator("li.card button").all():
         box = button.bounding_box()
         assert box["height"] >= 44 and box["width"] >= 44
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("li.card button:has-text('Revoke')")
     page.wait_for_selector("text=Nexus hjemmepleje can no longer use the API.")
 

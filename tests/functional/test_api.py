@@ -649,3 +649,49 @@ def test_care_communication_refusals(app, client, planner):
     prov = Api(client, *make_client(app, ["meeting-provisioner"]))
     assert prov("POST", f"/v2/meetings/{uuid}/care-communication", CC_BODY).status_code == 403
     assert rows(app, Invitation) == []
+
+
+def bad_values(schema: dict, defs: dict) -> list:
+    """Values that break a JSON Schema property: wrong types, too long, out of range, not in the list."""
+    options = schema.get("anyOf", [schema])
+    real = [o for o in options if o.get("type") != "null"]
+    if "$ref" in real[0]:
+        return [7, "text", [1]]
+    kind, first = real[0].get("type"), real[0]
+    values = {"string": [12345, True, ["a"]], "boolean": ["yes", 1, None if len(options) == 1 else "true"],
+              "integer": ["5", 5.5, True], "array": ["notalist", {"a": 1}, [12345]]}.get(kind, [object()])
+    if "maxLength" in first:
+        values.append("x" * (first["maxLength"] + 1))
+    if "maximum" in first:
+        values.append(first["maximum"] + 1)
+    if "minimum" in first:
+        values.append(first["minimum"] - 1)
+    if "enum" in first or "const" in first:
+        values.append("bogus")
+    return [v for v in values if v is not None]
+
+
+def test_every_field_refuses_every_kind_of_bad_value_with_the_documented_error(make_app):
+    """A property run over the document: each field of create and patch, each bad value → 400 ErrorOut, nothing saved."""
+    from mvc.api.schemas import ErrorOut
+
+    app = make_app(API_RATE_PER_MINUTE=100000)
+    client = app.test_client()
+    planner = Api(client, *make_client(app))
+
+    spec = client.get("/api/v2/openapi.json").get_json()
+    defs = spec["components"]["schemas"]
+    made = create(planner)
+    before = planner("GET", f"/v2/meetings/{made['uuid']}").get_json()
+    tried = 0
+    for schema_name, method, path, base in (("CreateMeeting", "POST", "/v2/meetings", meeting_body()),
+                                            ("MeetingFields", "PATCH", f"/v2/meetings/{made['uuid']}", {})):
+        for field, prop in defs[schema_name]["properties"].items():
+            for value in bad_values(prop, defs):
+                resp = planner(method, path, {**base, field: value})
+                assert resp.status_code == 400, (method, field, value, resp.get_data(as_text=True)[:200])
+                ErrorOut.model_validate(resp.get_json())
+                tried += 1
+    assert tried > 100
+    assert len(rows(app, Meeting, Meeting.kind == "booked")) == 1
+    assert planner("GET", f"/v2/meetings/{made['uuid']}").get_json() == before

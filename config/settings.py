@@ -85,6 +85,8 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "REMINDER_MINUTES": (int, 60, "Minutes before a booked meeting that the SMS reminder goes out."),
     "REMINDER_THREAD": (bool, True, "Run the reminder scheduler thread in the web process."),
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
+    "API_TOKEN_MINUTES": (int, 10, "Lifetime of a booking API access token, in minutes."),
+    "API_RATE_PER_MINUTE": (int, 120, "Booking API calls one client may make per minute (then 429)."),
 }
 
 

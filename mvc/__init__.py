@@ -63,7 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     reminders.init_app(app)
 
-    from mvc import auth, booking, health, join, manage, meeting, sms, theming
+    from mvc import api, auth, booking, health, join, manage, meeting, sms, theming
 
     auth.init_app(app)
 
@@ -76,6 +76,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(manage.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(booking.bp)
+    api.init_app(app)
     _template_helpers(app)
     return app
 

@@ -11,7 +11,9 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
-    """The visitor's chosen language, else the configured default."""
+    """The visitor's chosen language, else the configured default; the API follows Accept-Language (English first)."""
+    if request.blueprint == "api":
+        return request.accept_languages.best_match(LOCALES, default="en")
     chosen = session.get("lang")
     return chosen if chosen in LOCALES else current_app.config["DEFAULT_LOCALE"]
 

@@ -32,6 +32,7 @@ class Outcome:
     messages: list[SmsMessage] = field(default_factory=list)
     mails: list[MailMessage] = field(default_factory=list)  # failures are recorded, never raised
     problem: str = ""  # a limit that stopped the texts after the change was saved
+    invitations: list[Invitation] = field(default_factory=list)  # the invitees added
 
     @property
     def all_sent(self) -> bool:
@@ -57,7 +58,8 @@ def _meeting(db: Session, user: User, kind: str, parsed: Parsed, **times) -> Mee
 
 
 def _invite(db: Session, meeting: Meeting, people: list[PersonIn], locale: str) -> list[Invitation]:
-    invitations = [Invitation(meeting_id=meeting.id, name=p.name, phone=p.phone, email=p.email, locale=locale)
+    invitations = [Invitation(meeting_id=meeting.id, name=p.name, phone=p.phone, email=p.email,
+                              locale=p.locale or locale, reminder_opt_out=not p.reminder, may_forward=p.may_forward)
                    for p in people]
     db.add_all(invitations)
     db.commit()
@@ -85,6 +87,20 @@ def create_booking(db: Session, user: User, parsed: Parsed) -> Outcome:
     log.info("booking_created", meeting=meeting.id, user=user.id, invitees=len(invitations))
     outcome = Outcome(meeting, sms.text_invitations(db, invitations, meeting, "invite", user.id))
     outcome.mails = mail.mail_invitations(db, invitations, meeting, "invite")
+    return outcome
+
+
+def add_invitees(db: Session, meeting: Meeting, user: User, people: list[PersonIn]) -> Outcome:
+    """Invite more people to a booked meeting (LimitReached first); those with a number or address are told."""
+    limits.check(db, meeting.organisation_id, [p.phone for p in people if p.phone], user.id)
+    if any(p.may_forward for p in people) and not meeting.allow_forward:
+        meeting.allow_forward = True
+        db.add(meeting)
+    added = _invite(db, meeting, people, "da")
+    reminders.schedule(db, meeting, added)
+    outcome = Outcome(meeting, sms.text_invitations(db, added, meeting, "invite", user.id), invitations=added)
+    outcome.mails = mail.mail_invitations(db, added, meeting, "invite")
+    log.info("invitees_added", meeting=meeting.id, user=user.id, invitees=len(added))
     return outcome
 
 
@@ -160,7 +176,8 @@ class ForwardRefused(Exception):
 
 def forwards_left(db: Session, invitation: Invitation, meeting: Meeting) -> int:
     """How many more people this invitee may forward the invitation to (0 when not allowed)."""
-    if not meeting.allow_forward or invitation.forwarded_from_id is not None or invitation.role != "guest":
+    if not (meeting.allow_forward and invitation.may_forward) or invitation.forwarded_from_id is not None or (
+            invitation.role != "guest"):
         return 0
     used = db.exec(select(func.count()).select_from(Invitation).where(
         Invitation.forwarded_from_id == invitation.id)).one()

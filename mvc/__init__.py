@@ -58,7 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     reminders.init_app(app)
 
-    from mvc import auth, booking, health, join, manage, meeting, sms, theming
+    from mvc import auth, booking, health, join, manage, meeting, sms, theming, waitqueue
 
     auth.init_app(app)
 
@@ -71,6 +71,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(manage.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(booking.bp)
+    app.register_blueprint(waitqueue.bp)
     _template_helpers(app)
     return app
 

@@ -12,7 +12,6 @@ class Queue(MeetingSettings, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
-    theme_id: int | None = Field(default=None, foreign_key="theme.id")
     alias: str = Field(max_length=60, unique=True, index=True)
     name: str = Field(max_length=120)
     welcome: str = Field(default="", max_length=500)

@@ -28,7 +28,6 @@ def upgrade() -> None:
     sa.Column('allow_forward', sa.Boolean(), nullable=False),
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
-    sa.Column('theme_id', sa.Integer(), nullable=True),
     sa.Column('alias', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
     sa.Column('welcome', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
@@ -38,7 +37,6 @@ def upgrade() -> None:
     sa.Column('closed_days', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], ),
-    sa.ForeignKeyConstraint(['theme_id'], ['theme.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('queue', schema=None) as batch_op:

@@ -10,15 +10,14 @@ import pytest
 from sqlmodel import Session, select
 
 from mvc.live import make_store
-from mvc.models import Meeting, Organisation, Queue, QueueStaff, SmsMessage
+from mvc.models import Meeting, Queue, QueueStaff, SmsMessage
 from mvc.waitqueue import hours
 from mvc.waitqueue import state as rules
 from tests.conftest import base_config, build_app, csrf_from
+from tests.queues import WEDNESDAY_10, make_queue
 from tests.staff import db_outside_app_context, login, make_org, make_user, token  # noqa: F401 - the db fixture
 
-WEDNESDAY_10 = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)  # 10:00 in Copenhagen
 INTAKE = "Knæet gør ondt efter faldet"
-OPEN_HOURS = json.dumps({str(d): ["08:00", "16:00"] for d in range(5)})
 
 
 def make_app(tmp_path, **overrides):
@@ -31,19 +30,6 @@ def app(tmp_path):
     yield app
     app.extensions["mvc.media"].stop()
     app.extensions["mvc.live"].close()
-
-
-def make_queue(db, org: Organisation | None = None, staff=(), **fields) -> Queue:
-    """A queue open on weekdays 08-16 (in Demo Kommune unless another organisation is given)."""
-    org = org or db.exec(select(Organisation).where(Organisation.slug == "demo-kommune")).one()
-    values = {"name": "Lægens videotid", "alias": "videotid", "hours": OPEN_HOURS,
-              "intake_question": "Hvad vil du tale om?", **fields}
-    queue = Queue(organisation_id=org.id, **values)
-    db.add(queue)
-    db.commit()
-    db.add_all(QueueStaff(queue_id=queue.id, user_id=u.id) for u in staff)
-    db.commit()
-    return queue
 
 
 def citizen(app, name: str, alias: str = "videotid", intake: str = "", assisted: bool = False):

@@ -9,7 +9,7 @@ from mvc.auth import current_user, role_required
 from mvc.manage.access import owned
 from mvc.manage.forms import form_page
 from mvc.models import Queue
-from mvc.waitqueue import admin, bp
+from mvc.waitqueue import admin, bp, service
 
 
 @bp.get("/manage/queues")
@@ -42,5 +42,6 @@ def manage_delete(queue_id: int):
     """Delete a queue."""
     queue = owned(Queue, queue_id)
     admin.delete(db.session(), current_user(), queue)
+    service.forget(queue)
     flash(_("The queue %(name)s is deleted.", name=queue.name))
     return redirect(url_for("queue.manage_list"))

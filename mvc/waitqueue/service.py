@@ -18,6 +18,7 @@ from mvc import db as mvc_db, logs, rooms
 from mvc.booking import service as booking
 from mvc.booking.forms import Parsed, PersonIn
 from mvc.live import room_key
+from mvc.manage import audit
 from mvc.meeting import live_ops
 from mvc.models import Meeting, Queue, QueueStaff, User
 from mvc.models.base import utcnow
@@ -115,6 +116,9 @@ def take(db: Session, queue: Queue, user: User, eid: str | None = None, reason: 
     if change(queue.id, hand_over)[1] is None:  # the citizen left in the meantime
         end_call(db, meeting)
         return take(db, queue, user)
+    if eid:
+        audit.record(db, user, "queue.pick", f"queue {queue.alias}", reason)
+        db.commit()
     log.info("queue_taken", queue=queue.id, meeting=meeting.id, user=user.id, picked=bool(eid),
              waited=round(now.timestamp() - entry.joined_at))
     return meeting
@@ -157,6 +161,11 @@ def invite_second(db: Session, meeting: Meeting, user: User, name: str, phone: s
     invitations = booking.invite_people(db, meeting, [PersonIn(name, phone, None)], locale)
     sms.text_invitations(db, invitations, meeting, "invite", user.id)
     log.info("queue_invited", meeting=meeting.id, user=user.id)
+
+
+def forget(queue: Queue) -> None:
+    """Drop a deleted queue's live state (its waiting citizens see that they are no longer queued)."""
+    live_ops.store().delete_doc(_key(queue.id))
 
 
 def set_paused(queue: Queue, paused: bool) -> None:

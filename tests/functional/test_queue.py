@@ -292,3 +292,33 @@ def test_paused_queue_takes_nobody_new_and_staff_message_reaches_the_waiting(app
     newcomer.get("/lang/en")
     assert "The queue is paused" in newcomer.get("/q/videotid").get_data(as_text=True)
     assert "You are number 1 in the queue" in status(karen)
+
+
+def test_the_wait_estimate_follows_the_last_hours_pace():
+    state = rules.QueueState()
+    assert state.minutes_each(now=10_000.0) is None  # nobody taken yet: no estimate
+    state.served = [[10_000.0 - 1800, 60.0], [10_000.0 - 900, 60.0], [10_000.0 - 7200, 60.0]]
+    assert state.minutes_each(now=10_000.0) == 15.0  # two in the last half hour: 15 minutes each
+    first = rules.join(state, "Karen", False, "")
+    rules.join(state, "Ole", False, "")
+    assert state.position(first.eid) == 1
+
+
+def test_a_picked_citizen_goes_into_a_call_with_the_queues_settings_and_the_reason_is_audited(app, db):
+    doctor_client, doctor = staff_client(app, db, "doctor@demo.example")
+    queue = make_queue(db, staff=[doctor], layout="host_large", chat=False)
+    citizen(app, "Karen Jensen")
+    ole = citizen(app, "Ole Hansen")
+    with app.app_context():
+        from mvc.meeting import live_ops
+
+        ole_eid = live_ops.store().get_doc(f"queue:{queue.id}")["entries"][1]["eid"]
+    resp = take(doctor_client, queue, ole_eid, "Akut")
+    assert resp.status_code == 302 and "/live" in resp.location
+    meeting = db.exec(select(Meeting).where(Meeting.kind == "queue")).one()
+    assert (meeting.layout, meeting.chat) == ("host_large", False)
+    assert "It is your turn now" in status(ole)
+    from mvc.models import AuditEntry
+
+    entry = db.exec(select(AuditEntry).where(AuditEntry.action == "queue.pick")).one()
+    assert entry.detail == "Akut" and entry.user_id == doctor.id

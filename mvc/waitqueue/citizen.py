@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from flask import current_app, session
 from flask_babel import gettext as _
@@ -30,14 +31,12 @@ class Joining:
 
 
 def is_open(queue: Queue) -> bool:
-    """True during the queue's opening hours (the clock can be fixed by tests with QUEUE_NOW)."""
+    """True during the queue's opening hours."""
     return hours.is_open(queue.hours, queue.closed_days, now())
 
 
-def now():
-    """The current time, aware (a test may set QUEUE_NOW to an aware datetime)."""
-    from datetime import datetime, timezone
-
+def now() -> datetime:
+    """The current time, aware (tests fix the clock with the config key QUEUE_NOW)."""
     return current_app.config.get("QUEUE_NOW") or datetime.now(timezone.utc)
 
 

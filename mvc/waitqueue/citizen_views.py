@@ -28,12 +28,14 @@ def _page(template: str, queue, status: int = 200, **context):
 def join(alias: str):
     """The queue's join page (name, preview); outside opening hours a page that says when it opens."""
     queue = _queue(alias)
-    if citizen.place(queue) and service.current(queue.id).find(citizen.place(queue)["eid"]):
+    state = service.current(queue.id)
+    record = citizen.place(queue)
+    if record and state.find(record["eid"]):
         return redirect(url_for("queue.wait", alias=queue.alias))
     if not citizen.is_open(queue):
         opens = hours.next_opening(queue.hours, queue.closed_days, citizen.now())
         return _page("queue/closed.html", queue, opens=opens)
-    paused = service.current(queue.id).paused
+    paused = state.paused
     if request.method == "POST" and not paused:
         joining = citizen.read_form(queue, request.form)
         if not joining.errors:

@@ -115,7 +115,7 @@ def take(db: Session, queue: Queue, user: User, eid: str | None = None, reason: 
 
     if change(queue.id, hand_over)[1] is None:  # the citizen left in the meantime
         end_call(db, meeting)
-        return take(db, queue, user)
+        return take(db, queue, user) if eid is None else None
     if eid:
         audit.record(db, user, "queue.pick", f"queue {queue.alias}", reason)
         db.commit()
@@ -125,13 +125,14 @@ def take(db: Session, queue: Queue, user: User, eid: str | None = None, reason: 
 
 
 def enter_call(queue: Queue, eid: str) -> Meeting | None:
-    """The citizen's turn: leave the queue and return the call they go into (None if not their turn)."""
-    state = current(queue.id)
-    entry = state.find(eid)
-    if entry is None or entry.meeting_id is None:
-        return None
-    change(queue.id, lambda s: rules.leave(s, eid))
-    return mvc_db.session().get(Meeting, entry.meeting_id)
+    """The citizen's turn: leave the queue and return the call they go into (None if it is not their turn)."""
+
+    def go(s: QueueState) -> Entry | None:
+        entry = s.find(eid)
+        return rules.leave(s, eid) if entry is not None and entry.meeting_id is not None else None
+
+    entry = change(queue.id, go)[1]
+    return mvc_db.session().get(Meeting, entry.meeting_id) if entry is not None else None
 
 
 def calls(db: Session, queue: Queue, user: User) -> list[tuple[Meeting, dict]]:

@@ -1,7 +1,7 @@
 """The citizen's queue pages: join, wait (polled), leave, and into the call."""
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 
 from mvc import db, rooms
 from mvc.extensions import limiter
@@ -20,7 +20,12 @@ def _queue(alias: str):
 def _page(template: str, queue, status: int = 200, **context):
     org = db.session().get(Organisation, queue.organisation_id)
     theme = rooms.theme_for(db.session(), org.default_theme_id)
-    return render_template(template, queue=queue, theme=theme, org_name=org.name, **context), status
+    return render_template(template, queue=queue, theme=theme, org_name=org.name, precheck=_precheck(), **context), status
+
+
+def _precheck() -> str | None:
+    """The pre-call check page's address, when the app has one."""
+    return "/check" if any(rule.rule == "/check" for rule in current_app.url_map.iter_rules()) else None
 
 
 @bp.route("/q/<alias>", methods=["GET", "POST"])

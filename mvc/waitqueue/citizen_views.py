@@ -1,6 +1,8 @@
 """The citizen's queue pages: join, wait (polled), leave, and into the call."""
 from __future__ import annotations
 
+import hashlib
+
 from flask import abort, current_app, redirect, render_template, request, url_for
 
 from mvc import db, rooms
@@ -63,17 +65,21 @@ def wait(alias: str):
 
 @bp.get("/q/<alias>/status")
 def status(alias: str):
-    """The status fragment the wait page polls; each poll also keeps the citizen's place."""
+    """The status fragment the wait page polls (204 when nothing changed); each poll also keeps the place."""
     queue = _queue(alias)
-    record = citizen.place(queue) or {"eid": ""}
-    return render_template("queue/_status.html", queue=queue, **_status(queue, record))
+    context = _status(queue, citizen.place(queue) or {"eid": ""})
+    if request.args.get("v") == context["digest"]:
+        return "", 204  # nothing new: the page keeps what it shows and screen readers stay quiet
+    return render_template("queue/_status.html", queue=queue, **context)
 
 
 def _status(queue, record: dict) -> dict:
     state, entry = service.change(queue.id, lambda s: rules.touch(s, record["eid"]))
     position = state.position(record["eid"]) if entry else None
-    return {"entry": entry, "position": position, "state": state,
-            "minutes": citizen.estimate(state, position) if position else None}
+    minutes = citizen.estimate(state, position) if position else None
+    seen = (position, minutes, state.message, bool(entry), entry and entry.meeting_id)
+    return {"entry": entry, "position": position, "state": state, "minutes": minutes,
+            "digest": hashlib.sha1(repr(seen).encode()).hexdigest()[:12]}
 
 
 @bp.post("/q/<alias>/leave")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from datetime import date, datetime, timezone
@@ -322,3 +323,15 @@ def test_a_picked_citizen_goes_into_a_call_with_the_queues_settings_and_the_reas
 
     entry = db.exec(select(AuditEntry).where(AuditEntry.action == "queue.pick")).one()
     assert entry.detail == "Akut" and entry.user_id == doctor.id
+
+
+def test_a_poll_that_brings_nothing_new_swaps_nothing(app, db):
+    doctor_client, doctor = staff_client(app, db, "doctor@demo.example")
+    queue = make_queue(db, staff=[doctor])
+    citizen(app, "Karen Jensen")
+    ole = citizen(app, "Ole Hansen")
+    poll = re.search(r'hx-get="([^"]+)"', status(ole)).group(1).replace("&amp;", "&")
+    assert ole.get(poll).status_code == 204  # same place, same estimate: the page stays as it is
+    take(doctor_client, queue)
+    news = ole.get(poll)
+    assert news.status_code == 200 and "You are number 1 in the queue" in news.get_data(as_text=True)

@@ -22,7 +22,7 @@ from mvc.manage import audit
 from mvc.meeting import live_ops
 from mvc.models import Meeting, Queue, QueueStaff, User
 from mvc.models.base import utcnow
-from mvc.sms import service as sms
+from mvc.sms import limits, service as sms
 from mvc.waitqueue import state as rules
 from mvc.waitqueue.state import Entry, QueueState
 
@@ -159,6 +159,7 @@ def end_call(db: Session, meeting: Meeting) -> None:
 
 def invite_second(db: Session, meeting: Meeting, user: User, name: str, phone: str, locale: str) -> None:
     """Text a second person (interpreter, colleague) their own link to the call (LimitReached first)."""
+    limits.check(db, meeting.organisation_id, [phone], user.id)  # before the invitation row exists
     invitations = booking.invite_people(db, meeting, [PersonIn(name, phone, None)], locale)
     sms.text_invitations(db, invitations, meeting, "invite", user.id)
     log.info("queue_invited", meeting=meeting.id, user=user.id)
@@ -181,5 +182,7 @@ def set_message(queue: Queue, text: str) -> None:
 
 def by_alias(db: Session, alias: str) -> Queue | None:
     """The queue at /q/<alias>."""
-    return db.exec(select(Queue).where(Queue.alias == alias.lower())).first() if rooms.ALIAS_RE.match(
-        alias.lower()) else None
+    alias = alias.lower()
+    if not rooms.ALIAS_RE.match(alias):
+        return None
+    return db.exec(select(Queue).where(Queue.alias == alias)).first()

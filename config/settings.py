@@ -82,6 +82,8 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "SMTP_STARTTLS": (bool, True, "Switch the SMTP connection to TLS with STARTTLS before logging in."),
     "SMTP_TIMEOUT": (int, 10, "Seconds to wait for the SMTP server before an e-mail counts as failed."),
     "INSTANT_HOURS": (int, 4, "How long an instant SMS meeting stays open."),
+    "QUEUE_GRACE_SECONDS": (int, 120, "How long a citizen whose queue page is gone (reload, lost connection) keeps their place."),
+    "QUEUE_POLL_SECONDS": (int, 3, "How often queue pages ask for news."),
     "REMINDER_MINUTES": (int, 60, "Minutes before a booked meeting that the SMS reminder goes out."),
     "REMINDER_THREAD": (bool, True, "Run the reminder scheduler thread in the web process."),
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),

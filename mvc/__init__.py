@@ -63,7 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     reminders.init_app(app)
 
-    from mvc import api, auth, booking, health, join, manage, meeting, sms, theming
+    from mvc import api, auth, booking, health, join, manage, meeting, sms, theming, waitqueue
 
     auth.init_app(app)
 
@@ -77,6 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(sms.bp)
     app.register_blueprint(booking.bp)
     api.init_app(app)
+    app.register_blueprint(waitqueue.bp)
     _template_helpers(app)
     return app
 

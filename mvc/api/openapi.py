@@ -86,9 +86,10 @@ def document(app: Flask) -> dict:
                     "tokenUrl": "/oauth/token", "scopes": {role: role for role in API_ROLES}}}}}}}
 
 
-REQUESTS = (schemas.CreateMeeting, schemas.MeetingFields, schemas.InvitationsIn, schemas.CareCommunicationIn)
+REQUESTS = (schemas.CreateMeeting, schemas.MeetingFields, schemas.InvitationsIn, schemas.CareCommunicationIn,
+            schemas.WebhookIn)
 ANSWERS = (schemas.MeetingOut, schemas.SchedulingOut, schemas.InvitationOut, schemas.InfoOut, schemas.ErrorOut,
-           schemas.FhirBundle)
+           schemas.FhirBundle, schemas.WebhookOut)
 
 
 def component_schemas() -> dict:

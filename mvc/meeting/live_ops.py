@@ -44,6 +44,13 @@ def end(meeting_id: int) -> None:
     store().publish(meeting_id, {"kind": "state", "v": 0})
 
 
+def _webhooks():
+    """mvc.api.webhooks, imported late (the API imports the booking service, which imports this module)."""
+    from mvc.api import webhooks
+
+    return webhooks
+
+
 def timers():
     """The app's scheduler for meeting timers."""
     return current_app.extensions["mvc.timers"]
@@ -78,6 +85,7 @@ def arrive(meeting: Meeting, me: dict, cap: int | None = None,
     )
     if placed is not None:
         publish_state(meeting.id, state)
+        _webhooks().participant_arrived(meeting.id, placed)  # webhooks (once per participant)
     return state, placed
 
 
@@ -90,9 +98,11 @@ def set_connected(meeting_id: int, pid: str, connected: bool) -> RoomState:
 
 def leave(meeting_id: int, pid: str) -> None:
     """Remove a participant who left, from the state and the media worker."""
-    state, _gone = store().update(meeting_id, lambda s: rules.leave(s, pid))
+    state, gone = store().update(meeting_id, lambda s: rules.leave(s, pid))
     to_media(meeting_id, {"type": "leave", "pid": pid})
     publish_state(meeting_id, state)
+    if gone is not None:
+        _webhooks().participant_left(meeting_id, gone)  # webhooks
 
 
 def end_meeting(meeting_id: int) -> None:

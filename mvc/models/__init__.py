@@ -7,7 +7,9 @@ from mvc.models.queue import Queue, QueueStaff
 from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
 from mvc.models.sms import Reminder, SmsMessage
 from mvc.models.user import User
+from mvc.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
            "SmsMessage", "Reminder", "MailMessage",
-           "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff"]
+           "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff",
+           "WebhookEndpoint", "WebhookDelivery"]

@@ -1,0 +1,265 @@
+"""Webhooks: endpoints over the API, signed Standard Webhooks events from a durable outbox, retries, restarts."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlmodel import select
+
+from mvc.api.webhook_sender import WebhookSender
+from mvc.meeting import live_ops
+from mvc.models import Meeting, Organisation, SmsMessage, WebhookDelivery
+from mvc.sms import service as sms
+from tests.api_helpers import Api, make_client, meeting_body
+from tests.conftest import base_config, build_app, csrf_from, stop_app, wait_until
+from tests.sms_helpers import session_for
+from tests.webhook_receiver import Receiver, verify
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    apps = []
+
+    def make(**overrides):
+        config = base_config(tmp_path, **{"PUBLIC_URL": "https://video.example.dk", "WEBHOOK_ALLOW_HTTP_LOOPBACK": True,
+                                          "WEBHOOK_RETRY_SECONDS": 0.0, **overrides})
+        app = build_app(config)
+        with session_for(app) as db:
+            if db.exec(select(Organisation).where(Organisation.slug == "anden-kommune")).first() is None:
+                db.add(Organisation(name="Anden Kommune", slug="anden-kommune"))
+                db.commit()
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        if "mvc.webhooks" in app.extensions:
+            app.extensions["mvc.webhooks"].stop()
+        stop_app(app)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+def register(api, url: str, **extra):
+    resp = api("POST", "/v2/webhooks", {"url": url, **extra})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def deliveries(app) -> list[WebhookDelivery]:
+    with session_for(app) as db:
+        return list(db.exec(select(WebhookDelivery).order_by(WebhookDelivery.id)).all())
+
+
+def drain(app, sender: WebhookSender | None = None) -> None:
+    """Run the sender until nothing is pending (retries are due at once in these tests)."""
+    sender = sender or WebhookSender(app)
+    wait_until(lambda: sender.run_once() == 0 and all(d.status != "pending" for d in deliveries(app)), timeout=10)
+
+
+def meeting_now(api) -> dict:
+    """A meeting booked through the API that people can join now."""
+    resp = api("POST", "/v2/meetings", meeting_body(start=NOW + timedelta(minutes=1)))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def join_and_leave(app, api, meeting: dict, name: str = "Karen Jensen") -> None:
+    """A citizen joins with their invitation link and leaves; then the meeting is ended."""
+    invited = api("POST", f"/v2/meetings/{meeting['uuid']}/invitations",
+                  {"send": False, "invitees": [{"name": name, "mobile": "20123456"}]}).get_json()[0]
+    citizen = app.test_client()
+    path = invited["link"].removeprefix("https://video.example.dk")
+    page = citizen.get(path).get_data(as_text=True)
+    alias, token = path.split("?t=")[0].removeprefix("/m/"), path.split("?t=")[1]
+    resp = citizen.post(f"/m/{alias}", data={"csrf_token": csrf_from(page), "name": name, "t": token})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+    live = citizen.get(f"/m/{alias}/live").get_data(as_text=True)
+    assert citizen.post(f"/m/{alias}/leave", data={"csrf_token": csrf_from(live)}).status_code == 200
+    with app.test_request_context():
+        live_ops.end_meeting(_meeting_id(app, alias))  # what the host's "end for everyone" does
+
+
+def _meeting_id(app, alias: str) -> int:
+    with session_for(app) as db:
+        return db.exec(select(Meeting.id).where(Meeting.alias == alias)).one()
+
+
+# -- endpoints over the API ------------------------------------------------------------------------
+
+def test_endpoints_are_registered_listed_and_deleted_and_unsafe_addresses_refused(make_app):
+    app = make_app(WEBHOOK_ALLOW_HTTP_LOOPBACK=False)
+    client = app.test_client()
+    api = Api(client, *make_client(app, ["meeting-user"]))
+    made = register(api, "https://hooks.example.dk/mvc", events=["meeting.started", "meeting.ended"])
+    assert made["secret"].startswith("whsec_") and made["events"] == ["meeting.started", "meeting.ended"]
+    listed = api("GET", "/v2/webhooks").get_json()
+    assert [e["url"] for e in listed] == ["https://hooks.example.dk/mvc"] and "secret" not in listed[0]
+    assert "secret" not in api("GET", f"/v2/webhooks/{made['id']}").get_json()
+    for url in ("http://hooks.example.dk/mvc", "http://127.0.0.1:9/x", "https://10.1.2.3/x", "https://[fe80::1]/x",
+                "https://169.254.169.254/latest", "https://localhost/x", "https://user:pw@hooks.example.dk/",
+                "ftp://hooks.example.dk/x"):
+        resp = api("POST", "/v2/webhooks", {"url": url})
+        assert resp.status_code == 400 and resp.get_json()["errorCode"] == 17, url
+    assert api("POST", "/v2/webhooks", {"url": "https://x.dk/h", "events": ["meeting.exploded"]}).status_code == 400
+    # Another client (even of the same organisation) neither sees nor deletes it.
+    other = Api(client, *make_client(app, ["meeting-admin"], name="Cura"))
+    assert other("GET", "/v2/webhooks").get_json() == []
+    assert other("DELETE", f"/v2/webhooks/{made['id']}").status_code == 404
+    assert api("DELETE", f"/v2/webhooks/{made['id']}").status_code == 204
+    assert api("GET", f"/v2/webhooks/{made['id']}").status_code == 404
+    assert api("GET", "/v2/webhooks").get_json() == []
+
+
+# -- events ----------------------------------------------------------------------------------------
+
+def test_a_meeting_sends_signed_events_to_a_planner_with_subject_and_names(app, receiver):
+    planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+    secret = register(planner, receiver.url)["secret"]
+    meeting = meeting_now(planner)
+    join_and_leave(app, planner, meeting)
+    drain(app)
+    kinds = [e["type"] for e in receiver.events()]
+    assert kinds == ["meeting.started", "participant.joined", "participant.left", "meeting.ended"]
+    for request in receiver.requests:
+        assert verify(secret, request["headers"], request["body"]), request["headers"]
+        assert request["headers"]["content-type"] == "application/json" and request["path"] == "/hooks/mvc"
+        assert not verify(secret, request["headers"], request["body"].replace("}", " }", 1))  # a changed body fails
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 4
+    joined = receiver.events()[1]["data"]
+    assert joined["meeting"]["uuid"] == meeting["uuid"] and joined["meeting"]["subject"] == meeting["subject"]
+    assert joined["participant"]["name"] == "Karen Jensen" and joined["participant"]["role"] == "guest"
+    assert isinstance(joined["participant"]["invitationId"], int)
+    assert receiver.events()[3]["data"]["meeting"]["uuid"] == meeting["uuid"]
+
+
+def test_meeting_user_payload_has_no_names_numbers_or_subject_and_other_organisations_get_nothing(
+        make_app, receiver):
+    app = make_app()
+    http = app.test_client()
+    user = Api(http, *make_client(app, ["meeting-user"]))
+    secret = register(user, receiver.url)["secret"]
+    stranger_receiver = Receiver()
+    try:
+        stranger = Api(http, *make_client(app, ["meeting-admin"], org_slug="anden-kommune", name="Other"))
+        register(stranger, stranger_receiver.url)
+        meeting = meeting_now(user)
+        resp = user("POST", f"/v2/meetings/{meeting['uuid']}/invitations",
+                    {"invitees": [{"name": "Karen Jensen", "mobile": "20 12 34 56"}]})
+        assert resp.status_code == 201
+        with session_for(app) as db, app.app_context():
+            text = db.exec(select(SmsMessage)).one()
+            assert sms.apply_report(db, text, "delivered", None)  # what a signed Twilio status callback does
+        join_and_leave(app, user, meeting, name="Karen Jensen")
+        drain(app)
+        kinds = [e["type"] for e in receiver.events()]
+        assert kinds == ["sms.delivered", "meeting.started", "participant.joined", "participant.left",
+                         "meeting.ended"]
+        assert all(verify(secret, r["headers"], r["body"]) for r in receiver.requests)
+        everything = " ".join(r["body"] for r in receiver.requests)
+        for private in ("Karen", "Jensen", "20123456", "+4520123456", "20 12 34 56", meeting["subject"]):
+            assert private not in everything
+        assert receiver.events()[0]["data"]["sms"]["status"] == "delivered"
+        assert stranger_receiver.requests == []
+    finally:
+        stranger_receiver.stop()
+
+
+def test_a_failing_receiver_is_retried_and_gets_each_event_once(make_app):
+    app = make_app()
+    receiver = Receiver(answers=[500])
+    try:
+        planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+        secret = register(planner, receiver.url, events=["participant.joined"])["secret"]
+        join_and_leave(app, planner, meeting_now(planner))
+        sender = WebhookSender(app)
+        assert sender.run_once() == 1 and deliveries(app)[0].status == "pending"  # the 500
+        drain(app, sender)
+        assert [r["headers"]["webhook-id"] for r in receiver.requests] == [deliveries(app)[0].event_id] * 2
+        assert all(verify(secret, r["headers"], r["body"]) for r in receiver.requests)
+        row = deliveries(app)[0]
+        assert row.status == "delivered" and row.attempts == 2
+        assert sender.run_once() == 0 and len(receiver.requests) == 2  # delivered means never again
+    finally:
+        receiver.stop()
+
+
+def test_a_receiver_that_never_answers_well_is_given_up_after_the_attempts(make_app):
+    app = make_app(WEBHOOK_ATTEMPTS=3)
+    receiver = Receiver(answers=[500, 302, 503, 200])
+    try:
+        planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+        register(planner, receiver.url, events=["meeting.ended"])
+        join_and_leave(app, planner, meeting_now(planner))
+        drain(app)
+        row = deliveries(app)[0]
+        assert row.status == "failed" and row.attempts == 3 and row.last_status == 503
+        assert len(receiver.requests) == 3  # a redirect is an answer, never followed
+    finally:
+        receiver.stop()
+
+
+def test_events_wait_in_the_database_through_a_restart_and_go_out_once(make_app, tmp_path):
+    first = make_app()
+    down = Receiver()
+    url = down.url
+    down.stop()  # the receiver is down while the events happen
+    planner = Api(first.test_client(), *make_client(first, ["meeting-planner"]))
+    secret = register(planner, url)["secret"]
+    join_and_leave(first, planner, meeting_now(planner))
+    WebhookSender(first).run_once()
+    assert {d.status for d in deliveries(first)} == {"pending"} and len(deliveries(first)) == 4
+    assert all(d.attempts == 1 and d.last_error for d in deliveries(first))
+    stop_app(first)
+
+    receiver = Receiver(port=int(url.split(":")[2].split("/")[0]))
+    try:
+        # A new app on the same database, with its sender thread and a second process's sender racing it.
+        second = make_app(WEBHOOK_THREAD=True, WEBHOOK_INTERVAL=0.02)
+        rival = WebhookSender(second, name="other-process")
+        rival.start()
+        try:
+            wait_until(lambda: all(d.status == "delivered" for d in deliveries(second)), timeout=10)
+        finally:
+            rival.stop()
+        assert sorted(r["headers"]["webhook-id"] for r in receiver.requests) == sorted(
+            d.event_id for d in deliveries(second))
+        assert all(verify(secret, r["headers"], r["body"]) for r in receiver.requests)
+    finally:
+        receiver.stop()
+
+
+def test_a_deleted_endpoint_gets_nothing_more(app, receiver):
+    planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+    made = register(planner, receiver.url)
+    join_and_leave(app, planner, meeting_now(planner))
+    assert planner("DELETE", f"/v2/webhooks/{made['id']}").status_code == 204
+    assert WebhookSender(app).run_once() == 0
+    assert receiver.requests == [] and {d.status for d in deliveries(app)} == {"cancelled"}
+
+
+def test_two_senders_at_once_send_each_event_once(app, receiver):
+    planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+    register(planner, receiver.url)
+    join_and_leave(app, planner, meeting_now(planner))
+    senders = [WebhookSender(app, name=f"s{i}") for i in range(3)]
+    threads = [threading.Thread(target=s.run_once) for s in senders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    drain(app)
+    assert len(receiver.requests) == 4 == len({r["headers"]["webhook-id"] for r in receiver.requests})

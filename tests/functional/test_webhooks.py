@@ -263,3 +263,37 @@ def test_two_senders_at_once_send_each_event_once(app, receiver):
         t.join(10)
     drain(app)
     assert len(receiver.requests) == 4 == len({r["headers"]["webhook-id"] for r in receiver.requests})
+
+
+def test_an_admin_adds_and_stops_a_webhook_on_the_api_clients_page(make_app):
+    from tests.sms_helpers import login, make_staff, post_form
+
+    app = make_app(WEBHOOK_ALLOW_HTTP_LOOPBACK=False)
+    client = app.test_client()
+    make_staff(app, email="boss@demo.example", roles="host,org-admin")
+    login(client, "boss@demo.example")
+    client_id, secret = make_client(app, ["meeting-planner"])
+    pk = _client_pk(app, client_id)
+    refused = post_form(client, "/manage/api-clients", {})  # any page with a CSRF token
+    page = client.post(f"/manage/api-clients/{pk}/webhooks",
+                       data={"csrf_token": csrf_from(refused.get_data(as_text=True)), "url": "http://hooks.example.dk"})
+    assert page.status_code == 422 and "https://" in page.get_data(as_text=True)
+    page = client.post(f"/manage/api-clients/{pk}/webhooks", data={"csrf_token": csrf_from(page.get_data(as_text=True)),
+                                                                   "url": "https://hooks.example.dk/mvc"})
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    shown = page.get_data(as_text=True).split('id="webhook-secret">')[1].split("<")[0]
+    assert shown.startswith("whsec_")
+    api = Api(client, client_id, secret)
+    listed = api("GET", "/v2/webhooks").get_json()
+    assert [e["url"] for e in listed] == ["https://hooks.example.dk/mvc"]
+    html = client.get("/manage/api-clients").get_data(as_text=True)
+    assert "https://hooks.example.dk/mvc" in html and shown not in html  # the secret is shown only once
+    resp = client.post(f"/manage/api-clients/{pk}/webhooks/{listed[0]['id']}/delete", data={"csrf_token": csrf_from(html)})
+    assert resp.status_code == 302 and api("GET", "/v2/webhooks").get_json() == []
+
+
+def _client_pk(app, client_id: str) -> int:
+    from mvc.models import ApiClient
+
+    with session_for(app) as db:
+        return db.exec(select(ApiClient.id).where(ApiClient.client_id == client_id)).one()

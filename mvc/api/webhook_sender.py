@@ -35,6 +35,8 @@ class Refused(Exception):
 def _connection(url: str, timeout: float, loopback_ok: bool) -> tuple[http.client.HTTPConnection, str]:
     """A connection to a checked address of the url's host, and the path to post to."""
     parts = urlsplit(url)
+    if parts.scheme != "https" and not loopback_ok:
+        raise Refused("https only")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)

@@ -297,3 +297,21 @@ def _client_pk(app, client_id: str) -> int:
 
     with session_for(app) as db:
         return db.exec(select(ApiClient.id).where(ApiClient.client_id == client_id)).one()
+
+
+def test_the_address_is_checked_again_when_sending(make_app, receiver):
+    """An endpoint whose host now resolves to an internal address (here: loopback, not allowed) gets nothing."""
+    app = make_app()
+    planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+    register(planner, receiver.url, events=["meeting.started"])
+    app.config["WEBHOOK_ALLOW_HTTP_LOOPBACK"] = False  # as in production
+    join_and_leave(app, planner, meeting_now(planner))
+    WebhookSender(app).run_once()
+    row = deliveries(app)[0]
+    assert receiver.requests == [] and row.status == "pending" and row.last_error == "https only"
+    from mvc.api.webhook_sender import Refused, post
+
+    for url in ("https://127.0.0.1:9/x", "https://10.0.0.1/x", "https://[::1]/x", "https://169.254.169.254/",
+                "https://[fd00::1]/x", "https://224.0.0.1/x"):
+        with pytest.raises(Refused, match="address not allowed"):
+            post(url, {}, "{}", 1.0, loopback_ok=False)

@@ -207,10 +207,11 @@ def participant_arrived(meeting_id: int, person) -> None:
     _in_own_session(meeting_id, make)
 
 
-def participant_left(meeting_id: int, person) -> None:
-    """participant.left for someone who left (once per participant)."""
+def participant_left(meeting_id: int, person, reason: str = "left") -> None:
+    """participant.left for someone who left or was sent away by a host (reason: left | removed), once."""
     _in_own_session(meeting_id, lambda db, meeting: enqueue(
-        db, meeting, "participant.left", lambda sees: _person(person, sees), dedupe=f"left:{meeting.id}:{person.pid}"))
+        db, meeting, "participant.left", lambda sees: _person(person, sees) | {"reason": reason},
+        dedupe=f"left:{meeting.id}:{person.pid}"))
 
 
 def meeting_ended(db: Session, meeting: Meeting) -> None:

@@ -44,7 +44,7 @@ def end(meeting_id: int) -> None:
     store().publish(meeting_id, {"kind": "state", "v": 0})
 
 
-def _webhooks():
+def webhooks():
     """mvc.api.webhooks, imported late (the API imports the booking service, which imports this module)."""
     from mvc.api import webhooks
 
@@ -85,7 +85,7 @@ def arrive(meeting: Meeting, me: dict, cap: int | None = None,
     )
     if placed is not None:
         publish_state(meeting.id, state)
-        _webhooks().participant_arrived(meeting.id, placed)  # webhooks (once per participant)
+        webhooks().participant_arrived(meeting.id, placed)  # webhooks (once per participant)
     return state, placed
 
 
@@ -102,7 +102,7 @@ def leave(meeting_id: int, pid: str) -> None:
     to_media(meeting_id, {"type": "leave", "pid": pid})
     publish_state(meeting_id, state)
     if gone is not None:
-        _webhooks().participant_left(meeting_id, gone)  # webhooks
+        webhooks().participant_left(meeting_id, gone)  # webhooks
 
 
 def end_meeting(meeting_id: int) -> None:

@@ -315,3 +315,37 @@ def test_the_address_is_checked_again_when_sending(make_app, receiver):
                 "https://[fd00::1]/x", "https://224.0.0.1/x"):
         with pytest.raises(Refused, match="address not allowed"):
             post(url, {}, "{}", 1.0, loopback_ok=False)
+
+
+def test_a_host_removing_someone_and_ending_over_the_websocket_sends_left_and_ended(app, receiver):
+    from tests.conftest import LiveServer, http_join
+    from tests.wsclient import Page
+
+    planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+    register(planner, receiver.url, events=["participant.left", "meeting.ended"])
+    meeting = meeting_now(planner)
+    alias = "v-" + meeting["shortId"]
+    server = LiveServer(app)
+    pages = []
+    try:
+        host = Page(server.url, alias, http_join(server.url, alias, "Nurse Nina", str(meeting["hostPin"])))
+        pages.append(host)
+        host.wait_text('data-view="meeting"')
+        guest = Page(server.url, alias, http_join(server.url, alias, "Ole Hansen", str(meeting["guestPin"] or "")))
+        pages.append(guest)
+        guest.wait_text('data-view="meeting"')
+        with app.app_context():
+            state = live_ops.store().get(_meeting_id(app, alias))
+        ole = next(p for p in state.participants.values() if p.name == "Ole Hansen")
+        host.send({"action": "remove", "pid": ole.pid})
+        host.send({"action": "end"})
+        host.wait_text('data-view="ended"')
+        wait_until(lambda: len(deliveries(app)) == 2)
+    finally:
+        for page in pages:
+            page.close()
+        server.stop()
+    drain(app)
+    left, ended = receiver.events()
+    assert left["type"] == "participant.left" and left["data"]["reason"] == "removed"
+    assert left["data"]["participant"]["pid"] == ole.pid and ended["type"] == "meeting.ended"

@@ -349,3 +349,28 @@ def test_a_host_removing_someone_and_ending_over_the_websocket_sends_left_and_en
     left, ended = receiver.events()
     assert left["type"] == "participant.left" and left["data"]["reason"] == "removed"
     assert left["data"]["participant"]["pid"] == ole.pid and ended["type"] == "meeting.ended"
+
+
+def test_on_postgresql_racing_senders_post_each_event_once(postgres, tmp_path, receiver):
+    """The outbox, the once-only events and the atomic claims on the production database."""
+    import time
+
+    url = postgres.fresh_database(f"mvc_webhooks_{time.time_ns()}")
+    app = build_app(base_config(tmp_path, DATABASE_URL=url, PUBLIC_URL="https://video.example.dk",
+                                WEBHOOK_ALLOW_HTTP_LOOPBACK=True, WEBHOOK_RETRY_SECONDS=0.0))
+    try:
+        planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+        secret = register(planner, receiver.url)["secret"]
+        join_and_leave(app, planner, meeting_now(planner))
+        senders = [WebhookSender(app, name=f"p{i}") for i in range(4)]
+        threads = [threading.Thread(target=s.run_once) for s in senders]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        drain(app)
+        ids = [r["headers"]["webhook-id"] for r in receiver.requests]
+        assert len(ids) == 4 == len(set(ids)) and all(verify(secret, r["headers"], r["body"]) for r in receiver.requests)
+    finally:
+        stop_app(app)
+        app.extensions["mvc.engine"].dispose()

@@ -374,3 +374,25 @@ def test_on_postgresql_racing_senders_post_each_event_once(postgres, tmp_path, r
     finally:
         stop_app(app)
         app.extensions["mvc.engine"].dispose()
+
+
+def test_a_text_the_provider_refuses_sends_sms_failed_without_the_number(make_app, receiver):
+    from mvc.sms.senders import Outcome
+
+    class Refusing:
+        name = "twilio"
+
+        def send(self, to, body, sender, status_callback=None):
+            return Outcome("failed", error_code=21211, error="invalid number")
+
+    app = make_app(SMS_SENDER=Refusing())
+    planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+    register(planner, receiver.url, events=["sms.delivered", "sms.failed"])
+    meeting = meeting_now(planner)
+    resp = planner("POST", f"/v2/meetings/{meeting['uuid']}/invitations",
+                   {"invitees": [{"name": "Karen Jensen", "mobile": "20123456"}]})
+    assert resp.status_code == 201 and resp.get_json()[0]["smsStatus"] == "failed"
+    drain(app)
+    [event] = receiver.events()
+    assert event["type"] == "sms.failed" and event["data"]["sms"]["errorCode"] == 21211
+    assert event["data"]["sms"]["invitationId"] == resp.get_json()[0]["id"] and "20123456" not in str(event)

@@ -138,25 +138,27 @@ def meeting_uuid(db: Session, meeting: Meeting) -> tuple[str, int | None]:
     return str(uuidlib.uuid5(NAMESPACE, meeting.alias)), None
 
 
-def _receivers(db: Session, meeting: Meeting, event_type: str, booked_by: int | None):
-    """(endpoint, client) pairs that take this event: same organisation, active client allowed to read the meeting."""
+def _endpoints(db: Session, organisation_id: int, event_type: str) -> list[tuple[WebhookEndpoint, ApiClient]]:
+    """The organisation's live endpoints that take this kind of event, with their (active) clients."""
     rows = db.exec(select(WebhookEndpoint, ApiClient).join(ApiClient, ApiClient.id == WebhookEndpoint.client_pk).where(
-        WebhookEndpoint.organisation_id == meeting.organisation_id, WebhookEndpoint.deleted_at.is_(None),
+        WebhookEndpoint.organisation_id == organisation_id, WebhookEndpoint.deleted_at.is_(None),
         ApiClient.revoked_at.is_(None))).all()
-    for endpoint, client in rows:
-        roles = client.role_list()
-        if endpoint.wants(event_type) and (set(roles) & set(READS_ALL) or booked_by == client.id):
-            yield endpoint, client
+    return [(endpoint, client) for endpoint, client in rows if endpoint.wants(event_type)]
 
 
 def enqueue(db: Session, meeting: Meeting | None, event_type: str, data, dedupe: str | None = None) -> int:
     """Add the event to the outbox in db's transaction (the caller commits); data(sees_names) builds the body."""
     if meeting is None or meeting.kind != "booked":
         return 0
+    candidates = _endpoints(db, meeting.organisation_id, event_type)
+    if not candidates:
+        return 0
     uuid, booked_by = meeting_uuid(db, meeting)
     event_id = "msg_" + secrets.token_hex(12)  # webhook-id: one per event, the same for each endpoint and attempt
     added = 0
-    for endpoint, client in _receivers(db, meeting, event_type, booked_by):
+    for endpoint, client in candidates:
+        if not (set(client.role_list()) & set(READS_ALL) or booked_by == client.id):
+            continue  # a meeting-user hears only about the meetings it booked
         if dedupe and db.exec(select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id,
                                                                WebhookDelivery.dedupe_key == dedupe)).first():
             continue

@@ -396,3 +396,16 @@ def test_a_text_the_provider_refuses_sends_sms_failed_without_the_number(make_ap
     [event] = receiver.events()
     assert event["type"] == "sms.failed" and event["data"]["sms"]["errorCode"] == 21211
     assert event["data"]["sms"]["invitationId"] == resp.get_json()[0]["id"] and "20123456" not in str(event)
+
+
+def test_a_meeting_user_hears_only_about_the_meetings_it_booked(app, receiver):
+    http = app.test_client()
+    user = Api(http, *make_client(app, ["meeting-user"], name="Own"))
+    register(user, receiver.url)
+    planner = Api(http, *make_client(app, ["meeting-planner"], name="Planner"))
+    join_and_leave(app, planner, meeting_now(planner))  # the planner's meeting
+    mine = meeting_now(user)
+    join_and_leave(app, user, mine)
+    drain(app)
+    assert {e["data"]["meeting"]["uuid"] for e in receiver.events()} == {mine["uuid"]}
+    assert len(receiver.events()) == 4

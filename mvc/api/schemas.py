@@ -240,6 +240,51 @@ class WebhookOut(Strict):
     secret: str | None = None
 
 
+class EventMeeting(Strict):
+    """The meeting an event is about; subject only for meeting-planner and meeting-admin."""
+
+    uuid: str
+    shortId: str
+    startTime: str | None
+    endTime: str | None
+    subject: str | None = None
+
+
+class EventParticipant(Strict):
+    """Who joined or left: ids, and the name only for meeting-planner and meeting-admin."""
+
+    pid: str
+    role: str
+    invitationId: int | None
+    name: str | None = None
+
+
+class EventSms(Strict):
+    """How a text about the meeting went (never the number)."""
+
+    id: int
+    invitationId: int | None
+    purpose: str
+    status: Literal["delivered", "undelivered", "failed"]
+    errorCode: int | None
+
+
+class EventData(Strict):
+    meeting: EventMeeting
+    participant: EventParticipant | None = None
+    reason: Literal["left", "removed"] | None = None
+    endedTime: str | None = None
+    sms: EventSms | None = None
+
+
+class WebhookEvent(Strict):
+    """The body MVC posts to a webhook endpoint (Standard Webhooks: type, timestamp, data)."""
+
+    type: EventType
+    timestamp: str
+    data: EventData
+
+
 class Invalid(Exception):
     """Input that breaks a rule: a VDX error code and a plain text."""
 

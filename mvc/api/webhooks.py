@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from mvc import db as mvc_db, logs
-from mvc.api.schemas import format_time
+from mvc.api.schemas import WebhookEvent, answer, format_time
 from mvc.models import ApiClient, ApiMeeting, Meeting, SmsMessage, WebhookDelivery, WebhookEndpoint
 from mvc.models.base import utcnow
 
@@ -163,8 +163,8 @@ def enqueue(db: Session, meeting: Meeting | None, event_type: str, data, dedupe:
                                                                WebhookDelivery.dedupe_key == dedupe)).first():
             continue
         sees = bool(set(client.role_list()) & set(SEES_NAMES))
-        body = {"type": event_type, "timestamp": format_time(utcnow()),
-                "data": {"meeting": _meeting_data(meeting, uuid, sees), **data(sees)}}
+        body = answer(WebhookEvent, {"type": event_type, "timestamp": format_time(utcnow()),
+                                     "data": {"meeting": _meeting_data(meeting, uuid, sees), **data(sees)}})
         db.add(WebhookDelivery(endpoint_id=endpoint.id, event_id=event_id, event_type=event_type, dedupe_key=dedupe,
                                payload=json.dumps(body, ensure_ascii=False, separators=(",", ":"))))
         added += 1

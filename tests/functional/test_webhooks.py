@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
+from mvc.api.openapi import model
 from mvc.api.webhook_sender import WebhookSender
 from mvc.meeting import live_ops
 from mvc.models import Meeting, Organisation, SmsMessage, WebhookDelivery
@@ -144,6 +145,11 @@ def test_a_meeting_sends_signed_events_to_a_planner_with_subject_and_names(app, 
     assert joined["participant"]["name"] == "Karen Jensen" and joined["participant"]["role"] == "guest"
     assert isinstance(joined["participant"]["invitationId"], int)
     assert receiver.events()[3]["data"]["meeting"]["uuid"] == meeting["uuid"]
+    # Every body is the one the OpenAPI document describes under "webhooks".
+    spec = app.test_client().get("/api/v2/openapi.json").get_json()
+    assert set(spec["webhooks"]) == set(kinds) | {"sms.delivered", "sms.failed"}
+    for event in receiver.events():
+        model("WebhookEvent").model_validate(event)
 
 
 def test_meeting_user_payload_has_no_names_numbers_or_subject_and_other_organisations_get_nothing(

@@ -51,7 +51,8 @@ def _operation(note: dict, path_params: list[str], view_roles) -> dict:
                 "grant_type": {"const": "client_credentials"}, "scope": {"type": "string"},
                 "client_id": {"type": "string"}, "client_secret": {"type": "string"}}}}}}
         op["responses"] = {"200": {"description": "An access token"}, "400": {"description": "Bad request"},
-                           "401": {"description": "Unknown client or wrong secret"}}
+                           "401": {"description": "Unknown client or wrong secret"},
+                           "429": {"description": "Too many token requests from this address"}}
         op["security"] = []
         return op
     answer = note["answer"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from media.peer import use_loopback_only
+from media.aiortc_hooks import use_loopback_only
 
 ROOT = Path(__file__).resolve().parents[2]
 

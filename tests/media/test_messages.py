@@ -67,7 +67,7 @@ def test_malformed_header_extension_is_a_value_error_after_hardening():
     from aiortc.rtp import HeaderExtensionsMap, RtpPacket
     from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 
-    from media.peer import harden_rtp_parsing
+    from media.aiortc_hooks import harden_rtp_parsing
 
     harden_rtp_parsing()
     ids = HeaderExtensionsMap()

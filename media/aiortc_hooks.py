@@ -242,3 +242,8 @@ def wrap_next_encoded_frame(sender: RTCRtpSender,
                             wrap: Callable[[Callable[[Any], Awaitable[Any]]], Callable[[Any], Awaitable[Any]]]) -> None:
     """Replace the sender's frame source by wrap(original) (the bot tags audio levels)."""
     sender._next_encoded_frame = wrap(sender._next_encoded_frame)  # type: ignore[method-assign]
+
+
+def stream_id(sender: RTCRtpSender) -> str:
+    """The msid stream id aiortc writes for this sender."""
+    return sender._stream_id

@@ -111,9 +111,11 @@ class UpTrack:
         """Send one packet to every down track (nothing at all while blocked)."""
         self.packets += 1
         COUNTERS["packets_in"] += 1
+        if self.blocked:
+            return  # not forwarded, and never the active speaker either
         if self.kind == "audio" and self.on_audio_level and packet.extensions.audio_level:
             self.on_audio_level(self.pid, packet.extensions.audio_level[1])
-        if self.blocked or not self.downs:
+        if not self.downs:
             return
         if self.kind == "video":
             seq = packet.sequence_number

@@ -64,10 +64,12 @@ class CandidateBudget:
     def __init__(self, rule: IceFilter) -> None:
         self.rule = rule
         self.seen: set[tuple[str, str]] = set()  # (address, port) already accepted
+        self.checked = 0
         self.dropped = 0
 
     def take(self, text: str) -> bool:
         """True if this candidate may be used (a repeat of an accepted one counts once)."""
+        self.checked += 1
         if not self.rule.candidate_ok(text):
             self.dropped += 1
             return False

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from media import aiortc_hooks as hooks
 from media.aiortc_hooks import use_loopback_only
+from media.ice import IceFilter
+from media.messages import MAX_LINE
+from media.peer import rtc_configuration
+from media.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "media-test-secret"  # MVC_MEDIA_SECRET for workers and bots started by these tests
@@ -82,3 +88,19 @@ def worker() -> Iterator[tuple[str, int]]:
     proc, address = start_worker()
     yield address
     stop_worker(proc)
+
+
+@contextlib.asynccontextmanager
+async def worker_in_process(grace: float = 30.0, ice: IceFilter | None = None
+                            ) -> AsyncIterator[tuple[Worker, tuple[str, int]]]:
+    """A Worker serving on loopback inside the test's event loop (so tests can inspect it)."""
+    hooks.harden_rtp_parsing()
+    worker = Worker(rtc_configuration([]), SECRET, ice or IceFilter(loopback_only=True), grace)
+    server = await asyncio.start_server(worker.serve, "127.0.0.1", 0, limit=MAX_LINE)
+    address = server.sockets[0].getsockname()[:2]
+    try:
+        yield worker, address
+    finally:
+        server.close()
+        await worker.close()
+        await server.wait_closed()

@@ -14,7 +14,8 @@ go to live workers, the room's last policy is replayed there, and on_reassign(ro
 tells the web to have those pages join and offer again. Every connection to a worker
 starts with the shared-secret handshake (media.messages). When a worker reports that
 it closed a room (`room_closed`), the pool forgets the room (placement counts) unless
-the web sent it something in the last ROOM_REUSE seconds (then the worker re-opens it).
+a join or offer for it was sent within the grace period (then it was in flight and the
+worker re-opens the room: a room that was empty for the whole grace period had none).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 15.0
-ROOM_REUSE = 5.0  # seconds: a room_closed report older than our last message is stale
 
 
 def handshake(sock: socket.socket, secret: str, timeout: float = 5.0) -> bytes:
@@ -126,7 +126,7 @@ class MediaPool:
         self._links = [WorkerLink(f"w{i}", a) for i, a in enumerate(names)]
         self._rooms: dict[str, WorkerLink] = {}
         self._policies: dict[str, m.PolicyMsg] = {}
-        self._last_sent: dict[str, float] = {}  # room -> when the web last sent it something
+        self._last_opened: dict[str, float] = {}  # room -> when we last sent it a join/offer
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -169,7 +169,8 @@ class MediaPool:
                 if link is None:
                     return False
                 self._rooms[room] = link
-            self._last_sent[room] = time.monotonic()
+            if isinstance(msg, (m.Join, m.Offer)):
+                self._last_opened[room] = time.monotonic()
             if isinstance(msg, m.PolicyMsg):
                 self._policies[room] = msg
             elif isinstance(msg, m.CloseRoom):
@@ -179,7 +180,7 @@ class MediaPool:
     def _forget(self, room: str) -> None:
         self._rooms.pop(room, None)
         self._policies.pop(room, None)
-        self._last_sent.pop(room, None)
+        self._last_opened.pop(room, None)
 
     def rooms(self) -> list[str]:
         """The rooms the pool has placed on a worker."""
@@ -335,7 +336,7 @@ class MediaPool:
     def _room_closed(self, link: WorkerLink, room: str) -> None:
         """The worker closed the room: forget it, unless the web has just used it again."""
         with self._lock:
-            recent = time.monotonic() - self._last_sent.get(room, 0.0) < ROOM_REUSE
+            recent = time.monotonic() - self._last_opened.get(room, 0.0) < self.room_grace
             if self._rooms.get(room) is link and not recent:
                 self._forget(room)
 

@@ -3,8 +3,8 @@ import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
-# The embedded mode keeps live state in memory, so it must run one process; with
-# MVC_REDIS_URL set, raise WEB_CONCURRENCY to use more.
+# The embedded mode keeps live state in a local SQLite file with events inside one
+# process, so it must run one process; with MVC_REDIS_URL set, raise WEB_CONCURRENCY.
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "100"))
 timeout = 120

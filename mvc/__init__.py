@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict | None = None) -> Flask:
     """Build the Flask app; tests pass their own config on top of the environment's."""
     from config import settings
-    from mvc import db, extensions, i18n, live, logs, security
+    from mvc import db, extensions, i18n, live, logs, security, timers
     from mvc.media_client import init_media
 
     app = Flask(
@@ -28,6 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 64 * 1024},
         RATELIMIT_STORAGE_URI=None,
+        RATELIMIT_STRATEGY="moving-window",  # a refusal can then say exactly when to try again
         COMPRESS_ALGORITHM=["gzip"],
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         COMPRESS_MIMETYPES=["text/html", "text/css", "application/javascript", "text/javascript",
@@ -46,7 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
-    app.extensions["mvc.live"] = live.make_store(app.config["REDIS_URL"])
+    live.init_app(app)
+    app.extensions["mvc.timers"] = timers.Scheduler()  # meeting timers; stop() it with the app
     init_media(app)
     from mvc.sms import service as sms_service
 
@@ -84,12 +86,14 @@ def _template_helpers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
     from mvc.auth import current_user
+    from mvc.models.room import LAYOUT_LABELS
+    from mvc.security import breached_wait, retry_text
 
     local = ZoneInfo("Europe/Copenhagen")
 
     @app.context_processor
     def _globals() -> dict:
-        return {"locale": str(get_locale()), "current_user": current_user()}
+        return {"locale": str(get_locale()), "current_user": current_user(), "layout_labels": LAYOUT_LABELS}
 
     @app.template_filter("localtime")
     def _localtime(value, fmt: str = "%d-%m-%Y %H:%M") -> str:
@@ -116,7 +120,8 @@ def _template_helpers(app: Flask) -> None:
 
     @app.errorhandler(429)
     def _too_many(_e):
-        return page(429, _("Please wait a moment"), _("There have been too many attempts. Please wait a minute and try again."))
+        return page(429, _("Please wait a moment"), _("There have been too many attempts. %(retry)s",
+                                                      retry=retry_text(breached_wait())))
 
     @app.errorhandler(CSRFError)
     def _csrf(_e):

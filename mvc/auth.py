@@ -12,9 +12,9 @@ from flask import Blueprint, Flask, abort, current_app, g, redirect, render_temp
 from flask_babel import gettext as _
 from sqlmodel import select
 
-from mvc import db, logs
+from mvc import db, logs, security
 from mvc.extensions import limiter
-from mvc.i18n import safe_next
+from mvc.security import safe_next
 from mvc.models import User
 
 bp = Blueprint("auth", __name__)
@@ -109,30 +109,49 @@ def role_required(role: str):
     return decorate
 
 
-def _after_login(target: str | None) -> str:
-    return safe_next(target) if target else url_for("manage.my_rooms")
+def _after_login(user: User, target: str | None):
+    """Redirect a freshly signed-in staff member and remember this browser for the account."""
+    response = redirect(safe_next(target, url_for("manage.my_rooms")))
+    security.remember_device(response, user.id)
+    return response
 
 
-def _login_email() -> str:
-    return "login:" + request.form.get("email", "").strip().lower()[:254]
+def _account_limit() -> security.Limit:
+    """Wrong passwords one account takes from browsers it has not signed in from."""
+    cfg = current_app.config
+    return security.Limit("login-account", cfg["LOGIN_ACCOUNT_TRIES"], cfg["LOGIN_WINDOW_SECONDS"])
+
+
+def _password_login(email: str, password: str) -> tuple[User | None, str | None, int]:
+    """(user, error, status) for a password login; guessing slows the account but not its own browsers."""
+    user = db.session().exec(select(User).where(User.email == email)).first()
+    known = security.known_device(user.id if user else None)
+    wait = 0 if known else _account_limit().wait(email)
+    if wait:
+        log.warning("login_slowed", client=security.client_id(), wait=wait)
+        return None, _("Many wrong passwords have been tried for this account. %(retry)s "
+                       "A computer or phone you have signed in from before can sign in now.",
+                       retry=security.retry_text(wait)), 429
+    if verify_password(user, password):
+        return user, None, 200
+    if not known:
+        _account_limit().spend(email)
+    log.warning("login_failed", client=security.client_id())
+    return None, _("The e-mail or password is wrong."), 401
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10/minute", methods=["POST"])
-@limiter.limit("20/hour", methods=["POST"], key_func=_login_email)
+@limiter.limit("10/minute", methods=["POST"], deduct_when=lambda response: response.status_code != 302)
 def login():
     """Sign in with e-mail and password."""
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         email = request.form.get("email", "").strip().lower()[:254]
-        user = db.session().exec(select(User).where(User.email == email)).first()
-        if verify_password(user, request.form.get("password", "")[:200]):
+        user, error, status = _password_login(email, request.form.get("password", "")[:200])
+        if user is not None:
             login_user(user)
             log.info("login", user=user.id, method="password")
-            return redirect(_after_login(request.form.get("next")))
-        log.warning("login_failed", client=request.remote_addr)
-        error = _("The e-mail or password is wrong.")
-    status = 401 if error else 200
+            return _after_login(user, request.form.get("next"))
     return render_template("auth/login.html", error=error, next=request.values.get("next", ""),
                            oidc=oidc_client() is not None), status
 
@@ -144,7 +163,7 @@ def oidc_start():
     client = oidc_client()
     if client is None:
         abort(404)
-    session["oidc_next"] = safe_next(request.args.get("next")) if request.args.get("next") else ""
+    session["oidc_next"] = safe_next(request.args.get("next"), "")
     return client.authorize_redirect(url_for("auth.oidc_callback", _external=True))
 
 
@@ -167,7 +186,7 @@ def oidc_callback():
     target = session.pop("oidc_next", "")
     login_user(user)
     log.info("login", user=user.id, method="oidc")
-    return redirect(_after_login(target))
+    return _after_login(user, target)
 
 
 def _login_refused(message: str):

@@ -44,6 +44,17 @@ def stylesheet(theme_id: int):
     return resp
 
 
+@bp.get("/theme/<int:theme_id>/favicon.svg")
+@bp.get("/favicon.ico", defaults={"theme_id": 0})
+def favicon(theme_id: int):
+    """A camera on the theme's primary colour (the neutral default for theme 0)."""
+    theme = theme_for(db.session(), theme_id or None)
+    svg = render_template("favicon.svg", color=theme.primary_color, on=on_color(theme.primary_color))
+    resp = Response(svg, mimetype="image/svg+xml")
+    resp.headers["Cache-Control"] = "public, max-age=86400"
+    return resp
+
+
 @bp.get("/theme/<int:theme_id>/<any(logo, background):kind>")
 def image(theme_id: int, kind: str):
     """A theme's logo or background image."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import time
 
 import requests
@@ -53,6 +54,23 @@ class Page:
             self.wait_for(lambda t: False, seconds)
         except AssertionError:
             pass
+
+    def wait_closed(self, timeout: float = 5.0) -> int | None:
+        """Read until the server closes the socket; returns its close code (None without one)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.ws.settimeout(max(0.05, deadline - time.time()))
+            try:
+                opcode, frame = self.ws.recv_data_frame()
+            except websocket.WebSocketTimeoutException:
+                break
+            except (websocket.WebSocketConnectionClosedException, ConnectionError):
+                return None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return struct.unpack("!H", frame.data[:2])[0] if len(frame.data) >= 2 else None
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                self.received.append(frame.data.decode())
+        raise AssertionError(f"the socket was still open after {timeout}s")
 
     def close(self) -> None:
         self.ws.close()

@@ -14,6 +14,7 @@ from mvc import db as mvc_db, logs
 from mvc.booking import reminders
 from mvc.booking.forms import Parsed, PersonIn
 from mvc.mail import service as mail
+from mvc.meeting import live_ops
 from mvc.models import MailMessage
 from mvc.models import Invitation, Meeting, Organisation, SmsMessage, User
 from mvc.models.base import utcnow
@@ -143,6 +144,7 @@ def cancel_booking(db: Session, meeting: Meeting, user: User) -> Outcome:
     meeting.sequence += 1
     db.add(meeting)
     db.commit()
+    live_ops.end(meeting.id)
     reminders.cancel(db, meeting)
     outcome = Outcome(meeting)
     invitations = active_invitations(db, meeting)

@@ -82,6 +82,7 @@ class JoinResult:
     ok: bool
     errors: dict = field(default_factory=dict)
     status: int = 200
+    retry_after: int = 0  # seconds, when the visitor must wait before trying a PIN again
 
 
 NAME_ERRORS = {
@@ -89,6 +90,17 @@ NAME_ERRORS = {
     "name_long": lambda: _("The name is too long. Please use at most 60 characters."),
     "name_chars": lambda: _("The name contains characters that cannot be used. Please use letters and spaces."),
 }
+
+
+def _pin_error(check: security.PinCheck) -> str:
+    """What to tell someone whose PIN was not accepted, with when to try again."""
+    retry = security.retry_text(check.wait)
+    if check.blocked == "room":
+        return _("Many wrong PINs have been tried for this room. %(retry)s "
+                 "If you have a link from an invitation, you can use it now.", retry=retry)
+    if check.blocked == "client":
+        return _("Too many wrong PINs. %(retry)s", retry=retry)
+    return _("The PIN is not correct. Please check it and try again.")
 
 
 def join(ctx: JoinContext, form) -> JoinResult:
@@ -104,23 +116,13 @@ def join(ctx: JoinContext, form) -> JoinResult:
         return JoinResult(False, errors, 422)
 
     role = "guest"
-    if ctx.staff_host:
+    if ctx.staff_host or (ctx.invitation is not None and ctx.invitation.role == "host"):
         role = "host"
-    elif pin or ctx.needs_pin:
-        room_key = ctx.target.alias
-        check = security.check_pin(room_key, pin, ctx.target.host_pin, ctx.target.guest_pin)
+    elif ctx.invitation is None and (pin or ctx.needs_pin):  # an invitation link never waits on PINs
+        check = security.check_pin(ctx.target.alias, pin, ctx.target.host_pin, ctx.target.guest_pin)
         if check.role is None:
-            if check.blocked == "room":
-                msg = _("PIN entry for this room is closed for a while because of too many wrong attempts. "
-                        "Please contact the person who invited you.")
-            elif check.blocked == "client":
-                msg = _("Too many wrong PINs. Please wait 10 minutes and try again.")
-            else:
-                msg = _("The PIN is not correct. Please check it and try again.")
-            return JoinResult(False, {"pin": msg}, 429 if check.blocked else 403)
+            return JoinResult(False, {"pin": _pin_error(check)}, 429 if check.blocked else 403, check.wait)
         role = check.role
-    if ctx.invitation is not None and ctx.invitation.role == "host":
-        role = "host"
 
     meeting = rooms.open_meeting(db.session(), ctx.target)
     participants.remember(meeting.id, name, role, ctx.invitation.id if ctx.invitation else None,

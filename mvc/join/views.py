@@ -31,5 +31,6 @@ def page(alias: str):
         result = service.join(ctx, request.form)
         if result.ok:
             return redirect(url_for("meeting.live", alias=ctx.target.alias))
-        return render_template("join/page.html", ctx=ctx, form=request.form, errors=result.errors), result.status
+        headers = {"Retry-After": str(result.retry_after)} if result.retry_after else {}
+        return render_template("join/page.html", ctx=ctx, form=request.form, errors=result.errors), result.status, headers
     return render_template("join/page.html", ctx=ctx, form={"name": ctx.invited_name}, errors={})

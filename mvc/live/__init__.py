@@ -1,11 +1,16 @@
-"""Live room state behind one interface, with memory and Redis backends."""
+"""Live room state behind one interface, with SQLite-file (or in-memory) and Redis backends."""
 from __future__ import annotations
 
-from typing import Callable, Protocol, TypeVar
+import threading
+from typing import TYPE_CHECKING, Callable, Protocol, TypeVar
 
-from mvc.live.state import RoomState
+from mvc.live.state import RoomState, disconnect_all
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 T = TypeVar("T")
+STATE_TTL = 24 * 3600  # a live meeting that nobody touches for a day is forgotten
 Event = dict
 Listener = Callable[[Event], None]
 
@@ -17,16 +22,27 @@ class LiveStore(Protocol):
         """The room's state, or None when no meeting is live."""
 
     def update(self, room: int, fn: Callable[[RoomState], T], settings: dict | None = None) -> tuple[RoomState, T]:
-        """Atomically apply fn to the room's state (created with settings if missing)."""
+        """Atomically apply fn to the room's state and save it.
+
+        A missing room is created only when settings are given (a meeting is opened by
+        someone arriving); otherwise fn sees an empty state that is not saved, so a late
+        message never brings an ended meeting back.
+        """
+
+    def rooms(self) -> list[int]:
+        """Ids of every room with live state."""
 
     def delete(self, room: int) -> None:
-        """Forget the room (meeting ended)."""
+        """Forget the room (meeting ended): its state, chat and room_key rate-limit hits."""
 
     def publish(self, room: int, event: Event) -> None:
         """Send an event to every listener of the room, in every process."""
 
     def subscribe(self, room: int, listener: Listener) -> Callable[[], None]:
         """Call listener for each event of the room; returns the unsubscribe function."""
+
+    def subscribers(self, room: int) -> int:
+        """How many listeners this process has for the room."""
 
     def append_log(self, room: int, item: dict, cap: int) -> None:
         """Append to the room's chat log, keeping the newest cap items."""
@@ -47,12 +63,39 @@ class LiveStore(Protocol):
         """Release connections and threads."""
 
 
-def make_store(redis_url: str = "") -> LiveStore:
-    """The Redis store when a URL is configured, else the in-process one."""
+def room_key(room: int, *parts: str) -> str:
+    """A rate-limit key that belongs to one meeting, so it is deleted with the meeting."""
+    return ":".join(("room", str(room), *parts))
+
+
+def make_store(redis_url: str = "", path: str = ":memory:") -> LiveStore:
+    """The Redis store when a URL is configured, else the SQLite store at path."""
     if redis_url:
         from mvc.live.redis import RedisStore
 
         return RedisStore(redis_url)
-    from mvc.live.memory import MemoryStore
+    from mvc.live.sqlite import SqliteStore
 
-    return MemoryStore()
+    return SqliteStore(path)
+
+
+def init_app(app: "Flask") -> None:
+    """Open the configured store; a process-local one first forgets the sockets of the process before."""
+    store = make_store(app.config["REDIS_URL"], app.config["LIVE_PATH"])
+    app.extensions["mvc.live"] = store
+    if app.config["REDIS_URL"]:
+        return  # other web processes hold sockets in the same rooms: nothing here is stale
+    swept = threading.Event()
+    lock = threading.Lock()
+
+    @app.before_request
+    def _forget_lost_sockets() -> None:
+        # On the first request, not at start: `python -m mvc reminders` opens the same file
+        # while the web process runs, and must not mark its live sockets as gone.
+        if swept.is_set():
+            return
+        with lock:
+            if not swept.is_set():
+                for room in store.rooms():
+                    store.update(room, disconnect_all)
+                swept.set()

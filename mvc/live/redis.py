@@ -10,10 +10,10 @@ from typing import Callable, TypeVar
 
 import redis
 
+from mvc.live import STATE_TTL, room_key
 from mvc.live.state import RoomState
 
 T = TypeVar("T")
-STATE_TTL = 24 * 3600  # a live meeting that nobody touches for a day is gone
 
 
 class RedisStore:
@@ -47,6 +47,9 @@ class RedisStore:
                     raw = pipe.get(key)
                     state = RoomState.from_dict(json.loads(raw)) if raw else RoomState(room, dict(settings or {}))
                     result = fn(state)
+                    if raw is None and settings is None:
+                        pipe.unwatch()
+                        return state, result  # no meeting to change: nothing is created
                     state.version += 1
                     pipe.multi()
                     pipe.set(key, json.dumps(state.to_dict()), ex=STATE_TTL)
@@ -55,8 +58,14 @@ class RedisStore:
                 except redis.WatchError:
                     continue  # someone else changed the room first: run fn again on fresh state
 
+    def rooms(self) -> list[int]:
+        start = len(self._key(0)) - 1
+        keys = self._redis.scan_iter(match=self._key(0)[:-1] + "*", count=500)
+        return sorted(int(k[start:]) for k in keys if k[start:].isdigit())
+
     def delete(self, room: int) -> None:
-        self._redis.delete(self._key(room), f"{self._key(room)}:chat")
+        hits = self._redis.scan_iter(match=f"{self._prefix}:hits:{room_key(room, '')}*", count=500)
+        self._redis.delete(self._key(room), f"{self._key(room)}:chat", *hits)
 
     def append_log(self, room: int, item: dict, cap: int) -> None:
         key = f"{self._key(room)}:chat"
@@ -90,6 +99,10 @@ class RedisStore:
                     del self._listeners[room]
 
         return unsubscribe
+
+    def subscribers(self, room: int) -> int:
+        with self._lock:
+            return len(self._listeners.get(room, ()))
 
     def _listen(self) -> None:
         while not self._stopping.is_set():

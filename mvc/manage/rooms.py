@@ -10,6 +10,7 @@ from sqlmodel import Session, or_, select
 
 from mvc.manage import audit
 from mvc.manage.forms import PIN_RE, Checked, Refused, flag, text
+from mvc.meeting import live_ops
 from mvc.models import Meeting, MeetingSettings, Room, Theme, User
 from mvc.models.room import LAYOUTS
 from sqlalchemy.exc import IntegrityError
@@ -101,15 +102,19 @@ def save(db: Session, actor: User, room: Room | None, values: dict) -> Room:
 
 def delete(db: Session, actor: User, room: Room) -> None:
     """Delete a room; its past meetings stay (as history) without the link to it."""
+    ended = []
     for meeting in db.exec(select(Meeting).where(Meeting.room_id == room.id)):
         meeting.room_id = None
         if meeting.status == "open":
             meeting.status = "ended"
+            ended.append(meeting.id)
         db.add(meeting)
     audit.record(db, actor, "room.delete", f"room {room.alias}", room.name)
     db.flush()
     db.delete(room)
     db.commit()
+    for meeting_id in ended:
+        live_ops.end(meeting_id)
 
 
 def join_url(alias: str) -> str:

@@ -5,7 +5,9 @@
  *               room and pid and relays to the worker (sending "join" before the first offer).
  *   mode        "av" (default), "audio" (microphone only) or "listen" (receive only).
  *   container   element that receives one tile per remote publisher:
- *               <div class="tile" data-pid="PID"><video autoplay playsinline></video></div>
+ *               <figure class="tile" data-pid="PID"><video autoplay playsinline></video><figcaption></figure>
+ *               and dispatches "mvc:tiles" on document when tiles come or go.
+ * MVCMedia.start() rejects when the browser cannot do WebRTC (no or a blocked RTCPeerConnection).
  * MVCMedia.handle(msg)  for worker messages relayed by the server:
  *               answer, offer (renegotiation), error, speaker, reconnect (worker replaced).
  * MVCMedia.switchDevice(kind, deviceId), setLocal(kind, on), pip(pid), pc(), stop().
@@ -22,25 +24,36 @@
                frameRate: {ideal: 20, max: 24}, facingMode: "user"};
   var AUDIO = {echoCancellation: true, noiseSuppression: true, autoGainControl: true};
   var opts = null, pc = null, local = null, restartTimer = null, stopped = true;
-  var screen = null, screenTx = null, wantOffer = false, queue = Promise.resolve();
+  var screen = null, screenTx = null, wantOffer = false, queue = Promise.resolve(), speaker = null;
+
+  function markSpeaker() {
+    opts.container.querySelectorAll(".tile").forEach(function (el) {
+      el.classList.toggle("speaking", el.dataset.pid === speaker);
+    });
+  }
+
+  // The page learns of new and removed tiles by "mvc:tiles" (names, host and hand marks, layout).
+  function tilesChanged() { document.dispatchEvent(new CustomEvent("mvc:tiles")); }
 
   function tile(pid) {
     var el = opts.container.querySelector('.tile[data-pid="' + CSS.escape(pid) + '"]:not(.self)');
     if (!el) {
-      el = document.createElement("div");
+      el = document.createElement("figure");
       el.className = "tile";
       el.dataset.pid = pid;
       var video = document.createElement("video");
       video.autoplay = true;
       video.playsInline = true;
       el.appendChild(video);
+      el.appendChild(document.createElement("figcaption"));
       if (/~screen$/.test(pid)) {
         el.classList.add("screen");
-        video.style.objectFit = "contain";
         opts.container.insertBefore(el, opts.container.firstChild);
       } else {
         opts.container.appendChild(el);
       }
+      el.classList.toggle("speaking", pid === speaker);
+      tilesChanged();
     }
     return el;
   }
@@ -52,7 +65,7 @@
     var video = el.querySelector("video");
     if (video.srcObject !== stream) video.srcObject = stream;
     stream.onremovetrack = function () {
-      if (stream.getTracks().length === 0 && video.srcObject === stream) el.remove();
+      if (stream.getTracks().length === 0 && video.srcObject === stream) { el.remove(); tilesChanged(); }
     };
   }
 
@@ -150,6 +163,7 @@
       if (stopped) return;
       if (pc) pc.close();
       opts.container.querySelectorAll(".tile:not(.self)").forEach(function (el) { el.remove(); });
+      tilesChanged();
       connect().catch(report);
     }, delay);
   }
@@ -180,9 +194,8 @@
         opts.send({type: "answer", sdp: pc.localDescription.sdp});
         if (wantOffer) await offer();
       } else if (msg.type === "speaker") {
-        opts.container.querySelectorAll(".tile").forEach(function (el) {
-          el.classList.toggle("speaking", el.dataset.pid === msg.pid);
-        });
+        speaker = msg.pid;
+        markSpeaker();
       } else if (msg.type === "reconnect") {
         restart(0);
       } else if (msg.type === "error" && !/^offer failed: glare/.test(msg.message || "")) {
@@ -192,15 +205,22 @@
   }
 
   async function start(options) {
+    if (!stopped) stop();  // a new websocket starts afresh: the server has let the old peer go
     opts = options;
     stopped = false;
     opts.selfVideo = opts.selfVideo || opts.localVideo;
+    if (typeof window.RTCPeerConnection !== "function") throw new Error("no WebRTC");
     local = await getMedia(opts.mode);
     if (opts.selfVideo && local) {
       opts.selfVideo.muted = true;
       opts.selfVideo.srcObject = local;
     }
-    await connect();
+    try {
+      await connect();
+    } catch (e) {  // RTCPeerConnection blocked or broken: nothing can flow
+      stop();
+      throw e;
+    }
   }
 
   async function switchDevice(kind, deviceId) {

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -20,34 +22,56 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium for one test module: Playwright's event loop must not outlive the browser
-    tests, or asyncio.run() in the media tests that follow would fail."""
+@contextmanager
+def chromium(*extra_args: str):
+    """Debian's Chromium under Playwright, with the fake devices and any extra switches."""
     from playwright.sync_api import sync_playwright
 
     exe = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS + list(extra_args))
         yield b
         b.close()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for one test module: Playwright's event loop must not outlive the browser
+    tests, or asyncio.run() in the media tests that follow would fail."""
+    with chromium() as b:
+        yield b
+
+
 @pytest.fixture
 def phone(browser):
-    """A new phone-sized page (390×844), Danish by default."""
+    """A new page (390×844 unless told), Danish by default; page.problems collects console
+    errors, uncaught exceptions and CSP violations for tests that assert there are none."""
     contexts = []
 
-    def make(width: int = 390, height: int = 844):
-        ctx = browser.new_context(viewport={"width": width, "height": height}, permissions=["camera", "microphone"])
+    def make(width: int = 390, height: int = 844, **options):
+        ctx = browser.new_context(viewport={"width": width, "height": height}, permissions=["camera", "microphone"], **options)
         contexts.append(ctx)
         page = ctx.new_page()
         page.set_default_timeout(10_000)
+        page.problems = []
+        page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: page.problems.append(f"uncaught: {e}"))
         return page
 
     yield make
     for ctx in contexts:
         ctx.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot for reviewers under test-artifacts/ (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
 
 
 def wait_js(page, expression: str, timeout: float = 10.0, interval: float = 0.1):
@@ -76,3 +100,14 @@ def enter(page, url: str, name: str, pin: str | None = None) -> None:
         page.fill("#pin", pin)
     page.click(JOIN_BUTTON)
     page.wait_for_url("**/live")
+
+
+def host_pin(server) -> str:
+    """The demo room's host PIN in the server's database."""
+    from sqlmodel import select
+
+    from mvc import db
+    from mvc.models import Room
+
+    with server.app.app_context():
+        return db.session().exec(select(Room).where(Room.alias == "demo")).one().host_pin

@@ -3,20 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import enter, wait_js
+from tests.browser.conftest import enter, host_pin, wait_js
 
 pytestmark = pytest.mark.browser
-
-def host_pin(server) -> str:
-    """The demo room's host PIN in the server's database."""
-    from sqlmodel import select
-
-    from mvc import db
-    from mvc.models import Room
-
-    with server.app.app_context():
-        return db.session().exec(select(Room).where(Room.alias == "demo")).one().host_pin
-
 
 def test_three_pages_see_each_other_and_host_only_stops_guest_video(media_server, phone):
     pin = host_pin(media_server)

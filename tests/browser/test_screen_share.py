@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, wait_js
+from tests.browser.conftest import CHROMIUM_ARGS, screenshot, wait_js
 from tests.browser.test_media_flow import enter
 
 pytestmark = pytest.mark.browser
@@ -64,6 +64,8 @@ def test_host_shares_screen_and_the_guest_sees_it_as_the_large_tile(media_server
         assert guest.evaluate("document.querySelector('#tiles .tile').classList.contains('screen')")
         assert guest.evaluate("""s => { const t = document.querySelector(s), c = document.getElementById('tiles');
             return t.getBoundingClientRect().width > c.clientWidth * 0.9; }""", SCREEN_TILE)
+        wait_js(guest, f"document.querySelector('{SCREEN_TILE} figcaption').textContent === 'Skærm fra Nina'")
+        screenshot(guest, "meeting-390x844-guest-screen")
         # The host's camera still arrives as its own tile.
         assert guest.evaluate(f"!!document.querySelector('#tiles .tile[data-pid=\"{host_pid}\"] video')")
         host.wait_for_selector("[data-action=share][aria-pressed=true]", state="attached")

@@ -1,6 +1,7 @@
 """Staff login: local accounts, rate limits, session expiry, logout, and OpenID Connect with PKCE."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -8,6 +9,7 @@ import requests
 from sqlmodel import select
 
 from mvc.models import User
+from mvc import security
 from tests import staff
 from tests.conftest import base_config, build_app
 from tests.oidc_provider import Provider
@@ -31,21 +33,52 @@ def test_login_returns_to_a_local_next_page_only(client, db):
     assert client.post("/login", data={**data, "next": "/manage/themes"}).headers["Location"] == "/manage/themes"
     client.post("/logout", data={"csrf_token": staff.token(client, "/rooms")})
     data["csrf_token"] = staff.token(client, "/login")
-    assert client.post("/login", data={**data, "next": "//evil.example/"}).headers["Location"] == "/"
+    assert client.post("/login", data={**data, "next": "//evil.example/"}).headers["Location"] == "/rooms"
 
 
 def test_login_attempts_are_rate_limited_per_client(client, db):
     staff.admin(db)
     statuses = [staff.login(client, "admin@demo.example", "guess", remote="10.9.9.9").status_code for _ in range(11)]
     assert statuses[:10] == [401] * 10 and statuses[10] == 429
-    # Even the right password waits out the limit.
-    assert staff.login(client, "admin@demo.example", remote="10.9.9.9").status_code == 429
+    # Even the right password waits out the limit, and the page says for how long.
+    refused = staff.login(client, "admin@demo.example", remote="10.9.9.9")
+    assert refused.status_code == 429
+    assert re.search(r"There have been too many attempts\. Try again in (1 minute|\d+ seconds?)\.",
+                     refused.get_data(as_text=True))
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
 
 
-def test_login_attempts_are_rate_limited_per_account(client, db):
+def _guess_from_elsewhere(app, times: int, email: str = "admin@demo.example") -> list[int]:
+    """Wrong passwords for the account from other browsers at other addresses; their statuses."""
+    return [staff.login(app.test_client(), email, "guess", remote=f"10.8.0.{i}").status_code for i in range(times)]
+
+
+def test_password_guessing_slows_the_account_and_says_when_to_retry(app, client, db):
     staff.admin(db)
-    statuses = [staff.login(client, "admin@demo.example", "guess", remote=f"10.8.0.{i}").status_code for i in range(21)]
-    assert statuses[:20] == [401] * 20 and statuses[20] == 429
+    statuses = _guess_from_elsewhere(app, 20)
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+    # A browser that never signed in to the account waits, even with the right password...
+    refused = staff.login(client, "admin@demo.example", remote="10.7.0.1")
+    assert refused.status_code == 429
+    assert "Try again in 15 minutes." in refused.get_data(as_text=True)
+    assert client.get("/rooms").status_code == 302
+
+
+def test_owner_signs_in_from_their_usual_browser_after_twenty_wrong_passwords(app, client, db):
+    staff.admin(db)
+    assert staff.login(client, "admin@demo.example", remote="10.7.0.1").status_code == 302
+    client.post("/logout", data={"csrf_token": staff.token(client, "/rooms")})
+    _guess_from_elsewhere(app, 20)
+    resp = staff.login(client, "admin@demo.example", remote="10.7.0.1")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/rooms"
+    assert client.get("/rooms").status_code == 200
+
+
+def test_a_forged_known_device_cookie_does_not_lift_the_account_limit(app, client, db):
+    staff.admin(db)
+    _guess_from_elsewhere(app, 10)
+    client.set_cookie(security.DEVICE_COOKIE, "WzFd.forged.signature")
+    assert staff.login(client, "admin@demo.example", remote="10.7.0.2").status_code == 429
 
 
 def test_logout_ends_the_session(client, db):
@@ -163,6 +196,22 @@ def test_oidc_refuses_deactivated_account(oidc_client, oidc_db, provider):
     assert oidc_client.get("/rooms").status_code == 302
 
 
+def test_oidc_login_works_while_the_password_is_being_guessed(oidc_app, oidc_client, oidc_db, provider):
+    staff.admin(oidc_db)
+    assert set(_guess_from_elsewhere(oidc_app, 20)[10:]) == {429}
+    provider.user = {"sub": "idp-123", "email": "admin@demo.example", "email_verified": True}
+    resp = oidc_login(oidc_client, provider)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/rooms"
+    assert oidc_client.get("/rooms").status_code == 200
+
+
+@pytest.mark.parametrize("hostile", ["/%09/example.com", "//example.com", "/%5cexample.com", "https://example.com/"])
+def test_oidc_return_never_leaves_the_site(oidc_client, oidc_db, provider, hostile):
+    provider.user = {"sub": "idp-123", "email": "admin@demo.example", "email_verified": True}
+    resp = oidc_login(oidc_client, provider, next_path=hostile)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/rooms"
+
+
 def test_oidc_refuses_a_forged_state(oidc_client, provider):
     provider.user = {"sub": "idp-123", "email": "admin@demo.example", "email_verified": True}
     oidc_client.get("/lang/en")
@@ -173,3 +222,10 @@ def test_oidc_refuses_a_forged_state(oidc_client, provider):
     resp = oidc_client.get(f"{back.path}?{forged}")
     assert resp.status_code == 403 and "The login did not succeed" in resp.get_data(as_text=True)
     assert oidc_client.get("/rooms").status_code == 302
+
+
+def test_many_staff_behind_one_address_all_sign_in(app, db):
+    for i in range(12):
+        staff.make_user(db, f"host{i}@demo.example")
+    statuses = [staff.login(app.test_client(), f"host{i}@demo.example", remote="10.7.7.7").status_code for i in range(12)]
+    assert statuses == [302] * 12

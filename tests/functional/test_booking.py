@@ -208,8 +208,12 @@ def test_calendar_file_edit_and_cancel(app, host):
     update = rows(app, SmsMessage)[-1]
     assert update.purpose == "update" and update.to == "+4520123456" and moved.astimezone(LOCAL).strftime("%H:%M") in update.body
 
+    live = app.extensions["mvc.live"]
+    live.update(meeting.id, lambda state: None, settings={})  # someone opened the meeting early
+    live.append_log(meeting.id, {"text": "hello"}, cap=10)
     page = host.get(f"/bookings/{meeting.id}").get_data(as_text=True)
     host.post(f"/bookings/{meeting.id}/cancel", data={"csrf_token": csrf_from(page)})
+    assert live.get(meeting.id) is None and live.read_log(meeting.id) == []  # chat lives only as long as the meeting
     cal = ics_of(host, meeting.id, karen.id)
     [event] = cal.walk("VEVENT")
     assert str(cal["METHOD"]) == "CANCEL" and str(event["STATUS"]) == "CANCELLED" and int(event["SEQUENCE"]) == 2

@@ -89,11 +89,18 @@ def test_room_may_not_use_another_organisations_theme(admin_client, db):
 
 
 def test_admin_deletes_room_and_its_history_stays(admin_client, db, demo_room):
-    db.add(Meeting(organisation_id=demo_room.organisation_id, room_id=demo_room.id, kind="room"))
+    open_meeting = Meeting(organisation_id=demo_room.organisation_id, room_id=demo_room.id, kind="room")
+    db.add(open_meeting)
     db.commit()
+    meeting_id = open_meeting.id
+    db.expunge(open_meeting)  # read it back fresh below
+    live = admin_client.application.extensions["mvc.live"]
+    live.update(meeting_id, lambda state: None, settings={})
+    live.append_log(meeting_id, {"text": "hello"}, cap=10)
     path = f"/manage/rooms/{demo_room.id}"
     resp = admin_client.post(f"{path}/delete", data={"csrf_token": staff.token(admin_client, path)})
     assert resp.status_code == 302
+    assert live.get(meeting_id) is None and live.read_log(meeting_id) == []  # the meeting ended with its room
     assert db.exec(select(Room)).all() == []
     meeting = db.exec(select(Meeting)).one()
     assert meeting.room_id is None and meeting.status == "ended"

@@ -11,23 +11,6 @@ from mvc.meeting import live_ops
 MEETING = 41
 
 
-class Recorder:
-    """A media pool that records what the web sends it."""
-
-    def __init__(self) -> None:
-        self.sent: list = []
-
-    def send(self, msg) -> bool:
-        self.sent.append(msg)
-        return True
-
-    def health(self) -> dict:
-        return {"ok": True, "workers": {}}
-
-    def stop(self) -> None:
-        pass
-
-
 def pages(hub, room: int, *pids: str) -> dict[str, list]:
     """Register a fake page for each pid; returns pid → what it was handed."""
     inboxes: dict[str, list] = {pid: [] for pid in pids}
@@ -71,29 +54,27 @@ def test_a_policy_refused_by_the_worker_is_shown_to_the_hosts_only(app):
     assert "Medieserveren kunne ikke gennemføre" in html and "medieserveren" in html
 
 
-def test_a_policy_the_web_cannot_build_makes_the_worker_hold_and_tells_the_hosts(app):
-    recorder = app.extensions["mvc.media"] = Recorder()
+def test_a_policy_the_web_cannot_build_makes_the_worker_hold_and_tells_the_hosts(app, media):
     hub = app.extensions["mvc.hub"]
     state = seat(app, Participant(pid="host", name="Nina", role=HOST),
                  Participant(pid="guest", name="Karen", mic=False, group="x" * (m.MAX_ID + 1)))
     inbox = pages(hub, MEETING, "host", "guest")
     with app.app_context():
         live_ops.sync_policy(MEETING, state)
-    assert recorder.sent == [m.Hold(room=str(MEETING), reason="policy.groups must map participant ids to group names")]
+    assert media.sent() == [{"type": "hold", "room": str(MEETING),
+                             "reason": "policy.groups must map participant ids to group names"}]
     assert [i["kind"] for i in inbox["host"]] == ["notice"] and inbox["guest"] == []
 
     state.participants["guest"].group = "Gruppe 1"
     with app.app_context():
         live_ops.sync_policy(MEETING, state)
-    sent = recorder.sent[-1]
-    assert isinstance(sent, m.PolicyMsg) and sent.audio_blocked == ["guest"]
+    assert media.last_policy(MEETING)["audio_blocked"] == ["guest"]
 
 
-def test_signalling_the_worker_would_refuse_is_answered_on_the_web_side(app):
-    recorder = app.extensions["mvc.media"] = Recorder()
+def test_signalling_the_worker_would_refuse_is_answered_on_the_web_side(app, media):
     inbox = pages(app.extensions["mvc.hub"], MEETING, "guest")
     with app.app_context():
         live_ops.to_media(MEETING, {"type": "offer", "pid": "guest", "sdp": "x" * 10})
         live_ops.to_media(MEETING, {"type": "join", "pid": "guest"})
-    assert recorder.sent == [m.Join(room=str(MEETING), pid="guest")]
+    assert media.sent() == [{"type": "join", "room": str(MEETING), "pid": "guest"}]
     assert inbox["guest"][0]["msg"]["type"] == "error"

@@ -223,7 +223,7 @@ def test_mute_and_camera_ban_hold_in_a_room_with_70_listen_only_participants(wor
             assert (await ping(reader, ctl))["peers"] == 73
 
             state.participants["guest"].mic = False  # the host mutes the guest ...
-            state.settings["guests_camera"] = False  # ... and forbids guests' cameras
+            state.settings.guests_camera = False  # ... and forbids guests' cameras
             assert len(policy(state)["audio_blocked"]) > 64
             sync()
             await quiet(lambda: watcher.frames["guest"] + watcher.audio["guest"])

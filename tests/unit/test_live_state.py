@@ -1,4 +1,4 @@
-"""Live state rules and both store backends (memory, and Redis on a real server)."""
+"""Live state rules and every store backend (SQLite in memory and in a file, Redis on a real server)."""
 from __future__ import annotations
 
 import threading
@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from mvc.live.memory import MemoryStore
+from mvc.live import STATE_TTL, room_key
+from mvc.live.sqlite import SqliteStore
 from mvc.live.state import KNOCKING, PRESENT, WAITING, Participant, RoomState, arrive, leave, set_connected
 
 
@@ -51,6 +52,19 @@ def test_rejoin_keeps_place_and_raised_hand():
     assert again.hand == 123.0 and again.status == PRESENT
 
 
+def test_disconnect_all_keeps_everything_but_the_sockets():
+    from mvc.live.state import disconnect_all
+
+    state = RoomState(1, {"waiting_room": False})
+    arrive(state, host())
+    arrive(state, guest("a")).hand = 5.0
+    set_connected(state, "h", True)
+    set_connected(state, "a", True)
+    disconnect_all(state)
+    assert not state.host_present and not state.participants["a"].connected
+    assert state.participants["a"].hand == 5.0 and state.participants["a"].status == PRESENT
+
+
 def test_roundtrip_through_dict():
     state = RoomState(7, {"layout": "tiles"})
     arrive(state, host())
@@ -59,10 +73,20 @@ def test_roundtrip_through_dict():
     assert leave(copy, "h").name == "Host Hanne" and copy.participants == {}
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
-    if request.param == "memory":
-        s = MemoryStore()
+def poll(predicate, timeout: float = 5.0):
+    """Wait until predicate() is true (or fail after timeout seconds)."""
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "redis"])
+def store(request, tmp_path):
+    if request.param == "sqlite-memory":
+        s = SqliteStore()
+    elif request.param == "sqlite-file":
+        s = SqliteStore(tmp_path / "live.sqlite")
     else:
         from mvc.live.redis import RedisStore
 
@@ -98,24 +122,20 @@ def test_store_refusal_changes_nothing(store):
 
 
 def test_store_publish_reaches_subscribers_until_unsubscribed(store):
-    got = []
-    done = threading.Event()
-
-    def listener(event):
-        got.append(event)
-        done.set()
-
-    unsubscribe = store.subscribe(5, listener)
-    time.sleep(0.2)  # Redis: let the subscription settle
-    store.publish(5, {"kind": "state", "v": 1})
+    got, other = [], []
+    unsubscribe = store.subscribe(5, got.append)
+    store.subscribe(5, other.append)
+    assert store.subscribers(5) == 2 and store.subscribers(6) == 0
+    # Redis: the subscription takes effect asynchronously, so knock until it answers.
+    poll(lambda: store.publish(5, {"kind": "probe"}) or got)
     store.publish(6, {"kind": "other-room"})
-    assert done.wait(3)
-    time.sleep(0.2)
-    assert got == [{"kind": "state", "v": 1}]
+    store.publish(5, {"kind": "state", "v": 1})
+    poll(lambda: {"kind": "state", "v": 1} in got)
     unsubscribe()
+    assert store.subscribers(5) == 1
     store.publish(5, {"kind": "state", "v": 2})
-    time.sleep(0.3)
-    assert len(got) == 1
+    poll(lambda: {"kind": "state", "v": 2} in other)  # events arrive in order: v2 has been delivered
+    assert {"kind": "other-room"} not in got and {"kind": "state", "v": 2} not in got
 
 
 def test_store_counts_hits_in_a_window(store):
@@ -126,10 +146,26 @@ def test_store_counts_hits_in_a_window(store):
     assert store.health()["ok"] is True
 
 
-def test_store_delete_forgets_the_room(store):
-    store.update(3, lambda s: None)
+def test_store_delete_forgets_the_room_its_chat_and_its_hits(store):
+    store.update(3, lambda s: None, settings={})
+    store.update(4, lambda s: None, settings={})
+    store.append_log(3, {"n": 1}, cap=10)
+    store.hit(room_key(3, "chat", "a"), 60)
+    store.hit(room_key(33, "chat", "a"), 60)  # another meeting whose id starts alike
+    store.hit("pin:demo", 60)  # not the meeting's: stays
+    assert store.rooms() == [3, 4]
     store.delete(3)
-    assert store.get(3) is None
+    assert store.get(3) is None and store.read_log(3) == [] and store.rooms() == [4]
+    assert store.count(room_key(3, "chat", "a"), 60) == 0
+    assert store.count(room_key(33, "chat", "a"), 60) == 1 and store.count("pin:demo", 60) == 1
+
+
+def test_store_update_never_brings_a_deleted_room_back(store):
+    store.update(2, lambda s: arrive(s, guest("a")), settings={"waiting_room": False})
+    store.delete(2)
+    state, gone = store.update(2, lambda s: set_connected(s, "a", False))  # a late message
+    assert gone is None and state.participants == {}
+    assert store.get(2) is None and store.rooms() == []
 
 
 def test_chat_log_keeps_the_newest_lines(store):
@@ -138,3 +174,42 @@ def test_chat_log_keeps_the_newest_lines(store):
     assert [x["n"] for x in store.read_log(9)] == list(range(2, 12))
     store.delete(9)
     assert store.read_log(9) == []
+
+
+def test_sqlite_file_keeps_everything_across_a_reopen(tmp_path):
+    first = SqliteStore(tmp_path / "var" / "live.sqlite")
+    first.update(1, lambda s: setattr(s, "locked", True), settings={})
+    first.append_log(1, {"text": "hello"}, cap=10)
+    first.hit("pin:demo", 600)
+    first.close()
+    again = SqliteStore(tmp_path / "var" / "live.sqlite")
+    assert again.get(1).locked and again.get(1).version == 1
+    assert again.read_log(1) == [{"text": "hello"}]
+    assert again.count("pin:demo", 600) == 1
+    again.close()
+
+
+def test_sqlite_prunes_expired_hits_and_stale_rooms():
+    s = SqliteStore()
+    s.hit("short", 1)
+    s.hit("long", 600)
+    s.update(1, lambda st: None, settings={})
+    s.append_log(1, {"n": 1}, cap=10)
+    assert s.prune(time.time() + 2) == 1  # the short hit only
+    assert s.count("long", 600) == 1 and s.get(1) is not None
+    s.prune(time.time() + STATE_TTL + 1)
+    assert s.get(1) is None and s.read_log(1) == [] and s.count("long", 600) == 0
+    s.close()
+
+
+def test_sqlite_prune_is_bounded_per_sweep():
+    from mvc.live.sqlite import PRUNE_BATCH
+
+    s = SqliteStore()
+    for i in range(PRUNE_BATCH + 10):
+        s.hit(f"pin:room{i}", 1)
+    later = time.time() + 2
+    assert s.prune(later) == PRUNE_BATCH
+    assert s.prune(later) == 10
+    assert s.prune(later) == 0
+    s.close()

@@ -24,7 +24,7 @@ def seat(app, *people: Participant):
     def place(state):
         for p in people:
             state.participants[p.pid] = p
-    state, _ = app.extensions["mvc.live"].update(MEETING, place)
+    state, _ = app.extensions["mvc.live"].update(MEETING, place, settings={})
     return state
 
 

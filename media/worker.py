@@ -168,12 +168,16 @@ class Worker:
             conn.send(m.error(f"{msg.type} failed: {_describe(exc)}", pid, getattr(msg, "room", None)))
 
     def _refuse_policy(self, room_id: str, why: str, conn: Connection) -> None:
-        """A policy we cannot apply: fail closed for the room and tell its hosts."""
+        """A policy we cannot apply: fail closed for the room and tell its hosts.
+
+        Every web process is told (the room's hosts may be connected to any of them).
+        """
         log.warning("policy for room %s refused: %s", room_id, why)
         room = self.rooms.get(room_id)
         if room is not None:
             room.hold()
-        conn.send(m.policy_refused(room_id, why))
+        for other in self.connections | {conn}:
+            other.send(m.policy_refused(room_id, why))
 
     def _peer_room(self, msg: Any) -> Room:
         room = self.rooms.get(msg.room)

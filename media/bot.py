@@ -103,6 +103,11 @@ class EncodedTrack(MediaStreamTrack):
         self.sent = 0
         self.paused = False
 
+    @property
+    def position(self) -> int:
+        """Index in the clip of the next frame to send."""
+        return self._pos
+
     def restart(self) -> None:
         """Play from the clip's first frame (a keyframe) next."""
         self._pos = 0

@@ -107,9 +107,9 @@ def test_killed_worker_is_replaced_and_media_flows_again():
             assert pool.room_worker(ROOM) is not None
             # the room's policy was replayed to the new worker: g2 stays muted
             audio0 = dict(bots["host"].audio)
-            await asyncio.sleep(1.0)
-            assert bots["host"].audio["g2"] - audio0.get("g2", 0) == 0
-            assert bots["host"].audio["g1"] - audio0.get("g1", 0) > 30
+            while bots["host"].audio["g1"] - audio0.get("g1", 0) <= 30:  # g1 is heard ...
+                await asyncio.sleep(0.05)
+            assert bots["host"].audio["g2"] - audio0.get("g2", 0) == 0  # ... g2 is not
             while not all(h["alive"] for h in pool.health()["workers"].values()):
                 assert time.monotonic() - killed_at < 30, "the killed worker was not replaced"
                 await asyncio.sleep(0.05)

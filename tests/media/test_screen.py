@@ -68,10 +68,11 @@ async def policy(bot: Bot, **fields) -> None:
               "policy": {"layout": "tiles", "hosts": ["host"], **fields}})
 
 
-async def frames(bots: list[Bot], publisher: str, seconds: float) -> dict[str, int]:
-    """Frames of `publisher` each bot receives in the next `seconds`."""
+async def frames(bots: list[Bot], publisher: str, seconds: float, clock: Bot) -> dict[str, int]:
+    """Frames of `publisher` each bot receives while `clock` sends `seconds` of camera video."""
     before = {b.pid: b.frames.get(publisher, 0) for b in bots}
-    await asyncio.sleep(seconds)
+    goal = clock.tracks[0].sent + int(30 * seconds)
+    await until(lambda: clock.tracks[0].sent >= goal, timeout=10 + 3 * seconds)
     return {b.pid: b.frames.get(publisher, 0) - before[b.pid] for b in bots}
 
 
@@ -84,21 +85,21 @@ def test_policy_screen_forwards_the_sharers_second_video_as_its_own_stream(worke
             await until(lambda: all(g.frames.get("host", 0) > 10 for g in guests))
             await share(host)
             # Not forwarded while the policy names nobody.
-            assert (await frames(guests, "host~screen", 1.0)) == {"g0": 0, "g1": 0}
+            assert (await frames(guests, "host~screen", 1.0, host)) == {"g0": 0, "g1": 0}
 
             await policy(host, screen="host")
             await until(lambda: all(g.frames.get("host~screen", 0) > 0 for g in guests))
-            got = await frames(guests, "host~screen", 2.0)
+            got = await frames(guests, "host~screen", 2.0, host)
             assert all(n >= 20 for n in got.values()), got  # 15 fps
-            cams = await frames(guests, "host", 1.0)
+            cams = await frames(guests, "host", 1.0, host)
             assert all(n >= 20 for n in cams.values()), cams  # the camera keeps going
             assert all("host~screen" in g.keyframe_at for g in guests)
             assert host.frames.get("host~screen", 0) == 0  # never back to the sharer
 
             await policy(host, screen=None)
             await quiet(lambda: sum(g.frames.get("host~screen", 0) for g in guests))
-            assert (await frames(guests, "host~screen", 1.0)) == {"g0": 0, "g1": 0}
-            assert all(n >= 20 for n in (await frames(guests, "host", 1.0)).values())
+            assert (await frames(guests, "host~screen", 1.0, host)) == {"g0": 0, "g1": 0}
+            assert all(n >= 20 for n in (await frames(guests, "host", 1.0, host)).values())
 
     asyncio.run(scenario())
 
@@ -113,13 +114,13 @@ def test_stopping_the_track_stops_forwarding_and_a_new_share_works(worker):
             await until(lambda: guest.frames.get("host~screen", 0) > 10)
             await share(host, on=False)
             await quiet(lambda: guest.frames.get("host~screen", 0))
-            assert (await frames([guest], "host~screen", 1.0)) == {"g0": 0}
-            assert (await frames([guest], "host", 1.0))["g0"] >= 20
+            assert (await frames([guest], "host~screen", 1.0, host)) == {"g0": 0}
+            assert (await frames([guest], "host", 1.0, host))["g0"] >= 20
 
             stopped_at = guest.frames["host~screen"]
             await share(host)  # a fresh screen track (new m-line), same policy
             await until(lambda: guest.frames["host~screen"] > stopped_at)
-            assert (await frames([guest], "host~screen", 1.0))["g0"] >= 10
+            assert (await frames([guest], "host~screen", 1.0, host))["g0"] >= 10
 
     asyncio.run(scenario())
 

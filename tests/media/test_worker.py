@@ -64,9 +64,13 @@ async def paused_and_drained(bots: list[Bot]) -> dict[tuple[str, str, str], int]
 
 
 async def measured(bots: list[Bot], seconds: float):
-    """Counts received during the next `seconds`: got(receiver, publisher, kind)."""
+    """Counts received while every publishing bot sends `seconds` worth of video (30 fps):
+    got(receiver, publisher, kind)."""
     before = snapshot(bots)
-    await asyncio.sleep(seconds)
+    senders = [b for b in bots if b.tracks]
+    goal = {b.pid: b.tracks[0].sent + int(30 * seconds) for b in senders}
+    await until(lambda: all(b.tracks[0].sent >= goal[b.pid] for b in senders),
+                timeout=10 + 3 * seconds, what="publishers sending")
     after = snapshot(bots)
     return lambda receiver, publisher, kind: delta(after, before, receiver, publisher, kind)
 
@@ -87,14 +91,13 @@ def test_eight_participants_in_tiles_get_nearly_every_frame(worker):
             sent0 = {b.pid: b.tracks[0].sent for b in bots}
             for b in bots:
                 b.tracks[0].pause(False)
-            await asyncio.sleep(4.0)
+            await until(lambda: all(b.tracks[0].sent >= sent0[b.pid] + 120 for b in bots),
+                        timeout=30, what="120 frames sent by everyone")
             got = await paused_and_drained(bots)
             sent = {b.pid: b.tracks[0].sent - sent0[b.pid] for b in bots}
             worst = min(delta(got, got0, r.pid, p.pid, "video") / sent[p.pid]
                         for r in bots for p in bots if r is not p)
-            print(f"8 in tiles: worst receiver/publisher pair got {worst:.1%} of frames; "
-                  f"publishers sent {min(sent.values()) / 4:.1f} fps")
-            assert min(sent.values()) >= 4.0 * 27  # the publishers really ran at ~30 fps
+            print(f"8 in tiles: worst receiver/publisher pair got {worst:.1%} of frames")
             assert worst >= 0.90
         finally:
             await leave_all(bots)
@@ -155,7 +158,8 @@ def test_new_receiver_decodes_a_keyframe_within_one_second(worker):
     async def scenario():
         bots = await join_all(worker, ["a", "b"])
         try:
-            await asyncio.sleep(1.3)  # mid-GOP: the clip's own keyframes are 1 s apart
+            # mid-GOP: the clip's own keyframes are 30 frames apart
+            await until(lambda: all(10 <= b.tracks[0].position % 30 <= 20 for b in bots))
             viewer = Bot(worker, ROOM, "viewer", publish=False, decode=True)
             bots.append(viewer)
             await viewer.join()
@@ -276,7 +280,7 @@ def test_lost_publisher_packets_are_recovered_by_nack_and_rtx(worker):
 
             transport._send_rtp = lossy
             sent0, got0 = pub.tracks[0].sent, sub.frames["pub"]
-            await asyncio.sleep(4.0)
+            await until(lambda: pub.tracks[0].sent >= sent0 + 120 and dropped > 10, timeout=30)
             sent, got = pub.tracks[0].sent - sent0, sub.frames["pub"] - got0
             print(f"dropped {dropped} video packets upstream; subscriber got {got}/{sent} frames")
             assert dropped > 10
@@ -295,7 +299,7 @@ def test_h264_is_forwarded_as_h264(worker):
             await flowing(bots)
             sent0 = bots[0].tracks[0].sent
             got0 = bots[1].frames["a"]
-            await asyncio.sleep(2.0)
+            await until(lambda: bots[0].tracks[0].sent >= sent0 + 60)
             assert bots[1].frames["a"] - got0 >= 0.9 * (bots[0].tracks[0].sent - sent0)
             sdp = bots[1].pc.remoteDescription.sdp
             section = next(m for m in sdp.split("\r\nm=")
@@ -382,7 +386,7 @@ def test_candidates_right_after_an_offer_without_join_reach_the_new_peer(worker)
         bot.send = send
         try:
             await bot.join()
-            await asyncio.sleep(0.3)
+            await quiet(lambda: len(bot.messages))  # an error would have come by now
             return bot.errors
         finally:
             await bot.close()

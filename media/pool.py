@@ -10,8 +10,8 @@
 Rooms are assigned to the least-loaded live worker on their first `join` (or `offer`,
 `policy`).
 A worker that dies is restarted (spawned mode) or reconnected (external mode); its rooms
-go to live workers, the room's last policy is replayed there, and on_reassign(room_ids)
-tells the web to have those pages join and offer again. Every connection to a worker
+go to live workers, and on_reassign(room_ids) tells the web to have those pages offer
+again; the room's last policy goes along with the first join or offer on its new worker. Every connection to a worker
 starts with the shared-secret handshake (media.messages). When a worker reports that
 it closed a room (`room_closed`), the pool forgets the room (placement counts) unless
 a join or offer for it was sent within the grace period (then it was in flight and the
@@ -126,6 +126,7 @@ class MediaPool:
         self._links = [WorkerLink(f"w{i}", a) for i, a in enumerate(names)]
         self._rooms: dict[str, WorkerLink] = {}
         self._policies: dict[str, m.PolicyMsg] = {}
+        self._policy_at: dict[str, WorkerLink] = {}  # room -> the worker that has its policy
         self._last_opened: dict[str, float] = {}  # room -> when we last sent it a join/offer
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -169,17 +170,26 @@ class MediaPool:
                 if link is None:
                     return False
                 self._rooms[room] = link
+            data = m.encode(msg)
             if isinstance(msg, (m.Join, m.Offer)):
                 self._last_opened[room] = time.monotonic()
+                policy = self._policies.get(room)
+                if policy is not None and self._policy_at.get(room) is not link:
+                    # the room (re)opens on this worker: it gets the room's policy at once
+                    data += m.encode(policy)
+                    self._policy_at[room] = link
             if isinstance(msg, m.PolicyMsg):
                 self._policies[room] = msg
+                self._policy_at[room] = link
             elif isinstance(msg, m.CloseRoom):
                 self._forget(room)
-        return link.send_line(m.encode(msg))
+            # Sent under the lock, so policies reach the worker in the order they were made.
+            return link.send_line(data)
 
     def _forget(self, room: str) -> None:
         self._rooms.pop(room, None)
         self._policies.pop(room, None)
+        self._policy_at.pop(room, None)
         self._last_opened.pop(room, None)
 
     def rooms(self) -> list[str]:
@@ -376,9 +386,7 @@ class MediaPool:
                 if target is None:
                     continue
                 self._rooms[room] = target
-                policy = self._policies.get(room)
-                if policy is not None:
-                    target.send_line(m.encode(policy))
+                self._policy_at.pop(room, None)  # replayed with the first join or offer there
                 moved.append(room)
         log.warning("media worker died; rooms moved: %s", moved)
         try:

@@ -247,3 +247,15 @@ def wrap_next_encoded_frame(sender: RTCRtpSender,
 def stream_id(sender: RTCRtpSender) -> str:
     """The msid stream id aiortc writes for this sender."""
     return sender._stream_id
+
+
+def rtx_payload_type(sender: RTCRtpSender) -> int | None:
+    """The payload type the sender uses for retransmissions (tests: telling RTX apart)."""
+    return sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+
+
+def wrap_transport_send(sender: RTCRtpSender,
+                        wrap: Callable[[Callable[[bytes], Awaitable[None]]], Callable[[bytes], Awaitable[None]]]) -> None:
+    """Route every RTP packet the sender's transport sends through wrap(original) (tests: loss)."""
+    transport = sender.transport
+    transport._send_rtp = wrap(transport._send_rtp)  # type: ignore[method-assign]

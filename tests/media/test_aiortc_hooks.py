@@ -2,6 +2,8 @@
 
 Most hooks are checked on a real forwarding worker (in this process, so its peers can be
 inspected) between two aiortc bots; if an upgrade breaks a hook, its test here fails.
+send_nack, rtx_payload_type and wrap_transport_send are held to their contract by
+test_worker.py's NACK/RTX test (packets lost upstream are repaired).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from conftest import quiet, until
+from media import aiortc_hooks as hooks
 from media.bot import Bot, connect
 from media.messages import MAX_LINE
 from media.plan import MAX_PARTICIPANTS
@@ -265,20 +266,20 @@ def test_lost_publisher_packets_are_recovered_by_nack_and_rtx(worker):
         try:
             await flowing(bots)
             sender = next(s for s in pub.pc.getSenders() if s.kind == "video")
-            transport = sender.transport
-            original = transport._send_rtp
-            video_pt = sender._RTCRtpSender__rtx_payload_type - 1  # aiortc: rtx = pt + 1
+            video_pt = hooks.rtx_payload_type(sender) - 1  # aiortc: rtx = pt + 1
             dropped = 0
 
-            async def lossy(data: bytes) -> None:
-                nonlocal dropped
-                is_media = data[1] & 0x7F == video_pt and not 192 <= data[1] <= 223
-                if is_media and int.from_bytes(data[2:4], "big") % 10 == 0:
-                    dropped += 1  # lose every tenth video packet, never its retransmission
-                    return
-                await original(data)
+            def lossy(original):
+                async def send(data: bytes) -> None:
+                    nonlocal dropped
+                    is_media = data[1] & 0x7F == video_pt and not 192 <= data[1] <= 223
+                    if is_media and int.from_bytes(data[2:4], "big") % 10 == 0:
+                        dropped += 1  # lose every tenth video packet, never its retransmission
+                        return
+                    await original(data)
+                return send
 
-            transport._send_rtp = lossy
+            hooks.wrap_transport_send(sender, lossy)
             sent0, got0 = pub.tracks[0].sent, sub.frames["pub"]
             await until(lambda: pub.tracks[0].sent >= sent0 + 120 and dropped > 10, timeout=30)
             sent, got = pub.tracks[0].sent - sent0, sub.frames["pub"] - got0

@@ -78,17 +78,46 @@ def test_an_ended_room_leaves_nothing_behind_and_a_late_policy_does_not_reopen_i
             assert ROOM not in worker.rooms
 
             ctl.close()  # the web process's connection goes too (it is not the room's)
-            await until(lambda: not media_tasks(), what="media tasks gone")
             assert not room.tasks and room._expiry is None
-            assert media_timers() == []
             del room
-            assert alive(Room) == [] and alive(Peer) == []
-            assert alive(UpTrack) == [] and alive(DownTrack) == []
-            bot_pcs = {id(b.pc) for b in bots}
-            assert [pc for pc in alive(RTCPeerConnection) if id(pc) not in bot_pcs] == []
+            await nothing_left(bots)
 
     asyncio.run(scenario())
     assert set(threading.enumerate()) <= threads_before
+
+
+@pytest.mark.timeout(60)
+def test_a_meeting_ended_by_the_web_leaves_nothing_behind():
+    threads_before = set(threading.enumerate())
+
+    async def scenario():
+        async with worker_in_process() as (worker, address):
+            reader, ctl = await connect(address, SECRET)
+            bots = await join(address, "a", "b")
+            ctl.write(m.encode(m.CloseRoom(room=ROOM)))  # live_ops.end_meeting sends this
+            closed = json.loads(await asyncio.wait_for(reader.readline(), 10))
+            assert closed["type"] == "room_closed" and ROOM not in worker.rooms
+            for b in bots:  # the pages' leave messages come after the room closed
+                await b.leave()
+            ctl.write(m.encode({"type": "policy", "room": ROOM, "policy": {"layout": "tiles"}}))
+            ctl.write(b'{"type":"ping"}\n')
+            pong = json.loads(await asyncio.wait_for(reader.readline(), 10))
+            assert pong["load"]["rooms"] == 0
+            ctl.close()
+            await nothing_left(bots)
+
+    asyncio.run(scenario())
+    assert set(threading.enumerate()) <= threads_before
+
+
+async def nothing_left(bots: list[Bot]) -> None:
+    """No room, peer, track, connection, task or timer of the worker is left."""
+    await until(lambda: not media_tasks(), what="media tasks gone")
+    assert media_timers() == []
+    assert alive(Room) == [] and alive(Peer) == []
+    assert alive(UpTrack) == [] and alive(DownTrack) == []
+    bot_pcs = {id(b.pc) for b in bots}
+    assert [pc for pc in alive(RTCPeerConnection) if id(pc) not in bot_pcs] == []
 
 
 @pytest.mark.timeout(60)

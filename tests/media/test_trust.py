@@ -125,11 +125,15 @@ def test_hostile_candidates_in_sdp_and_trickled_never_become_ice_targets():
             send_b = b.send
 
             def hostile_offer(obj):
-                if obj["type"] == "offer":  # 300 extra candidate lines in b's first offer
-                    lines = obj["sdp"].split("\r\n")
-                    at = next(i for i, line in enumerate(lines) if line.startswith("a=candidate:"))
+                if obj["type"] == "offer":  # 300 extra candidate lines in each m-section
                     extra = [f"a=candidate:{c}" for c in hostile_lines(300)]
-                    obj = {**obj, "sdp": "\r\n".join(lines[:at + 1] + extra + lines[at + 1:])}
+                    lines = []
+                    for line in obj["sdp"].split("\r\n"):
+                        lines.append(line)
+                        if line.startswith("a=candidate:"):
+                            lines += extra
+                    obj = {**obj, "sdp": "\r\n".join(lines)}
+                    assert obj["sdp"].count("a=candidate:") >= 600
                 send_b(obj)
 
             b.send = hostile_offer
@@ -141,7 +145,7 @@ def test_hostile_candidates_in_sdp_and_trickled_never_become_ice_targets():
             for text in hostile_lines(60, start=300):
                 send_b({"type": "candidate", "room": ROOM, "pid": "b",
                         "candidate": {"candidate": f"candidate:{text}", "sdpMid": "0"}})
-            await until(lambda: peer.candidates.checked >= 300 + 60, what="trickled checked")
+            await until(lambda: peer.candidates.checked >= 600 + 60, what="trickled checked")
 
             remote = hooks.remote_candidates(peer.pc)
             targets = hooks.check_targets(peer.pc)

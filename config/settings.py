@@ -18,14 +18,20 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key() -> str:
-    """A stable secret for the embedded mode, kept in var/ so sessions survive restarts."""
+def _secret_key(name: str = "secret_key") -> str:
+    """A stable secret for the embedded mode, made once in var/ so it survives restarts."""
     VAR.mkdir(exist_ok=True)
-    path = VAR / "secret_key"
+    path = VAR / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def media_secret_from_env(environ: dict[str, str] | None = None) -> str:
+    """The web ↔ media worker secret for a worker started on its own (`python -m media.worker`)."""
+    env = os.environ if environ is None else environ
+    return env.get("MVC_MEDIA_SECRET", "")
 
 
 # name: (type, default, description). The README's configuration table mirrors this.
@@ -47,6 +53,10 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "MEDIA_ADDRESSES": (str, "", "Comma-separated host:port of external media workers instead."),
     "ICE_SERVERS": (str, "[]", "JSON list of RTCIceServer dicts for pages and workers."),
     "ICE_LOOPBACK_ONLY": (bool, False, "Offer only 127.0.0.1 ICE candidates (tests, one-machine demos)."),
+    "ICE_ALLOWED_NETWORKS": (str, "", "Comma-separated CIDRs of private networks workers may send media to (e.g. an internal TURN server)."),
+    "MEDIA_SECRET": (str, "", "Shared secret of web processes and media workers (embedded: made once in var/)."),
+    "MEDIA_ROOM_GRACE": (float, 30.0, "Seconds a worker keeps an empty media room for reconnects before closing it."),
+    "HEALTH_TOKEN": (str, "", "Bearer token that shows /healthz details (workers, rooms); empty = details for nobody."),
     "TURN_SECRET": (str, "", "coturn static-auth-secret; when set, short-lived TURN credentials are minted."),
     "TURN_URLS": (str, "", "Comma-separated turn: URLs that the TURN credentials are for."),
     "PIN_CLIENT_TRIES": (int, 5, "Wrong PINs one client may enter per room in the PIN window."),
@@ -111,5 +121,7 @@ def load(environ: dict[str, str] | None = None) -> dict[str, object]:
         config[name] = value
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _secret_key()
+    if not config["MEDIA_SECRET"]:
+        config["MEDIA_SECRET"] = _secret_key("media_secret")
     config["ICE_SERVERS"] = json.loads(str(config["ICE_SERVERS"]) or "[]")
     return config

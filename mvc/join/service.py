@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import render_template
+from flask import render_template, request
 from flask_babel import gettext as _
 from sqlmodel import Session
 
@@ -11,6 +11,7 @@ from mvc import db, logs, participants, rooms, security
 from mvc.auth import current_user
 from mvc.models import Invitation, Theme
 from mvc.rooms import Target
+from mvc.stats import record as stats
 
 log = logs.get("mvc.join")
 
@@ -123,7 +124,9 @@ def join(ctx: JoinContext, form) -> JoinResult:
         role = "host"
 
     meeting = rooms.open_meeting(db.session(), ctx.target)
-    participants.remember(meeting.id, name, role, ctx.invitation.id if ctx.invitation else None,
-                          form.get("media", "av"))
+    me = participants.remember(meeting.id, name, role, ctx.invitation.id if ctx.invitation else None,
+                               form.get("media", "av"))
+    via = "invitation" if ctx.invitation else "staff" if ctx.staff_host else "pin" if pin else "link"
+    stats.record_join(meeting, me["pid"], role, via, request.headers.get("User-Agent", ""))  # statistics
     log.info("joined", meeting=meeting.id, role=role, invited=ctx.invitation is not None)
     return JoinResult(True)

@@ -20,6 +20,7 @@ from mvc import db, logs, rooms
 from mvc.meeting import live_ops
 from mvc.meeting.actions import chat_allowed, handle_action
 from mvc.rooms import Target
+from mvc.stats import record as stats
 
 log = logs.get("mvc.ws")
 MAX_MESSAGE = 64 * 1024
@@ -227,6 +228,7 @@ class Connection:
         if view == "meeting" and not self.media_on:
             self.media_on = True
             live_ops.to_media(self.meeting_id, {"type": "join", "pid": self.pid})
+            stats.record_admitted(self.meeting_id, self.pid)  # statistics
             live_ops.sync_policy(self.meeting_id, state)
             self.send_json({"type": "media", "action": "start", "pid": self.pid,
                             "iceServers": live_ops.ice_servers(self.pid)})
@@ -252,6 +254,8 @@ class Connection:
             return False
         if msg.get("type") in SIGNAL_TYPES:
             return self.signal(msg)
+        if msg.get("type") in stats.PAGE_TYPES:  # statistics: quality reports, client errors, media states
+            return stats.from_page(self, msg)
         return handle_action(self, msg)
 
     def signal(self, msg: dict) -> bool:

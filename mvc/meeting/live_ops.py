@@ -15,6 +15,7 @@ from mvc.live import state as rules
 from mvc.models import Invitation, Meeting
 from sqlmodel import select
 from mvc.rooms import Target
+from mvc.stats import record as stats
 
 
 def store():
@@ -42,6 +43,7 @@ def end(meeting_id: int) -> None:
     """Forget an ended meeting's live state, chat and rate-limit keys, and show its pages the end."""
     store().delete(meeting_id)
     store().publish(meeting_id, {"kind": "state", "v": 0})
+    stats.record_end(meeting_id)  # statistics
 
 
 def arrive(meeting: Meeting, me: dict) -> tuple[RoomState, Participant | None]:
@@ -61,6 +63,7 @@ def set_connected(meeting_id: int, pid: str, connected: bool) -> RoomState:
     """Record a websocket (dis)connect and tell everyone."""
     state, _person = store().update(meeting_id, lambda s: rules.set_connected(s, pid, connected))
     publish_state(meeting_id, state)
+    stats.record_connected(meeting_id, pid, connected, state)  # statistics
     return state
 
 
@@ -69,6 +72,7 @@ def leave(meeting_id: int, pid: str) -> None:
     state, _gone = store().update(meeting_id, lambda s: rules.leave(s, pid))
     to_media(meeting_id, {"type": "leave", "pid": pid})
     publish_state(meeting_id, state)
+    stats.record_left(meeting_id, pid)  # statistics
 
 
 def view_for(state: RoomState | None, person: Participant | None) -> str:

@@ -4,7 +4,9 @@ from mvc.models.mail import MailMessage
 from mvc.models.org import Organisation, Theme
 from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
 from mvc.models.sms import Reminder, SmsMessage
+from mvc.models.stats import MeetingRecord, ParticipantRecord, QualitySample, SupportCheck, SupportEvent
 from mvc.models.user import User
 
 __all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
-           "SmsMessage", "Reminder", "MailMessage"]
+           "SmsMessage", "Reminder", "MailMessage", "MeetingRecord", "ParticipantRecord", "QualitySample",
+           "SupportEvent", "SupportCheck"]

@@ -76,6 +76,8 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "REMINDER_MINUTES": (int, 60, "Minutes before a booked meeting that the SMS reminder goes out."),
     "REMINDER_THREAD": (bool, True, "Run the reminder scheduler thread in the web process."),
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
+    "RETENTION_THREAD": (bool, True, "Apply the retention rules (statistics, invitees, SMS and e-mail texts) in a thread of the web process."),
+    "RETENTION_INTERVAL": (int, 3600, "Seconds between two rounds of the retention rules."),
 }
 
 

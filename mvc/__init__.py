@@ -57,6 +57,9 @@ def create_app(config: dict | None = None) -> Flask:
     from mvc.booking import reminders
 
     reminders.init_app(app)
+    from mvc.stats import retention
+
+    retention.init_app(app)
 
     from mvc import auth, booking, health, join, manage, meeting, sms, theming
 

@@ -61,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     retention.init_app(app)
 
-    from mvc import auth, booking, health, join, manage, meeting, sms, theming
+    from mvc import auth, booking, health, join, manage, meeting, sms, stats, theming
 
     auth.init_app(app)
 
@@ -74,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(manage.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(booking.bp)
+    app.register_blueprint(stats.bp)
     _template_helpers(app)
     return app
 

@@ -2,3 +2,5 @@
 from flask import Blueprint
 
 bp = Blueprint("stats", __name__)
+
+from mvc.stats import views  # noqa: E402,F401 - registers the routes

@@ -78,6 +78,7 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
     "RETENTION_THREAD": (bool, True, "Apply the retention rules (statistics, invitees, SMS and e-mail texts) in a thread of the web process."),
     "RETENTION_INTERVAL": (int, 3600, "Seconds between two rounds of the retention rules."),
+    "METRICS_TOKEN": (str, "", "Bearer token that GET /metrics requires; empty = /metrics refuses everyone."),
 }
 
 

@@ -12,6 +12,7 @@ from mvc.auth import current_user
 from mvc.models import Invitation, Theme
 from mvc.rooms import Target
 from mvc.stats import record as stats
+from mvc.stats.metrics import REFUSALS
 
 log = logs.get("mvc.join")
 
@@ -74,6 +75,7 @@ class JoinContext:
 
 def problem_page(ctx: JoinContext):
     """A clear page for an address or link that cannot be used now."""
+    REFUSALS.labels(reason=ctx.problem).inc()  # statistics
     status = {"unknown": 404, "invalid_token": 400, "expired_token": 410, "early": 425, "over": 410, "cancelled": 410}
     return render_template("join/problem.html", ctx=ctx, problem=ctx.problem), status.get(ctx.problem, 400)
 
@@ -118,6 +120,7 @@ def join(ctx: JoinContext, form) -> JoinResult:
                 msg = _("Too many wrong PINs. Please wait 10 minutes and try again.")
             else:
                 msg = _("The PIN is not correct. Please check it and try again.")
+            REFUSALS.labels(reason=f"pin_{check.blocked or 'wrong'}").inc()  # statistics
             return JoinResult(False, {"pin": msg}, 429 if check.blocked else 403)
         role = check.role
     if ctx.invitation is not None and ctx.invitation.role == "host":

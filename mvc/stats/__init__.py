@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("stats", __name__)
 
-from mvc.stats import views  # noqa: E402,F401 - registers the routes
+from mvc.stats import metrics, views  # noqa: E402,F401 - registers the routes

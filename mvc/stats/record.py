@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from mvc import db as mvc_db, logs
 from mvc.models import Meeting, MeetingRecord, ParticipantRecord, QualitySample, SupportEvent
 from mvc.models.base import utcnow
+from mvc.stats.metrics import JOINS, QUALITY_REPORTS, RECONNECTS
 
 log = logs.get("mvc.stats")
 QUALITY_MIN_SECONDS = 4.0  # pages report every 5 s; anything faster is dropped
@@ -104,6 +105,7 @@ def _participant(s: Session, meeting_id: int, pid: str) -> ParticipantRecord | N
 def record_join(meeting: Meeting, pid: str, role: str, via: str, user_agent: str) -> None:
     """A visitor passed the join form: make (or refresh) their participant record."""
     browser, device = client_class(user_agent)
+    JOINS.labels(role=role, via=via).inc()
     with _session() as s:
         record = _meeting_record(s, meeting)
         row = _participant(s, meeting.id, pid)
@@ -130,6 +132,8 @@ def record_connected(meeting_id: int, pid: str, connected: bool, state) -> None:
             record.host_came = record.host_came or any(p.role == "host" for p in present)
             s.add(record)
         reconnect = connected and row is not None and row.connects > 1
+        if reconnect:
+            RECONNECTS.inc()
         event(meeting_id, pid, "reconnect" if reconnect else ("connected" if connected else "disconnected"), s=s)
         s.commit()
 
@@ -272,9 +276,10 @@ def from_page(conn, msg: dict) -> bool:
         values = parse_quality(msg)
         if values is None:
             log.warning("quality_refused", meeting=conn.meeting_id, pid=conn.pid)
+            QUALITY_REPORTS.labels(outcome="refused").inc()
             return False
         limits["quality"] = now
-        record_quality(conn.meeting_id, conn.pid, values)
+        QUALITY_REPORTS.labels(outcome="stored" if record_quality(conn.meeting_id, conn.pid, values) else "lost").inc()
         return False
     text = msg.get("message") if kind == "client_error" else msg.get("state")
     if not isinstance(text, str) or limits["events"] >= PAGE_EVENTS_PER_SOCKET:

@@ -61,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     retention.init_app(app)
 
-    from mvc import auth, booking, health, join, manage, meeting, sms, stats, theming
+    from mvc import auth, booking, health, join, manage, meeting, sms, stats, support, theming
 
     auth.init_app(app)
 
@@ -75,6 +75,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(sms.bp)
     app.register_blueprint(booking.bp)
     app.register_blueprint(stats.bp)
+    app.register_blueprint(support.bp)
     _template_helpers(app)
     return app
 

@@ -256,6 +256,7 @@ class Connection:
             return self.signal(msg)
         if msg.get("type") in stats.PAGE_TYPES:  # statistics: quality reports, client errors, media states
             return stats.from_page(self, msg)
+        stats.record_action(self, msg)  # statistics: the support timeline
         return handle_action(self, msg)
 
     def signal(self, msg: dict) -> bool:

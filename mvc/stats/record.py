@@ -10,6 +10,7 @@ import math
 import time
 from datetime import datetime
 
+from flask import has_request_context, session
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -114,6 +115,8 @@ def record_join(meeting: Meeting, pid: str, role: str, via: str, user_agent: str
         row.role, row.via, row.browser, row.device, row.left_at = role, via, browser, device, None
         s.add(row)
         event(meeting.id, pid, "join", f"{role} via {via}, {browser} on {device}", s=s)
+        if has_request_context() and isinstance(session.get("support_code"), str):
+            event(meeting.id, pid, "support_code", session["support_code"][:6], s=s)
         s.commit()
 
 
@@ -291,3 +294,14 @@ def from_page(conn, msg: dict) -> bool:
 
 
 PAGE_TYPES = {"quality", "client_error", "media_state"}
+UNRECORDED_ACTIONS = {"chat"}  # chat never reaches the statistics or the timeline
+
+
+def record_action(conn, msg: dict) -> None:
+    """Put a participant's or host's action (not its content) on the timeline."""
+    action = msg.get("action")
+    if not isinstance(action, str) or not action.isidentifier() or len(action) > 20 or action in UNRECORDED_ACTIONS:
+        return
+    target = msg.get("pid") if isinstance(msg.get("pid"), str) else ""
+    detail = action + (f" → {target[:24]}" if target else "") + (f" on={msg['on']}" if isinstance(msg.get("on"), bool) else "")
+    _quiet(event)(conn.meeting_id, conn.pid, "action", detail)

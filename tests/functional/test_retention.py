@@ -14,8 +14,24 @@ from mvc.models import (Invitation, Meeting, MeetingRecord, ParticipantRecord, Q
 from mvc.models.base import utcnow
 from mvc.stats import record
 from mvc.stats.retention import RetentionScheduler, months_before
+from tests.conftest import base_config, build_app
 
 QUALITY = {"rtt_ms": 40.0, "loss_in_pct": 0.5, "kbps_in": 600.0, "freezes": 0}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request, tmp_path):
+    """The app on SQLite and on PostgreSQL: the rules are bulk UPDATEs and DELETEs with subqueries."""
+    config = base_config(tmp_path)
+    if request.param == "postgresql":
+        import time
+
+        config["DATABASE_URL"] = request.getfixturevalue("postgres").fresh_database(f"mvc_test_{time.time_ns()}")
+    app = build_app(config)
+    yield app
+    app.extensions["mvc.media"].stop()
+    app.extensions["mvc.live"].close()
+    app.extensions["mvc.engine"].dispose()
 
 
 @pytest.fixture

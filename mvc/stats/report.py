@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from mvc.models import MeetingRecord, Room, SmsMessage
+from mvc.models import MeetingRecord, Organisation, Room, SmsMessage
 
 LOCAL = ZoneInfo("Europe/Copenhagen")
 GROUPINGS = ("day", "week", "month")
@@ -153,6 +153,11 @@ def build(s: Session, f: Filters) -> Report:
     return Report(f, total, list(periods.values()), sorted(by_room.values(), key=lambda r: r.label),
                   list(by_kind.values()), sms_sent=len(sms), sms_delivered=sum(1 for st in sms if st == "delivered"),
                   room_names=names)
+
+
+def organisations(s: Session) -> list[Organisation]:
+    """Every organisation by name, for a platform admin's choice."""
+    return list(s.exec(select(Organisation).order_by(Organisation.name)))
 
 
 CSV_HEADER = ["section", "label", "meetings", "participants", "participants_per_meeting", "participant_minutes",

@@ -113,6 +113,17 @@ def test_statistics_page_and_csv_agree_with_the_records(client, db):
     assert Tables(by_room.get_data(as_text=True)).keys["meetings"] == "2"
 
 
+def test_a_platform_admin_picks_the_organisation(client, db):
+    seed(db)
+    other = db.exec(select(MeetingRecord).where(MeetingRecord.meeting_id == 5)).one().organisation_id
+    staff.make_user(db, "root@example.org", roles="platform-admin,org-admin")
+    staff.login(client, "root@example.org")
+    page = client.get(f"/manage/statistics?from=2026-10-01&to=2026-10-31&org={other}").get_data(as_text=True)
+    assert Tables(page).keys["meetings"] == "1" and Tables(page).keys["participants"] == "7"
+    own = client.get("/manage/statistics?from=2026-10-01&to=2026-10-31").get_data(as_text=True)
+    assert Tables(own).keys["meetings"] == "3"  # the account's own organisation (Demo Kommune)
+
+
 def test_statistics_are_for_admins_only(client, db):
     staff.make_user(db, "host@demo.example", roles="host")
     staff.login(client, "host@demo.example")

@@ -20,6 +20,7 @@ def test_check_gives_a_support_code_that_finds_results_and_the_next_meeting(medi
     page = phone(320, 700)
     page.goto(f"{media_server.url}/check")
     assert axe_violations(page) == []
+    assert not page.is_visible("#speaker-play")  # offered when the speaker's turn comes
     page.click("#check-start")
     page.wait_for_selector("#speaker-test:not([hidden])")
     page.click("#speaker-play")

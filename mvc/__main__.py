@@ -57,7 +57,7 @@ def _reminders(once: bool) -> int:
     from mvc import create_app
     from mvc.booking.reminders import ReminderScheduler
 
-    app = create_app({"REMINDER_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
+    app = create_app({"REMINDER_THREAD": False, "RETENTION_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
     scheduler = ReminderScheduler(app)
     if once:
         print(f"reminders handled: {scheduler.run_once()}")

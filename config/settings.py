@@ -99,6 +99,9 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
     "API_TOKEN_MINUTES": (int, 10, "Lifetime of a booking API access token, in minutes."),
     "API_RATE_PER_MINUTE": (int, 120, "Booking API calls one client may make per minute (then 429)."),
+    "RETENTION_THREAD": (bool, True, "Apply the retention rules (statistics, invitees, SMS and e-mail texts) in a thread of the web process."),
+    "RETENTION_INTERVAL": (int, 3600, "Seconds between two rounds of the retention rules."),
+    "METRICS_TOKEN": (str, "", "Bearer token that GET /metrics requires; empty = /metrics refuses everyone."),
 }
 
 

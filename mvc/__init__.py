@@ -62,8 +62,11 @@ def create_app(config: dict | None = None) -> Flask:
     from mvc.booking import reminders
 
     reminders.init_app(app)
+    from mvc.stats import retention
 
-    from mvc import api, auth, booking, health, join, manage, meeting, sms, theming, waitqueue
+    retention.init_app(app)
+
+    from mvc import api, auth, booking, health, join, manage, meeting, sms, stats, support, theming, waitqueue
 
     auth.init_app(app)
 
@@ -78,6 +81,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(booking.bp)
     api.init_app(app)
     app.register_blueprint(waitqueue.bp)
+    app.register_blueprint(stats.bp)
+    app.register_blueprint(support.bp)
     _template_helpers(app)
     return app
 

@@ -16,6 +16,7 @@ from mvc.live import state as rules
 from mvc.models import Invitation, Meeting
 from sqlmodel import select
 from mvc.rooms import Target
+from mvc.stats import record as stats
 
 log = logs.get("mvc.media")
 
@@ -56,6 +57,7 @@ def end(meeting_id: int) -> None:
     """Forget an ended meeting's live state, chat and rate-limit keys, and show its pages the end."""
     store().delete(meeting_id)
     store().publish(meeting_id, {"kind": "state", "v": 0})
+    stats.record_end(meeting_id)  # statistics
 
 
 def timers():
@@ -99,6 +101,7 @@ def set_connected(meeting_id: int, pid: str, connected: bool) -> RoomState:
     """Record a websocket (dis)connect and tell everyone."""
     state, _person = store().update(meeting_id, lambda s: rules.set_connected(s, pid, connected))
     publish_state(meeting_id, state)
+    stats.record_connected(meeting_id, pid, connected, state)  # statistics
     return state
 
 
@@ -107,6 +110,7 @@ def leave(meeting_id: int, pid: str) -> None:
     state, _gone = store().update(meeting_id, lambda s: rules.leave(s, pid))
     to_media(meeting_id, {"type": "leave", "pid": pid})
     publish_state(meeting_id, state)
+    stats.record_left(meeting_id, pid)  # statistics
 
 
 def end_meeting(meeting_id: int) -> None:

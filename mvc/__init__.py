@@ -72,6 +72,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(manage.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(booking.bp)
+    from mvc import devices
+
+    devices.init_app(app)
     _template_helpers(app)
     return app
 

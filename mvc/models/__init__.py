@@ -1,5 +1,6 @@
 """Typed database models, one module per aggregate."""
 from mvc.models.audit import AuditEntry
+from mvc.models.device import Device, DeviceCall
 from mvc.models.mail import MailMessage
 from mvc.models.org import Organisation, Theme
 from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
@@ -7,4 +8,5 @@ from mvc.models.sms import Reminder, SmsMessage
 from mvc.models.user import User
 
 __all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
-           "SmsMessage", "Reminder", "MailMessage"]
+           "SmsMessage", "Reminder", "MailMessage",
+           "Device", "DeviceCall"]

@@ -98,7 +98,7 @@
   function status(text) { var el = document.getElementById("device-connection"); if (el) el.textContent = text; }
 
   function connect() {
-    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + main.dataset.ws;
+    var url = main.dataset.ws;  // url_for gives the websocket's full ws:// or wss:// address
     socket = new WebSocket(url);
     socket.onopen = function () { retry = 0; status(""); };
     socket.onmessage = function (e) { place(e.data); };

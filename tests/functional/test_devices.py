@@ -301,3 +301,12 @@ def test_cancelling_a_booking_cancels_its_device_call(app, admin):
     clock = Clock()
     clock.now = utcnow() + timedelta(hours=3)
     assert CallScheduler(app, clock=clock).run_once() == 0
+
+
+def test_the_app_runs_the_call_scheduler_thread_and_stops_it(make_app):
+    app = make_app(REMINDER_THREAD=True, REMINDER_INTERVAL=60, DEVICE_CALL_INTERVAL=0.05)
+    scheduler = app.extensions["mvc.device_calls"]
+    assert scheduler._thread.is_alive()
+    scheduler.stop()
+    app.extensions["mvc.reminders"].stop()
+    assert not scheduler._thread.is_alive()

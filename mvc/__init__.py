@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict | None = None) -> Flask:
     """Build the Flask app; tests pass their own config on top of the environment's."""
     from config import settings
-    from mvc import db, extensions, i18n, live, logs, security
+    from mvc import db, extensions, i18n, live, logs, security, timers
     from mvc.media_client import init_media
 
     app = Flask(
@@ -48,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     extensions.limiter.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
     live.init_app(app)
+    app.extensions["mvc.timers"] = timers.Scheduler()  # meeting timers; stop() it with the app
     init_media(app)
     from mvc.sms import service as sms_service
 
@@ -88,13 +89,14 @@ def _template_helpers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
     from mvc.auth import current_user
+    from mvc.models.room import LAYOUT_LABELS
     from mvc.security import breached_wait, retry_text
 
     local = ZoneInfo("Europe/Copenhagen")
 
     @app.context_processor
     def _globals() -> dict:
-        return {"locale": str(get_locale()), "current_user": current_user()}
+        return {"locale": str(get_locale()), "current_user": current_user(), "layout_labels": LAYOUT_LABELS}
 
     @app.template_filter("localtime")
     def _localtime(value, fmt: str = "%d-%m-%Y %H:%M") -> str:

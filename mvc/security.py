@@ -21,8 +21,8 @@ from mvc.extensions import limiter
 log = logs.get("mvc.security")
 TOKEN_SALT = "mvc-invite"
 INVITE_MAX_AGE = 180 * 86400  # an invitation link older than half a year is refused
-DEVICE_COOKIE = "mvc_device"
-DEVICE_SALT = "mvc-device"
+DEVICE_COOKIE = "mvc_signin"  # accounts this browser signed in to (the join page's mvc_device is another cookie)
+DEVICE_SALT = "mvc-signin"
 DEVICE_MAX_AGE = 180 * 86400
 # C0 and C1 control characters: browsers drop tab, CR and LF inside URLs, and CR/LF break headers.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -1,8 +1,11 @@
 """Shared fixtures: app, client, db, a live server, and joined participants."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,33 @@ def pytest_configure(config):
                 catalog = read_po(src)
             with mo.open("wb") as dst:
                 write_mo(dst, catalog)
+
+
+def wait_until(check, timeout: float = 3.0) -> None:
+    """Poll until check() is true; AssertionError when it is not within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def booked_meeting(db, organisation_id: int, alias: str, invitee: str = "Ole Hansen"):
+    """A booked meeting running now (host PIN 111111) with one invitation; (meeting, invitation)."""
+    from datetime import timedelta
+
+    from mvc.models import Invitation, Meeting
+    from mvc.models.base import utcnow
+
+    meeting = Meeting(organisation_id=organisation_id, kind="booked", alias=alias, host_pin="111111",
+                      starts_at=utcnow() - timedelta(minutes=5), ends_at=utcnow() + timedelta(hours=1))
+    db.add(meeting)
+    db.commit()
+    invitation = Invitation(meeting_id=meeting.id, name=invitee, phone="+4512345678")
+    db.add(invitation)
+    db.commit()
+    return meeting, invitation
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -66,12 +96,55 @@ def build_app(config: dict):
     return app
 
 
+class RecordingMedia:
+    """The media pool at the app's edge, replaced by one that records every message sent to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: list[dict] = []
+
+    def send(self, msg) -> None:
+        plain = dataclasses.asdict(msg) if dataclasses.is_dataclass(msg) else msg
+        with self._lock:
+            self._sent.append(json.loads(json.dumps(plain)))  # a copy, as it would go over the wire
+
+    def sent(self, kind: str | None = None, room: int | str | None = None) -> list[dict]:
+        """Messages sent so far, optionally of one type and for one room (meeting id)."""
+        with self._lock:
+            return [m for m in self._sent
+                    if (kind is None or m.get("type") == kind) and (room is None or m.get("room") == str(room))]
+
+    def last_policy(self, room: int | str) -> dict | None:
+        """The forwarding policy most recently sent for a room."""
+        policies = self.sent("policy", room)
+        return policies[-1]["policy"] if policies else None
+
+    def health(self) -> dict:
+        return {"ok": True, "workers": 0}
+
+    def stop(self) -> None:
+        pass
+
+
+def stop_app(app) -> None:
+    """Stop what the app started: timers, media pool, live store."""
+    app.extensions["mvc.timers"].stop()
+    app.extensions["mvc.media"].stop()
+    app.extensions["mvc.live"].close()
+
+
 @pytest.fixture
 def app(tmp_path):
     app = build_app(base_config(tmp_path))
+    app.extensions["mvc.media"] = RecordingMedia()
     yield app
-    app.extensions["mvc.media"].stop()
-    app.extensions["mvc.live"].close()
+    stop_app(app)
+
+
+@pytest.fixture
+def media(app) -> RecordingMedia:
+    """Every message the web side sent to the media pool."""
+    return app.extensions["mvc.media"]
 
 
 @pytest.fixture
@@ -120,8 +193,7 @@ def media_server(tmp_path):
     server = LiveServer(app)
     yield server
     server.stop()
-    app.extensions["mvc.media"].stop()
-    app.extensions["mvc.live"].close()
+    stop_app(app)
 
 
 def csrf_from(html: str) -> str:
@@ -131,9 +203,10 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-def http_join(base_url: str, alias: str, name: str, pin: str = "", token: str = "") -> requests.Session:
-    """Join a meeting over HTTP like a browser; returns the session holding the cookie."""
-    s = requests.Session()
+def http_join(base_url: str, alias: str, name: str, pin: str = "", token: str = "",
+              session: requests.Session | None = None) -> requests.Session:
+    """Join a meeting over HTTP like a browser (a new one unless given); returns the session holding the cookies."""
+    s = session or requests.Session()
     page = s.get(f"{base_url}/m/{alias}", params={"t": token} if token else None)
     page.raise_for_status()
     data = {"csrf_token": csrf_from(page.text), "name": name, "pin": pin}

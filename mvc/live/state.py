@@ -6,7 +6,9 @@ these functions inside an atomic update, and save it again.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+
+from mvc.models.room import MeetingSettings
 
 HOST = "host"
 GUEST = "guest"
@@ -29,11 +31,15 @@ class Participant:
     cam: bool = True
     hand: float | None = None
     floor: bool = False  # given the word: may speak even when guests are kept muted
+    speak_prompt: bool = False  # given the word with the mic off: their page asks them to switch it on
     chat_host: bool = False  # may read and answer chat as the host does
     screen: bool = False
     group: str | None = None  # breakout room name, None = main room
     invitation_id: int | None = None
     no_media: bool = False  # the browser cannot do WebRTC: present without sound or picture
+
+    device: str | None = None  # the browser's long-lived device id (join page cookie)
+    removed_earlier: bool = False  # came back after being removed: knocks, the host decides
     joined_at: float = field(default_factory=time.time)
     seen_at: float = field(default_factory=time.time)
 
@@ -47,36 +53,78 @@ class Participant:
         """What other guests see of this person's name."""
         return self.name.split()[0] if self.name.split() else self.name
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "Participant":
+        """Inverse of asdict, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Removal:
+    """Someone removed or turned away: what recognises them if they come back."""
+
+    pid: str
+    invitation_id: int | None = None
+    device: str | None = None
+
+    def matches(self, person: Participant) -> bool:
+        """Same participant, same invitation or same browser."""
+        return (person.pid == self.pid
+                or (self.invitation_id is not None and person.invitation_id == self.invitation_id)
+                or (self.device is not None and person.device == self.device))
+
+    @classmethod
+    def from_json(cls, data) -> "Removal":
+        """From its dict form (or a bare pid, as older states stored it)."""
+        if isinstance(data, str):
+            return cls(pid=data)
+        return cls(pid=data["pid"], invitation_id=data.get("invitation_id"), device=data.get("device"))
+
 
 @dataclass
 class RoomState:
     """Everything about one meeting that lives only while it runs."""
 
     meeting_id: int
-    settings: dict = field(default_factory=dict)
+    settings: MeetingSettings = field(default_factory=MeetingSettings)
     participants: dict[str, Participant] = field(default_factory=dict)
     locked: bool = False
     ended: bool = False
     breakout_closing_at: float | None = None
-    removed: list[str] = field(default_factory=list)  # pids turned away or removed: no way back in
+    removed: list[Removal] = field(default_factory=list)  # people turned away or removed: they knock if they return
     version: int = 0
+
+    def __post_init__(self) -> None:
+        # Backends create a fresh state from the meeting's settings as a plain dict.
+        if not isinstance(self.settings, MeetingSettings):
+            self.settings = MeetingSettings.from_dict(self.settings)
 
     def to_dict(self) -> dict:
         """JSON-ready form, for the Redis backend and snapshots."""
-        return asdict(self)
+        return {
+            "meeting_id": self.meeting_id,
+            "settings": self.settings.model_dump(),
+            "participants": {pid: asdict(p) for pid, p in self.participants.items()},
+            "locked": self.locked,
+            "ended": self.ended,
+            "breakout_closing_at": self.breakout_closing_at,
+            "removed": [asdict(r) for r in self.removed],
+            "version": self.version,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "RoomState":
-        """Inverse of to_dict."""
-        people = {pid: Participant(**p) for pid, p in data.get("participants", {}).items()}
+        """Inverse of to_dict (also reads states written before settings and removals were typed)."""
+        people = {pid: Participant.from_dict(p) for pid, p in data.get("participants", {}).items()}
         return cls(
             meeting_id=data["meeting_id"],
-            settings=dict(data.get("settings", {})),
+            settings=MeetingSettings.from_dict(data.get("settings")),
             participants=people,
             locked=data.get("locked", False),
             ended=data.get("ended", False),
             breakout_closing_at=data.get("breakout_closing_at"),
-            removed=list(data.get("removed", [])),
+            removed=[Removal.from_json(r) for r in data.get("removed", [])],
             version=data.get("version", 0),
         )
 
@@ -106,20 +154,31 @@ class RoomState:
         """Participants in one status, by arrival."""
         return sorted((p for p in self.participants.values() if p.status == status), key=lambda p: p.joined_at)
 
+    def was_removed(self, person: Participant) -> bool:
+        """Whether this person (by pid, invitation or browser) was removed from the meeting."""
+        return any(r.matches(person) for r in self.removed)
 
-def arrive(state: RoomState, person: Participant) -> Participant | None:
-    """Place a (re)arriving person: present, waiting or knocking; None if they were removed."""
-    if person.pid in state.removed:
-        return None
+
+def arrive(state: RoomState, person: Participant, returning: bool = True) -> Participant | None:
+    """Place a (re)arriving person: present, waiting or knocking.
+
+    Someone removed earlier knocks, marked, whatever link or cookie they come with. The removed
+    page itself only knocks when opened again (returning=True); its socket reconnecting under
+    the removed pid gets None and stays out.
+    """
     known = state.participants.get(person.pid)
     if known is not None:
         known.seen_at = time.time()
         return known
+    if person.role != HOST and state.was_removed(person):
+        if not returning and any(r.pid == person.pid for r in state.removed):
+            return None
+        person.removed_earlier = True
     if person.role == HOST:
         person.status = PRESENT
-    elif state.locked:
+    elif state.locked or person.removed_earlier:
         person.status = KNOCKING
-    elif state.settings.get("waiting_room", True) and not state.host_present:
+    elif state.settings.waiting_room and not state.host_present:
         person.status = WAITING
     else:
         person.status = PRESENT
@@ -129,6 +188,14 @@ def arrive(state: RoomState, person: Participant) -> Participant | None:
         person.cam = False
     state.participants[person.pid] = person
     return person
+
+
+def send_away(state: RoomState, person: Participant) -> None:
+    """Remove or turn away a person; they knock, marked, if they come back."""
+    state.participants.pop(person.pid, None)
+    removal = Removal(person.pid, person.invitation_id, person.device)
+    if removal not in state.removed:
+        state.removed.append(removal)
 
 
 def set_connected(state: RoomState, pid: str, connected: bool) -> Participant | None:
@@ -164,9 +231,34 @@ def leave(state: RoomState, pid: str) -> Participant | None:
 
 def may_speak(state: RoomState, person: Participant) -> bool:
     """Whether a person may switch their own microphone on."""
-    return person.is_host or person.floor or state.settings.get("guests_may_unmute", True)
+    return person.is_host or person.floor or state.settings.guests_may_unmute
 
 
 def may_use_camera(state: RoomState, person: Participant) -> bool:
     """Whether a person may switch their own camera on."""
-    return person.is_host or state.settings.get("guests_camera", True)
+    return person.is_host or state.settings.guests_camera
+
+
+def chat_allowed(state: RoomState, person: Participant) -> bool:
+    """Whether a person may read and write chat now."""
+    return state.settings.chat or person.is_host or person.chat_host
+
+
+def give_floor(state: RoomState, person: Participant) -> None:
+    """Give the word. Only someone who raised their hand asked to speak, so only their microphone
+    is switched on; anyone else may now speak and is asked, in their page, to switch it on."""
+    for p in state.present():
+        p.floor = False
+        p.speak_prompt = False
+    person.floor = True
+    if person.hand is not None:
+        person.mic = True
+    elif not person.mic:
+        person.speak_prompt = True
+    person.hand = None
+
+
+def set_own_mic(person: Participant, on: bool) -> None:
+    """A participant switches their own microphone (the only way a mic goes on, but for a raised hand's floor)."""
+    person.mic = on
+    person.speak_prompt = False

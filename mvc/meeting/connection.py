@@ -17,18 +17,19 @@ from flask_babel import gettext as _
 from simple_websocket import ConnectionClosed
 
 from mvc import db, logs, rooms
-from mvc.meeting import live_ops
-from mvc.meeting.actions import chat_allowed, handle_action
+from mvc.live.state import chat_allowed
+from mvc.meeting import inbound, live_ops
+from mvc.meeting.actions import handle_action
 from mvc.rooms import Target
 
 log = logs.get("mvc.ws")
-MAX_MESSAGE = 64 * 1024
+MAX_MESSAGE = inbound.MAX_CHARS
 QUEUE_LIMIT = 500
 RATE_PER_SECOND = 20  # sustained messages a page may send
 RATE_BURST = 60
 SIGNAL_TYPES = {"offer", "answer", "candidate", "keyframe"}
 INVITED_TTL = 15  # seconds; someone who joins leaves the list at once, new invitations show within this
-LIVE_PARTS = ("meta", "people", "controls", "hands", "host", "chat_form", "breakout")  # diffed on every change
+LIVE_PARTS = ("meta", "people", "controls", "speak_prompt", "hands", "host", "chat_form", "breakout")  # diffed on every change
 
 
 def origin_allowed(request) -> bool:
@@ -251,11 +252,9 @@ class Connection:
     def incoming(self, data) -> bool:
         """Handle one message from the page; True when the state may have changed."""
         try:
-            msg = json.loads(data)
-        except (TypeError, ValueError):
-            self.status(_("The page sent something the server did not understand."))
-            return False
-        if not isinstance(msg, dict):
+            msg = inbound.parse(data)
+        except inbound.BadMessage as exc:
+            log.warning("ws_bad_message", meeting=self.meeting_id, pid=self.pid, why=str(exc))
             self.status(_("The page sent something the server did not understand."))
             return False
         if msg.get("type") in SIGNAL_TYPES:

@@ -44,14 +44,25 @@ def end(meeting_id: int) -> None:
     store().publish(meeting_id, {"kind": "state", "v": 0})
 
 
-def arrive(meeting: Meeting, me: dict) -> tuple[RoomState, Participant | None]:
-    """Place this visitor in the live meeting (idempotent for reloads)."""
-    person = Participant(pid=me["pid"], name=me["name"], role=me["role"], invitation_id=me.get("inv"))
+def timers():
+    """The app's scheduler for meeting timers."""
+    return current_app.extensions["mvc.timers"]
+
+
+def arrive(meeting: Meeting, me: dict, returning: bool = False) -> tuple[RoomState, Participant | None]:
+    """Place this visitor in the live meeting (idempotent for reloads).
+
+    returning=True when the visitor opened the page (someone removed earlier then knocks);
+    a socket that reconnects under a removed pid is not placed again.
+    """
+    person = Participant(pid=me["pid"], name=me["name"], role=me["role"], invitation_id=me.get("inv"),
+                         device=me.get("dev"))
     if me.get("media") == "listen":
         person.mic = person.cam = False
     elif me.get("media") == "audio":
         person.cam = False
-    state, placed = store().update(meeting.id, lambda s: rules.arrive(s, person), settings=meeting.settings_dict())
+    state, placed = store().update(meeting.id, lambda s: rules.arrive(s, person, returning),
+                                   settings=meeting.settings_dict())
     if placed is not None:
         publish_state(meeting.id, state)
     return state, placed
@@ -71,6 +82,16 @@ def leave(meeting_id: int, pid: str) -> None:
     publish_state(meeting_id, state)
 
 
+def end_meeting(meeting_id: int) -> None:
+    """After the state says ended: close the meeting's record, media room and timers."""
+    meeting = db.session().get(Meeting, meeting_id)
+    if meeting is not None and meeting.status == "open":
+        rooms.end_meeting(db.session(), meeting)
+    to_media(meeting_id, {"type": "close_room"})
+    timers().cancel_owner(meeting_id)
+    end(meeting_id)
+
+
 def view_for(state: RoomState | None, person: Participant | None) -> str:
     """Which screen a participant sees: meeting, waiting, knocking, ended or removed."""
     if state is None or state.ended:
@@ -87,10 +108,10 @@ def policy(state: RoomState) -> dict:
     people = list(state.participants.values())
     # Muted people and banned or switched-off cameras are not forwarded at all.
     audio_blocked = [p.pid for p in people if not p.mic]
-    video_blocked = [p.pid for p in people if not p.cam or (not p.is_host and not s.get("guests_camera", True))]
+    video_blocked = [p.pid for p in people if not p.cam or (not p.is_host and not s.guests_camera)]
     return {
-        "layout": s.get("layout", "tiles"),
-        "one_way_video": bool(s.get("one_way_video", False)),
+        "layout": s.layout,
+        "one_way_video": s.one_way_video,
         "hosts": hosts,
         "audio_blocked": audio_blocked,
         "video_blocked": video_blocked,
@@ -119,8 +140,6 @@ def ice_servers(pid: str) -> list[dict]:
 
 def page_context(target: Target, state: RoomState, person: Participant | None, view: str, theme=None) -> dict:
     """Template context shared by the full page and websocket pushes."""
-    from mvc.meeting.actions import chat_allowed
-
     return {
         "target": target,
         "meeting": target.meeting,
@@ -130,7 +149,7 @@ def page_context(target: Target, state: RoomState, person: Participant | None, v
         "view": view,
         "may_speak": rules.may_speak,
         "may_use_camera": rules.may_use_camera,
-        "chat_allowed": chat_allowed,
+        "chat_allowed": rules.chat_allowed,
         "chat_log": (lambda: store().read_log(state.meeting_id)) if state else (lambda: []),
         "tile_names": tile_names,
         "invited_people": lambda: invited_not_here(state) if state else [],

@@ -26,7 +26,7 @@ def live(alias: str):
         abort(404)
     if me is None:
         return redirect(url_for("join.page", alias=alias))
-    state, person = live_ops.arrive(target.meeting, me)  # person is None if they were removed
+    state, person = live_ops.arrive(target.meeting, me, returning=True)  # someone removed earlier knocks
     view = live_ops.view_for(state, person)
     ctx = live_ops.page_context(target, state, person, view)
     return render_template("meeting/page.html", media_mode=me.get("media", "av"), **ctx)

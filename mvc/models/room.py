@@ -1,16 +1,24 @@
 """Fixed rooms, meetings (occurrences, booked and instant) and invitations."""
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from mvc.models.base import utcnow
 
-LAYOUTS = ("tiles", "host_large", "host_only")
+# The layouts, in the order pages offer them, with the label every page shows.
+LAYOUT_LABELS = {
+    "tiles": _l("Equal tiles"),
+    "host_large": _l("Host large"),
+    "host_only": _l("Participants see only the host"),
+}
+LAYOUTS = tuple(LAYOUT_LABELS)
 
 
 class MeetingSettings(SQLModel):
-    """Functions chosen before the meeting; a room's defaults, copied into each meeting."""
+    """Functions chosen before the meeting: a room's defaults, copied into each meeting, and
+    the meeting's live settings (the host changes them during the meeting). Defaults live here only."""
 
     layout: str = Field(default="tiles", max_length=20)
     chat: bool = True
@@ -25,6 +33,11 @@ class MeetingSettings(SQLModel):
     def settings_dict(self) -> dict:
         """The settings as a plain dict (to seed live state)."""
         return {name: getattr(self, name) for name in MeetingSettings.model_fields}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "MeetingSettings":
+        """Settings from a stored dict: unknown keys ignored, missing ones defaulted."""
+        return cls(**{k: v for k, v in (data or {}).items() if k in MeetingSettings.model_fields})
 
 
 class Room(MeetingSettings, table=True):

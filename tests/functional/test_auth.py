@@ -9,6 +9,7 @@ import requests
 from sqlmodel import select
 
 from mvc.models import User
+from mvc import security
 from tests import staff
 from tests.conftest import base_config, build_app
 from tests.oidc_provider import Provider
@@ -76,7 +77,7 @@ def test_owner_signs_in_from_their_usual_browser_after_twenty_wrong_passwords(ap
 def test_a_forged_known_device_cookie_does_not_lift_the_account_limit(app, client, db):
     staff.admin(db)
     _guess_from_elsewhere(app, 10)
-    client.set_cookie("mvc_device", "WzFd.forged.signature")
+    client.set_cookie(security.DEVICE_COOKIE, "WzFd.forged.signature")
     assert staff.login(client, "admin@demo.example", remote="10.7.0.2").status_code == 429
 
 

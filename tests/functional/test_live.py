@@ -9,7 +9,7 @@ import websocket
 
 from mvc.meeting import live_ops
 from mvc.meeting.connection import RATE_BURST
-from tests.conftest import http_join
+from tests.conftest import booked_meeting, http_join
 from tests.wsclient import Page
 
 
@@ -129,19 +129,9 @@ def test_socket_without_joining_is_told_so(live_server):
 
 
 def test_name_list_shows_who_is_invited_until_they_arrive(live_server, db, demo_room):
-    from datetime import timedelta
-
-    from mvc.models import Invitation, Meeting
-    from mvc.models.base import utcnow
     from mvc.security import make_invite_token
 
-    meeting = Meeting(organisation_id=demo_room.organisation_id, kind="booked", alias="booked-2", host_pin="111111",
-                      starts_at=utcnow() - timedelta(minutes=5), ends_at=utcnow() + timedelta(hours=1))
-    db.add(meeting)
-    db.commit()
-    inv = Invitation(meeting_id=meeting.id, name="Ole Hansen", phone="+4512345678")
-    db.add(inv)
-    db.commit()
+    meeting, inv = booked_meeting(db, demo_room.organisation_id, "booked-2")
     host = Page(live_server.url, "booked-2", http_join(live_server.url, "booked-2", "Nurse Nina", "111111"))
     host.wait_for(lambda t: 'id="people"' in t and "Ole Hansen" in t and 'class="invited"' in t)
     with live_server.app.test_request_context():

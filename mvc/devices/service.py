@@ -212,7 +212,7 @@ def _device_invitation(db: Session, device: Device, meeting: Meeting) -> Invitat
     return inv
 
 
-def new_meeting(db: Session, user: User, device: Device) -> Meeting:
+def new_meeting(db: Session, user: User | None, device: Device) -> Meeting:
     """An instant meeting for calling a device now: no waiting room, the staff member hosts."""
     from mvc.booking.service import new_alias
     from mvc.rooms import new_pin
@@ -220,7 +220,8 @@ def new_meeting(db: Session, user: User, device: Device) -> Meeting:
     org = db.get(Organisation, device.organisation_id)
     now = utcnow()
     meeting = Meeting(organisation_id=org.id, theme_id=org.default_theme_id, kind="instant", alias=new_alias(db),
-                      title=device.name, host_pin=new_pin(6), guest_pin=new_pin(6), created_by_id=user.id,
+                      title=device.name, host_pin=new_pin(6), guest_pin=new_pin(6),
+                      created_by_id=user.id if user else None,
                       reminders=False, waiting_room=False, starts_at=now,
                       ends_at=now + timedelta(hours=current_app.config["INSTANT_HOURS"]))
     db.add(meeting)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from sqlmodel import Session
 
 from mvc import db, participants, security
 from mvc.devices import bp, service
@@ -66,7 +67,8 @@ def respond(call_id: int, choice: str):
 @sock.route("/ws/device", bp=bp)
 def socket(ws):
     """The device's one connection: screens pushed when called, revoked or back to idle."""
-    device = current_device() if origin_allowed(request) else None
+    with Session(db.engine()) as s:  # a short session: the socket's request lives as long as the socket
+        device = service.by_credential(s, request.cookies.get(COOKIE)) if origin_allowed(request) else None
     if device is None:
         ws.send(render_template("devices/_screen.html", state="unbound"))
         ws.close(1008, "not bound")

@@ -59,6 +59,8 @@ def respond(call_id: int, choice: str):
     if row is None or choice == "decline":
         return redirect(url_for("devices.page"))
     meeting = db.session().get(Meeting, row.meeting_id)
+    if meeting.status != "open":  # ended or cancelled while it rang
+        return redirect(url_for("devices.page"))
     participants.remember(meeting.id, device.name, "guest", row.invitation_id, "av")
     session["device_home"] = meeting.id  # the meeting page brings the device back to /device when it ends
     return redirect(url_for("meeting.live", alias=meeting.alias))

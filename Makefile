@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test translations extract system-deps bench clean
+.PHONY: run test translations extract system-deps bench loadbench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test: $(VENV)/.test-deps translations system-deps
 bench: $(VENV)/.run-deps
 	$(BIN)/python -m media.bench --publishers 1 --subscribers 8 --seconds 20
 	$(BIN)/python -m media.bench --publishers 4 --subscribers 4 --seconds 20
+
+loadbench: $(VENV)/.run-deps
+	$(BIN)/python -m mvc.loadbench --rooms 35
+	$(BIN)/python -m mvc.loadbench --rooms 30x5,150
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

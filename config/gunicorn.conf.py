@@ -1,12 +1,16 @@
 """gunicorn settings: gthread workers, since each open websocket holds a thread."""
 import os
 
+from config import settings
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
 # The embedded mode keeps live state in a local SQLite file with events inside one
 # process, so it must run one process; with MVC_REDIS_URL set, raise WEB_CONCURRENCY.
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-threads = int(os.environ.get("GUNICORN_THREADS", "100"))
+# One thread per open meeting websocket (300 and more per process), plus room for pages.
+threads = settings.load()["WEB_THREADS"]
+worker_connections = max(1000, threads * 2)
 timeout = 120
 graceful_timeout = 10
 keepalive = 5

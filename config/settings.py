@@ -32,6 +32,12 @@ def _secret_key() -> str:
 SETTINGS: dict[str, tuple[type, object, str]] = {
     "SECRET_KEY": (str, None, "Signs sessions and invitation links (embedded: made once in var/)."),
     "DATABASE_URL": (str, f"sqlite:///{VAR / 'mvc.db'}", "SQLAlchemy URL: SQLite or postgresql+psycopg://…"),
+    "DB_POOL_SIZE": (int, 10, "Database connections each web process keeps open."),
+    "DB_POOL_OVERFLOW": (int, 20, "Extra database connections a web process may open at busy moments."),
+    "WEB_THREADS": (int, 500, "Threads per web process (gunicorn): each open meeting websocket holds one."),
+    "ROOM_CAP": (int, 35, "Most people in one meeting (hosts included); the next one is told it is full."),
+    "ROOM_HOST_SEATS": (int, 2, "Seats of the cap kept for hosts until they arrive (guests fill the rest)."),
+    "ROOM_CAPS": (str, "", "Per-room caps instead of ROOM_CAP, e.g. training=60,hall=150 (address=cap)."),
     "REDIS_URL": (str, "", "Redis for live room state, the event bus and rate limits; empty = the MVC_LIVE_PATH file, one process."),
     "LIVE_PATH": (str, str(VAR / "live.sqlite"), "SQLite file for live room state, chat and rate limits without Redis (:memory: = lost on restart)."),
     "PUBLIC_URL": (str, "", "Public base URL used in SMS links, e.g. https://video.example.dk."),
@@ -76,6 +82,8 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "SMTP_STARTTLS": (bool, True, "Switch the SMTP connection to TLS with STARTTLS before logging in."),
     "SMTP_TIMEOUT": (int, 10, "Seconds to wait for the SMTP server before an e-mail counts as failed."),
     "INSTANT_HOURS": (int, 4, "How long an instant SMS meeting stays open."),
+    "QUEUE_GRACE_SECONDS": (int, 120, "How long a citizen whose queue page is gone (reload, lost connection) keeps their place."),
+    "QUEUE_POLL_SECONDS": (int, 3, "How often queue pages ask for news."),
     "REMINDER_MINUTES": (int, 60, "Minutes before a booked meeting that the SMS reminder goes out."),
     "REMINDER_THREAD": (bool, True, "Run the reminder scheduler thread in the web process."),
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
@@ -85,6 +93,8 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "DEVICE_RING_SECONDS": (int, 45, "How long a device rings before the call counts as not answered."),
     "DEVICE_AUTO_ANSWER_SECONDS": (int, 10, "Countdown before a device with auto-answer answers by itself."),
     "DEVICE_CALL_INTERVAL": (int, 5, "Seconds between checks for bookings whose device must be called now (runs with REMINDER_THREAD)."),
+    "API_TOKEN_MINUTES": (int, 10, "Lifetime of a booking API access token, in minutes."),
+    "API_RATE_PER_MINUTE": (int, 120, "Booking API calls one client may make per minute (then 429)."),
 }
 
 

@@ -29,6 +29,8 @@ def create_app(config: dict | None = None) -> Flask:
         SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 64 * 1024},
         RATELIMIT_STORAGE_URI=None,
         RATELIMIT_STRATEGY="moving-window",  # a refusal can then say exactly when to try again
+        # Explicit: flask-limiter otherwise inherits "disabled" from an earlier app in the process.
+        RATELIMIT_ENABLED=True,
         COMPRESS_ALGORITHM=["gzip"],
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         COMPRESS_MIMETYPES=["text/html", "text/css", "application/javascript", "text/javascript",
@@ -47,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.init_app(app)
     live.init_app(app)
     app.extensions["mvc.timers"] = timers.Scheduler()  # meeting timers; stop() it with the app
     init_media(app)
@@ -60,7 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     reminders.init_app(app)
 
-    from mvc import auth, booking, health, join, manage, meeting, sms, theming
+    from mvc import api, auth, booking, health, join, manage, meeting, sms, theming, waitqueue
 
     auth.init_app(app)
 
@@ -76,6 +79,8 @@ def create_app(config: dict | None = None) -> Flask:
     from mvc import devices
 
     devices.init_app(app)
+    api.init_app(app)
+    app.register_blueprint(waitqueue.bp)
     _template_helpers(app)
     return app
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME | reminders [--once]`."""
+"""Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME | reminders [--once] | api-client create …`."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,11 @@ from sqlmodel import Session, select
 
 def main(argv: list[str] | None = None) -> int:
     """Run one management command."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["api-client"]:
+        from mvc.api.cli import main as api_client
+
+        return api_client(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m mvc")
     parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders"])
     parser.add_argument("email", nargs="?", help="platform-admin: the account's e-mail")

@@ -11,12 +11,15 @@ from sqlmodel import Session, create_engine
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, overflow: int = 20) -> Engine:
     """An engine for the URL; SQLite gets foreign keys and a busy timeout."""
+    pool = {"pool_size": pool_size, "max_overflow": overflow}
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        if url.startswith("sqlite:///:memory:") or url == "sqlite://":
+            pool = {}  # one shared in-memory connection: SQLAlchemy picks its own pool
+        elif url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, **pool)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
@@ -26,12 +29,14 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def init_app(app: Flask) -> None:
     """Bind an engine to the app and close the request's session at teardown."""
-    app.extensions["mvc.engine"] = make_engine(app.config["DATABASE_URL"])
+    app.extensions["mvc.engine"] = make_engine(
+        app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"], app.config["DB_POOL_OVERFLOW"]
+    )
     app.teardown_appcontext(_close_session)
 
 
@@ -45,6 +50,12 @@ def session() -> Session:
     if "db" not in g:
         g.db = Session(engine(), expire_on_commit=False)
     return g.db
+
+
+def release() -> None:
+    """Close the request's session now: a long-lived request (a meeting websocket) calls this after
+    each piece of work, so it holds no pooled connection between uses; the next use opens a fresh one."""
+    _close_session(None)
 
 
 def _close_session(_exc: BaseException | None) -> None:

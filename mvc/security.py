@@ -13,6 +13,8 @@ from flask import Flask, current_app, request
 from flask_babel import ngettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mvc import logs
@@ -173,7 +175,7 @@ def client_key() -> str:
 
 @dataclass(frozen=True)
 class Limit:
-    """At most `amount` events per moving window of `seconds` per key, kept in flask-limiter's storage."""
+    """At most `amount` events per moving window of `seconds` per key, kept in the rate-limit storage."""
 
     name: str
     amount: int
@@ -184,14 +186,24 @@ class Limit:
 
     def wait(self, *key: str) -> int:
         """Seconds until one more event is allowed under key (0: allowed now)."""
-        if limiter.limiter.test(self._item(), self.name, *key):
+        if _window().test(self._item(), self.name, *key):
             return 0
-        reset, _remaining = limiter.limiter.get_window_stats(self._item(), self.name, *key)
+        reset, _remaining = _window().get_window_stats(self._item(), self.name, *key)
         return max(1, math.ceil(reset - time.time()))
 
     def spend(self, *key: str) -> None:
         """Count one event under key."""
-        limiter.limiter.hit(self._item(), self.name, *key)
+        _window().hit(self._item(), self.name, *key)
+
+
+def _window() -> MovingWindowRateLimiter:
+    """The app's guessing limits: the same storage as flask-limiter's, but never switched off with it
+    (RATELIMIT_ENABLED=False lifts the per-address request limits, not the PIN and password bounds)."""
+    window = current_app.extensions.get("mvc.limits")
+    if window is None:
+        storage = storage_from_string(current_app.config["RATELIMIT_STORAGE_URI"])
+        window = current_app.extensions["mvc.limits"] = MovingWindowRateLimiter(storage)
+    return window
 
 
 def retry_text(seconds: int) -> str:

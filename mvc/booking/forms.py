@@ -25,6 +25,9 @@ class PersonIn:
     name: str
     phone: str | None
     email: str | None
+    locale: str | None = None  # None: the language chosen for the whole form
+    reminder: bool = True
+    may_forward: bool = True  # the meeting's allow_forward still decides
 
 
 @dataclass

@@ -32,6 +32,7 @@ class Outcome:
     messages: list[SmsMessage] = field(default_factory=list)
     mails: list[MailMessage] = field(default_factory=list)  # failures are recorded, never raised
     problem: str = ""  # a limit that stopped the texts after the change was saved
+    invitations: list[Invitation] = field(default_factory=list)  # the invitees added
 
     @property
     def all_sent(self) -> bool:
@@ -46,7 +47,8 @@ def new_alias(db: Session) -> str:
             return alias
 
 
-def _meeting(db: Session, user: User, kind: str, parsed: Parsed, **times) -> Meeting:
+def new_meeting(db: Session, user: User, kind: str, parsed: Parsed, **times) -> Meeting:
+    """A meeting of the user's organisation with a fresh address and PINs (booked, instant, queue call)."""
     org = db.get(Organisation, user.organisation_id)
     meeting = Meeting(organisation_id=org.id, theme_id=org.default_theme_id, kind=kind, alias=new_alias(db),
                       title=parsed.title, host_pin=new_pin(6), guest_pin=new_pin(6), created_by_id=user.id,
@@ -56,8 +58,10 @@ def _meeting(db: Session, user: User, kind: str, parsed: Parsed, **times) -> Mee
     return meeting
 
 
-def _invite(db: Session, meeting: Meeting, people: list[PersonIn], locale: str) -> list[Invitation]:
-    invitations = [Invitation(meeting_id=meeting.id, name=p.name, phone=p.phone, email=p.email, locale=locale)
+def invite_people(db: Session, meeting: Meeting, people: list[PersonIn], locale: str) -> list[Invitation]:
+    """One invitation row per person."""
+    invitations = [Invitation(meeting_id=meeting.id, name=p.name, phone=p.phone, email=p.email,
+                              locale=p.locale or locale, reminder_opt_out=not p.reminder, may_forward=p.may_forward)
                    for p in people]
     db.add_all(invitations)
     db.commit()
@@ -69,9 +73,9 @@ def create_instant(db: Session, user: User, parsed: Parsed) -> Outcome:
     limits.check(db, user.organisation_id, [p.phone for p in parsed.people if p.phone], user.id)
     now = utcnow()
     parsed.reminders = False
-    meeting = _meeting(db, user, "instant", parsed, starts_at=now,
+    meeting = new_meeting(db, user, "instant", parsed, starts_at=now,
                        ends_at=now + timedelta(hours=current_app.config["INSTANT_HOURS"]))
-    invitations = _invite(db, meeting, parsed.people, parsed.locale)
+    invitations = invite_people(db, meeting, parsed.people, parsed.locale)
     log.info("instant_meeting", meeting=meeting.id, user=user.id, invitees=len(invitations))
     return Outcome(meeting, sms.text_invitations(db, invitations, meeting, "invite", user.id))
 
@@ -79,12 +83,26 @@ def create_instant(db: Session, user: User, parsed: Parsed) -> Outcome:
 def create_booking(db: Session, user: User, parsed: Parsed) -> Outcome:
     """A booked meeting with a fresh address and PINs; invitees with a number get a text."""
     limits.check(db, user.organisation_id, [p.phone for p in parsed.people if p.phone], user.id)
-    meeting = _meeting(db, user, "booked", parsed, starts_at=parsed.starts_at, ends_at=parsed.ends_at)
-    invitations = _invite(db, meeting, parsed.people, parsed.locale)
+    meeting = new_meeting(db, user, "booked", parsed, starts_at=parsed.starts_at, ends_at=parsed.ends_at)
+    invitations = invite_people(db, meeting, parsed.people, parsed.locale)
     reminders.schedule(db, meeting, invitations)
     log.info("booking_created", meeting=meeting.id, user=user.id, invitees=len(invitations))
     outcome = Outcome(meeting, sms.text_invitations(db, invitations, meeting, "invite", user.id))
     outcome.mails = mail.mail_invitations(db, invitations, meeting, "invite")
+    return outcome
+
+
+def add_invitees(db: Session, meeting: Meeting, user: User, people: list[PersonIn]) -> Outcome:
+    """Invite more people to a booked meeting (LimitReached first); those with a number or address are told."""
+    limits.check(db, meeting.organisation_id, [p.phone for p in people if p.phone], user.id)
+    if any(p.may_forward for p in people) and not meeting.allow_forward:
+        meeting.allow_forward = True
+        db.add(meeting)
+    added = invite_people(db, meeting, people, "da")
+    reminders.schedule(db, meeting, added)
+    outcome = Outcome(meeting, sms.text_invitations(db, added, meeting, "invite", user.id), invitations=added)
+    outcome.mails = mail.mail_invitations(db, added, meeting, "invite")
+    log.info("invitees_added", meeting=meeting.id, user=user.id, invitees=len(added))
     return outcome
 
 
@@ -126,7 +144,7 @@ def update_booking(db: Session, meeting: Meeting, user: User, parsed: Parsed, re
     db.commit()
     removed = [inv for inv in kept if inv.revoked]
     kept = [inv for inv in kept if not inv.revoked]
-    added = _invite(db, meeting, parsed.people, parsed.locale)
+    added = invite_people(db, meeting, parsed.people, parsed.locale)
     reminders.schedule(db, meeting, kept + added, moved=moved)
     outcome = Outcome(meeting)
     _notify(db, outcome, added, "invite", user)
@@ -160,7 +178,8 @@ class ForwardRefused(Exception):
 
 def forwards_left(db: Session, invitation: Invitation, meeting: Meeting) -> int:
     """How many more people this invitee may forward the invitation to (0 when not allowed)."""
-    if not meeting.allow_forward or invitation.forwarded_from_id is not None or invitation.role != "guest":
+    if not (meeting.allow_forward and invitation.may_forward) or invitation.forwarded_from_id is not None or (
+            invitation.role != "guest"):
         return 0
     used = db.exec(select(func.count()).select_from(Invitation).where(
         Invitation.forwarded_from_id == invitation.id)).one()

@@ -9,6 +9,8 @@ from sqlmodel import Session
 
 from mvc import db, logs, participants, rooms, security
 from mvc.auth import current_user
+from mvc.live import state as rules
+from mvc.meeting import live_ops
 from mvc.models import Invitation, Theme
 from mvc.rooms import Target
 
@@ -77,12 +79,24 @@ def problem_page(ctx: JoinContext):
     return render_template("join/problem.html", ctx=ctx, problem=ctx.problem), status.get(ctx.problem, 400)
 
 
+def full_for_everyone(ctx: JoinContext) -> bool:
+    """True when every seat is taken (hosts' too) and this visitor holds none: no form to fill in."""
+    meeting = ctx.target.meeting
+    state = live_ops.store().get(meeting.id) if meeting is not None else None
+    if state is None:
+        return False
+    me = participants.me(meeting.id) or {}
+    visitor = rules.Participant(pid=me.get("pid", ""), name="", role=rules.HOST)
+    return not rules.seat_free(state, visitor, live_ops.room_cap(ctx.target.alias), 0)
+
+
 @dataclass
 class JoinResult:
     ok: bool
     errors: dict = field(default_factory=dict)
     status: int = 200
     retry_after: int = 0  # seconds, when the visitor must wait before trying a PIN again
+    full: bool = False
 
 
 NAME_ERRORS = {
@@ -125,7 +139,14 @@ def join(ctx: JoinContext, form) -> JoinResult:
         role = check.role
 
     meeting = rooms.open_meeting(db.session(), ctx.target)
-    participants.remember(meeting.id, name, role, ctx.invitation.id if ctx.invitation else None,
-                          form.get("media", "av"))
+    record = participants.remember(meeting.id, name, role, ctx.invitation.id if ctx.invitation else None,
+                                   form.get("media", "av"))
+    try:
+        # The seat is taken here, atomically in the live state, so the cap holds at the door.
+        live_ops.arrive(meeting, record, live_ops.room_cap(ctx.target.alias), returning=True)
+    except rules.RoomFull:
+        participants.forget(meeting.id)
+        log.info("room_full", meeting=meeting.id, role=role)
+        return JoinResult(False, status=409, full=True)
     log.info("joined", meeting=meeting.id, role=role, invited=ctx.invitation is not None)
     return JoinResult(True)

@@ -6,6 +6,7 @@ from flask import redirect, render_template, request, url_for
 from mvc import db
 from mvc.extensions import limiter
 from mvc.join import bp, service
+from mvc.meeting import live_ops
 from mvc.rooms import ALIAS_RE
 
 
@@ -31,6 +32,10 @@ def page(alias: str):
         result = service.join(ctx, request.form)
         if result.ok:
             return redirect(url_for("meeting.live", alias=ctx.target.alias))
+        if result.full:
+            return live_ops.full_page(ctx.target, ctx.theme)
         headers = {"Retry-After": str(result.retry_after)} if result.retry_after else {}
         return render_template("join/page.html", ctx=ctx, form=request.form, errors=result.errors), result.status, headers
+    if service.full_for_everyone(ctx):
+        return live_ops.full_page(ctx.target, ctx.theme)
     return render_template("join/page.html", ctx=ctx, form={"name": ctx.invited_name}, errors={})

@@ -32,8 +32,17 @@ class LiveStore(Protocol):
     def rooms(self) -> list[int]:
         """Ids of every room with live state."""
 
+    def get_doc(self, key: str) -> dict | None:
+        """A live JSON document (e.g. a queue) by key, or None."""
+
+    def update_doc(self, key: str, fn: Callable[[dict], T]) -> tuple[dict, T]:
+        """Atomically apply fn to the document (an empty dict when missing) and save it."""
+
+    def delete_doc(self, key: str) -> None:
+        """Forget a document."""
+
     def delete(self, room: int) -> None:
-        """Forget the room (meeting ended): its state, chat and room_key rate-limit hits."""
+        """Forget the room (meeting ended): its state, chat, room_key rate-limit hits and room_key documents."""
 
     def publish(self, room: int, event: Event) -> None:
         """Send an event to every listener of the room, in every process."""

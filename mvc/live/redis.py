@@ -65,7 +65,34 @@ class RedisStore:
 
     def delete(self, room: int) -> None:
         hits = self._redis.scan_iter(match=f"{self._prefix}:hits:{room_key(room, '')}*", count=500)
-        self._redis.delete(self._key(room), f"{self._key(room)}:chat", *hits)
+        docs = self._redis.scan_iter(match=self._doc(room_key(room, "")) + "*", count=500)
+        self._redis.delete(self._key(room), f"{self._key(room)}:chat", *hits, *docs)
+
+    def _doc(self, key: str) -> str:
+        return f"{self._prefix}:doc:{key}"
+
+    def get_doc(self, key: str) -> dict | None:
+        raw = self._redis.get(self._doc(key))
+        return json.loads(raw) if raw else None
+
+    def update_doc(self, key: str, fn: Callable[[dict], T]) -> tuple[dict, T]:
+        name = self._doc(key)
+        with self._redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(name)
+                    raw = pipe.get(name)
+                    doc = json.loads(raw) if raw else {}
+                    result = fn(doc)
+                    pipe.multi()
+                    pipe.set(name, json.dumps(doc), ex=STATE_TTL)
+                    pipe.execute()
+                    return doc, result
+                except redis.WatchError:
+                    continue  # someone else changed the document first: run fn again on fresh data
+
+    def delete_doc(self, key: str) -> None:
+        self._redis.delete(self._doc(key))
 
     def append_log(self, room: int, item: dict, cap: int) -> None:
         key = f"{self._key(room)}:chat"

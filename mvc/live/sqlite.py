@@ -30,6 +30,8 @@ CREATE INDEX IF NOT EXISTS chat_line_room ON chat_line (room, id);
 CREATE TABLE IF NOT EXISTS hit (key TEXT NOT NULL, at REAL NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS hit_key ON hit (key, at);
 CREATE INDEX IF NOT EXISTS hit_expires ON hit (expires);
+CREATE TABLE IF NOT EXISTS doc (key TEXT PRIMARY KEY, value TEXT NOT NULL, touched REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS doc_touched ON doc (touched);
 """
 
 
@@ -137,6 +139,26 @@ class SqliteStore:
         with self._write() as db:
             self._forget(db, [room])
             db.execute("DELETE FROM hit WHERE key >= ? AND key < ?", (prefix, _after(prefix)))
+            db.execute("DELETE FROM doc WHERE key >= ? AND key < ?", (prefix, _after(prefix)))
+
+    # -- documents --------------------------------------------------------------------
+    def get_doc(self, key: str) -> dict | None:
+        rows = self._read("SELECT value FROM doc WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def update_doc(self, key: str, fn: Callable[[dict], T]) -> tuple[dict, T]:
+        self._prune_now_and_then()
+        with self._write() as db:
+            row = db.execute("SELECT value FROM doc WHERE key = ?", (key,)).fetchone()
+            doc = json.loads(row[0]) if row else {}
+            result = fn(doc)
+            db.execute("INSERT OR REPLACE INTO doc (key, value, touched) VALUES (?, ?, ?)",
+                       (key, json.dumps(doc), time.time()))
+            return doc, result
+
+    def delete_doc(self, key: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM doc WHERE key = ?", (key,))
 
     @staticmethod
     def _forget(db: sqlite3.Connection, rooms: list[int]) -> None:
@@ -187,7 +209,7 @@ class SqliteStore:
         self.prune(now)
 
     def prune(self, now: float | None = None) -> int:
-        """Drop expired rate-limit hits and rooms untouched for STATE_TTL; returns the rows dropped."""
+        """Drop expired rate-limit hits, and rooms and documents untouched for STATE_TTL; returns the rows dropped."""
         now = time.time() if now is None else now
         with self._write() as db:
             hits = db.execute("DELETE FROM hit WHERE rowid IN (SELECT rowid FROM hit WHERE expires <= ? LIMIT ?)",
@@ -196,10 +218,12 @@ class SqliteStore:
                                               (now - STATE_TTL, PRUNE_BATCH))]
             if stale:
                 self._forget(db, stale)
+            docs = db.execute("DELETE FROM doc WHERE rowid IN (SELECT rowid FROM doc WHERE touched < ? LIMIT ?)",
+                              (now - STATE_TTL, PRUNE_BATCH)).rowcount
             orphans = db.execute(
                 "DELETE FROM chat_line WHERE id IN (SELECT c.id FROM chat_line c LEFT JOIN room_state r "
                 "ON r.room = c.room WHERE r.room IS NULL LIMIT ?)", (PRUNE_BATCH,)).rowcount
-        return hits + len(stale) + orphans
+        return hits + len(stale) + orphans + docs
 
     def health(self) -> dict:
         try:

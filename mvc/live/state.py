@@ -15,6 +15,11 @@ GUEST = "guest"
 PRESENT = "present"
 WAITING = "waiting"
 KNOCKING = "knocking"
+SEAT_GRACE = 60  # seconds a disconnected person keeps their seat (a reload, a phone changing network)
+
+
+class RoomFull(Exception):
+    """No seat is free in the meeting for this person."""
 
 
 @dataclass
@@ -196,6 +201,37 @@ def send_away(state: RoomState, person: Participant) -> None:
     removal = Removal(person.pid, person.invitation_id, person.device)
     if removal not in state.removed:
         state.removed.append(removal)
+
+
+def holds_seat(person: Participant, now: float | None = None) -> bool:
+    """Connected, or gone for less than SEAT_GRACE: the person counts against the room's cap."""
+    return person.connected or (now or time.time()) - person.seen_at < SEAT_GRACE
+
+
+def seat_free(state: RoomState, person: Participant, cap: int, host_seats: int) -> bool:
+    """Whether the room has a seat for this person; someone already seated always has theirs.
+
+    Guests leave host_seats of the cap free until that many hosts have arrived, so a room
+    that citizens fill before the meeting starts still lets its hosts in.
+    """
+    now = time.time()
+    known = state.participants.get(person.pid)
+    if known is not None and holds_seat(known, now):
+        return True
+    seated = [p for p in state.participants.values() if p.pid != person.pid and holds_seat(p, now)]
+    if person.role == HOST:
+        return len(seated) < cap
+    hosts = sum(1 for p in seated if p.role == HOST)
+    return len(seated) < cap - max(0, min(host_seats, cap) - hosts)
+
+
+def take_seat(state: RoomState, person: Participant, cap: int, host_seats: int,
+              returning: bool = True) -> Participant | None:
+    """arrive() within the room's cap; raises RoomFull when no seat is free."""
+    removed_page = any(r.pid == person.pid for r in state.removed)  # gets the removed view, not "full"
+    if not removed_page and not seat_free(state, person, cap, host_seats):
+        raise RoomFull
+    return arrive(state, person, returning)
 
 
 def set_connected(state: RoomState, pid: str, connected: bool) -> Participant | None:

@@ -9,10 +9,15 @@ from mvc.models import AuditEntry, User
 def record(db: Session, actor: User, action: str, subject: str, detail: str = "",
            organisation_id: int | None = None) -> None:
     """Add an audit entry to the session; it is committed with the change it describes."""
-    db.add(AuditEntry(
-        organisation_id=organisation_id if organisation_id is not None else actor.organisation_id,
-        user_id=actor.id, user_email=actor.email, action=action, subject=subject[:200], detail=detail[:1000],
-    ))
+    record_as(db, actor.email, actor.id, organisation_id if organisation_id is not None else actor.organisation_id,
+              action, subject, detail)
+
+
+def record_as(db: Session, who: str, user_id: int | None, organisation_id: int | None, action: str, subject: str,
+              detail: str = "") -> None:
+    """Add an audit entry for any actor: a staff member, an API client or the command line."""
+    db.add(AuditEntry(organisation_id=organisation_id, user_id=user_id, user_email=who[:254], action=action[:40],
+                      subject=subject[:200], detail=detail[:1000]))
 
 
 def changes(before: dict, after: dict, secret: tuple[str, ...] = ()) -> str:

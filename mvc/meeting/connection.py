@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from simple_websocket import ConnectionClosed
 
 from mvc import db, logs, rooms
+from mvc.live import state as rules
 from mvc.live.state import chat_allowed
 from mvc.meeting import inbound, live_ops
 from mvc.meeting.actions import handle_action
@@ -128,16 +129,23 @@ class Connection:
         unsubscribe = live_ops.store().subscribe(self.meeting_id, self._post)
         hub.register(self.meeting_id, self.pid, self._post)
         reader = threading.Thread(target=self._reader, name=f"ws-read-{self.pid}", daemon=True)
+        connected = False
         try:
             state = live_ops.store().get(self.meeting_id)
-            if state is None or self.pid not in state.participants:
-                # The live state was lost or we were never placed: place us again.
-                live_ops.arrive(self.target.meeting, self.me)
+            if state is None or self.pid not in state.participants or not rules.holds_seat(
+                state.participants[self.pid]
+            ):
+                # The live state was lost, we were never placed or our seat lapsed: place us again.
+                live_ops.arrive(self.target.meeting, self.me, live_ops.room_cap(self.target.alias))
             state = live_ops.set_connected(self.meeting_id, self.pid, True)
+            connected = True
             log.info("ws_open", meeting=self.meeting_id, pid=self.pid)
             self.refresh(state, full=True)
+            db.release()
             reader.start()
             self._loop()
+        except rules.RoomFull:
+            self.status(live_ops.room_full_text())
         except (ConnectionClosed, PageGone):
             log.info("ws_gone", meeting=self.meeting_id, pid=self.pid)
         finally:
@@ -147,7 +155,7 @@ class Connection:
             if self.media_on:
                 live_ops.to_media(self.meeting_id, {"type": "leave", "pid": self.pid})
             state = live_ops.store().get(self.meeting_id)
-            if state is not None and self.pid in state.participants:
+            if connected and state is not None and self.pid in state.participants:
                 live_ops.set_connected(self.meeting_id, self.pid, False)
             log.info("ws_close", meeting=self.meeting_id, pid=self.pid)
             try:
@@ -189,6 +197,7 @@ class Connection:
                     self.send(it["html"])
             if dirty:
                 self.refresh(live_ops.store().get(self.meeting_id))
+            db.release()  # nothing pooled is held while the socket waits
             if self.view in {"ended", "removed"}:
                 return
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import time
 
-from flask import current_app
+from flask import current_app, render_template
 from flask_babel import gettext as _
 
 from mvc import db, rooms
@@ -49,8 +49,18 @@ def timers():
     return current_app.extensions["mvc.timers"]
 
 
-def arrive(meeting: Meeting, me: dict, returning: bool = False) -> tuple[RoomState, Participant | None]:
-    """Place this visitor in the live meeting (idempotent for reloads).
+def room_cap(alias: str) -> int:
+    """The most people the meeting at this address may hold: MVC_ROOM_CAPS, else MVC_ROOM_CAP."""
+    for pair in current_app.config["ROOM_CAPS"].split(","):
+        name, _sep, cap = pair.strip().partition("=")
+        if name.strip().lower() == alias.lower() and cap.strip().isdigit():
+            return int(cap)
+    return current_app.config["ROOM_CAP"]
+
+
+def arrive(meeting: Meeting, me: dict, cap: int | None = None,
+           returning: bool = False) -> tuple[RoomState, Participant | None]:
+    """Place this visitor in the live meeting (idempotent for reloads); RoomFull when no seat is free.
 
     returning=True when the visitor opened the page (someone removed earlier then knocks);
     a socket that reconnects under a removed pid is not placed again.
@@ -61,8 +71,11 @@ def arrive(meeting: Meeting, me: dict, returning: bool = False) -> tuple[RoomSta
         person.mic = person.cam = False
     elif me.get("media") == "audio":
         person.cam = False
-    state, placed = store().update(meeting.id, lambda s: rules.arrive(s, person, returning),
-                                   settings=meeting.settings_dict())
+    cap = current_app.config["ROOM_CAP"] if cap is None else cap
+    host_seats = current_app.config["ROOM_HOST_SEATS"]
+    state, placed = store().update(
+        meeting.id, lambda s: rules.take_seat(s, person, cap, host_seats, returning), settings=meeting.settings_dict()
+    )
     if placed is not None:
         publish_state(meeting.id, state)
     return state, placed
@@ -168,6 +181,17 @@ def invited_not_here(state: RoomState) -> list[Invitation]:
         select(Invitation).where(Invitation.meeting_id == state.meeting_id, Invitation.revoked == False)  # noqa: E712
     ).all()
     return [inv for inv in rows if inv.id not in joined and inv.role != "host"]
+
+
+def full_page(target: Target, theme=None):
+    """The plain page for someone the meeting has no seat for (HTTP 409)."""
+    page = render_template("join/full.html", target=target, theme=theme or rooms.theme_for(db.session(), target.theme_id), cap=room_cap(target.alias))
+    return page, 409
+
+
+def room_full_text() -> str:
+    """Status text for a socket whose owner has no seat in a full meeting."""
+    return _("The meeting is full. Please try again in a little while.")
 
 
 def not_joined_text() -> str:

@@ -5,6 +5,7 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 
 from mvc import db, participants, rooms
 from mvc.extensions import sock
+from mvc.live.state import RoomFull
 from mvc.meeting import bp, live_ops
 from mvc.meeting.connection import Connection, origin_allowed
 
@@ -26,7 +27,11 @@ def live(alias: str):
         abort(404)
     if me is None:
         return redirect(url_for("join.page", alias=alias))
-    state, person = live_ops.arrive(target.meeting, me, returning=True)  # someone removed earlier knocks
+    try:
+        # person is None if they were removed; someone removed earlier who opens the page knocks
+        state, person = live_ops.arrive(target.meeting, me, live_ops.room_cap(target.alias), returning=True)
+    except RoomFull:
+        return live_ops.full_page(target)
     view = live_ops.view_for(state, person)
     ctx = live_ops.page_context(target, state, person, view)
     return render_template("meeting/page.html", media_mode=me.get("media", "av"), **ctx)
@@ -57,4 +62,5 @@ def socket(ws, alias: str):
         ws.receive(timeout=2)  # let the page read it before the socket closes
         ws.close(1008, "not joined")
         return
+    db.release()  # the socket lives long: its connection goes back to the pool now
     Connection(ws, target, me).run()

@@ -1,12 +1,14 @@
 """Typed database models, one module per aggregate."""
+from mvc.models.api import ApiClient, ApiMeeting, ApiToken
 from mvc.models.audit import AuditEntry
 from mvc.models.device import Device, DeviceCall
 from mvc.models.mail import MailMessage
 from mvc.models.org import Organisation, Theme
+from mvc.models.queue import Queue, QueueStaff
 from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
 from mvc.models.sms import Reminder, SmsMessage
 from mvc.models.user import User
 
 __all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
            "SmsMessage", "Reminder", "MailMessage",
-           "Device", "DeviceCall"]
+           "Device", "DeviceCall", "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff"]

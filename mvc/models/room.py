@@ -97,6 +97,7 @@ class Invitation(SQLModel, table=True):
     role: str = Field(default="guest", max_length=10)
     forwarded_from_id: int | None = Field(default=None, foreign_key="invitation.id")
     reminder_opt_out: bool = False
+    may_forward: bool = True  # the meeting's allow_forward decides; the API can say no for one invitee
     revoked: bool = False
     locale: str = Field(default="da", max_length=5)  # language of this invitee's texts
     created_at: datetime = Field(default_factory=utcnow)

@@ -77,3 +77,11 @@ def test_meeting_page_fits_a_320_pixel_phone_and_works_by_keyboard(live_server, 
     guest.focus("#controls form:has(input[value=hand]) button")
     guest.keyboard.press("Enter")
     host.wait_for_selector("#hands >> text=Karen Jensen")
+
+
+def test_api_docs_page_has_no_violations_and_fits_320_pixels(live_server, phone):
+    page = phone(320, 700)
+    page.goto(f"{live_server.url}/api/v2/docs")
+    page.get_by_text("/v2/meetings/{uuid}/invitations", exact=True).wait_for()
+    assert axe_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320

@@ -68,7 +68,7 @@ def test_theme_colours_and_logo_reach_the_guests_join_and_waiting_pages(live_ser
 
 
 MANAGE_PAGES = ["/rooms", "/manage/rooms", "/manage/rooms/new", "/manage/rooms/{room}", "/manage/themes",
-                "/manage/themes/{theme}", "/manage/users", "/manage/users/new", "/manage/audit"]
+                "/manage/themes/{theme}", "/manage/users", "/manage/users/new", "/manage/audit", "/manage/api-clients"]
 
 
 def test_management_pages_pass_axe_and_fit_320_pixels(live_server, phone, db):
@@ -82,6 +82,29 @@ def test_management_pages_pass_axe_and_fit_320_pixels(live_server, phone, db):
         page.goto(live_server.url + path.format(room=room.id, theme=room.theme_id))
         assert axe_violations(page) == [], path
         assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
+
+
+def test_api_client_pages_pass_axe_and_fit_320_pixels(live_server, phone, db):
+    staff.admin(db)
+    page = phone(320, 700)
+    browser_login(page, live_server.url)
+    page.goto(f"{live_server.url}/manage/api-clients")
+    page.fill("#f-name", "Nexus hjemmepleje")
+    page.check("input[value=meeting-user]")
+    page.click("button:has-text('Create client')")
+    page.wait_for_selector("#client-secret")
+    assert axe_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.click("text=I have saved it")
+    page.wait_for_selector("li.card >> text=Nexus hjemmepleje")
+    assert axe_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    for button in page.locator("li.card button").all():
+        box = button.bounding_box()
+        assert box["height"] >= 44 and box["width"] >= 44
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("li.card button:has-text('Revoke')")
+    page.wait_for_selector("text=Nexus hjemmepleje can no longer use the API.")
 
 
 def test_form_errors_are_announced_and_pass_axe(live_server, phone, db):

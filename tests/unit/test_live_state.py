@@ -213,3 +213,29 @@ def test_sqlite_prune_is_bounded_per_sweep():
     assert s.prune(later) == 10
     assert s.prune(later) == 0
     s.close()
+
+
+def test_store_documents_update_atomically_under_concurrency(store):
+    def add(i):
+        store.update_doc("queue:1", lambda d: d.setdefault("items", []).append(i))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(store.get_doc("queue:1")["items"]) == list(range(20))
+    assert store.get_doc("queue:2") is None
+    store.delete_doc("queue:1")
+    assert store.get_doc("queue:1") is None
+
+
+def test_store_delete_forgets_the_meetings_documents_only(store):
+    store.update(3, lambda s: None, settings={})
+    store.update_doc(room_key(3, "queue-call"), lambda d: d.update(intake="private"))
+    store.update_doc(room_key(33, "queue-call"), lambda d: d.update(intake="other"))
+    store.update_doc("queue:3", lambda d: d.update(paused=True))
+    store.delete(3)
+    assert store.get_doc(room_key(3, "queue-call")) is None
+    assert store.get_doc(room_key(33, "queue-call")) == {"intake": "other"}
+    assert store.get_doc("queue:3") == {"paused": True}

@@ -1,7 +1,7 @@
 """Registered devices and their calls
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-30
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0009'
-down_revision = '0005'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

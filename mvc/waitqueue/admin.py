@@ -1,0 +1,149 @@
+"""Queues in Management: checking the form (hours, closed days, staff, call settings), saving, deleting."""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from mvc.manage import audit
+from mvc.manage.forms import PIN_RE, Checked, Refused, flag, text
+from mvc.manage.rooms import FLAGS
+from mvc.models import MeetingSettings, Queue, QueueStaff, User
+from mvc.models.room import LAYOUTS
+from mvc.rooms import ALIAS_RE
+from mvc.waitqueue.hours import CLOCK_RE
+
+DAYS = range(7)
+FIELDS = ("name", "alias", "welcome", "guest_pin", "intake_question", "layout", *FLAGS)
+
+
+def org_queues(db: Session, organisation_id: int) -> list[Queue]:
+    """The organisation's queues by name."""
+    return list(db.exec(select(Queue).where(Queue.organisation_id == organisation_id).order_by(Queue.name)))
+
+
+def staff_choices(db: Session, organisation_id: int) -> list[User]:
+    """Active staff of the organisation who may serve a queue (hosts)."""
+    users = db.exec(select(User).where(User.organisation_id == organisation_id, User.active == True)  # noqa: E712
+                    .order_by(User.name))
+    return [u for u in users if u.has_role("host")]
+
+
+def blank_values() -> dict:
+    """Form values for a new queue: the default call settings, open weekdays 8-12."""
+    defaults = MeetingSettings()
+    values = {"name": "", "alias": "", "welcome": "", "guest_pin": "", "intake_question": "", "closed_days": "",
+              "layout": defaults.layout, "staff": [], **{name: getattr(defaults, name) for name in FLAGS}}
+    values.update({f"opens_{d}": "08:00" if d < 5 else "" for d in DAYS})
+    values.update({f"closes_{d}": "12:00" if d < 5 else "" for d in DAYS})
+    return values
+
+
+def queue_values(db: Session, queue: Queue) -> dict:
+    """The queue as form values."""
+    values = {name: getattr(queue, name) or "" for name in FIELDS}
+    values.update({name: getattr(queue, name) for name in FLAGS})
+    spans = json.loads(queue.hours or "{}")
+    for d in DAYS:
+        values[f"opens_{d}"], values[f"closes_{d}"] = spans.get(str(d), ["", ""])
+    values["closed_days"] = queue.closed_days
+    values["staff"] = [s.user_id for s in db.exec(select(QueueStaff).where(QueueStaff.queue_id == queue.id))]
+    return values
+
+
+def check(db: Session, organisation_id: int, form, queue_id: int | None = None) -> Checked:
+    """Clean and check a queue form; errors are ready to show next to their fields."""
+    v = {"name": " ".join(text(form, "name", 120).split()), "alias": text(form, "alias", 60).lower(),
+         "welcome": text(form, "welcome", 500), "guest_pin": text(form, "guest_pin", 12),
+         "intake_question": " ".join(text(form, "intake_question", 200).split()),
+         "layout": form.get("layout", ""), **{name: flag(form, name) for name in FLAGS}}
+    errors: dict[str, str] = {}
+    if not v["name"] or len(v["name"]) > 120:
+        errors["name"] = _("Give the queue a name of at most 120 characters.")
+    if not ALIAS_RE.match(v["alias"]):
+        errors["alias"] = _("The address must be 2 to 60 small letters, digits or dashes, starting with a letter or digit.")
+    elif db.exec(select(Queue.id).where(Queue.alias == v["alias"], Queue.id != queue_id)).first() is not None:
+        errors["alias"] = _("The address %(alias)s is already in use. Please choose another.", alias=v["alias"])
+    if len(v["welcome"]) > 500:
+        errors["welcome"] = _("Please write at most 500 characters.")
+    if v["guest_pin"] and not PIN_RE.match(v["guest_pin"]):
+        errors["guest_pin"] = _("The guest PIN must be 4 to 12 digits, or empty for no guest PIN.")
+    if len(v["intake_question"]) > 200:
+        errors["intake_question"] = _("Please write at most 200 characters.")
+    if v["layout"] not in LAYOUTS:
+        errors["layout"] = _("Choose one of the layouts.")
+    v.update(_hours(form, errors))
+    v["staff"] = _staff(db, organisation_id, form, errors)
+    return Checked(v, errors)
+
+
+def _hours(form, errors: dict) -> dict:
+    """Opening hours per weekday and closed days from the form."""
+    out, spans = {}, {}
+    for d in DAYS:
+        opens, closes = text(form, f"opens_{d}", 5), text(form, f"closes_{d}", 5)
+        out[f"opens_{d}"], out[f"closes_{d}"] = opens, closes
+        if not opens and not closes:
+            continue
+        if not (CLOCK_RE.match(opens) and CLOCK_RE.match(closes)) or opens >= closes:
+            errors[f"opens_{d}"] = _("Write the hours as 08:00 and 12:00, opening before closing, or leave both empty for closed.")
+        else:
+            spans[str(d)] = [opens, closes]
+    out["hours"] = json.dumps(spans, sort_keys=True)
+    days = []
+    for line in text(form, "closed_days", 2000).splitlines():
+        try:
+            days.append(date.fromisoformat(line.strip()).isoformat()) if line.strip() else None
+        except ValueError:
+            errors["closed_days"] = _("Write one date per line as 2026-12-24.")
+    out["closed_days"] = "\n".join(sorted(set(days)))
+    return out
+
+
+def _staff(db: Session, organisation_id: int, form, errors: dict) -> list[int]:
+    allowed = {u.id for u in staff_choices(db, organisation_id)}
+    chosen = [int(x) for x in form.getlist("staff") if x.isdigit()]
+    if any(x not in allowed for x in chosen):
+        errors["staff"] = _("Choose staff of your own organisation.")
+    return [x for x in chosen if x in allowed]
+
+
+def save(db: Session, actor: User, queue: Queue | None, values: dict) -> Queue:
+    """Create or update a queue from checked values, with an audit entry."""
+    before = queue_values(db, queue) if queue else {}
+    stored = {k: v for k, v in values.items() if k in (*FIELDS, "hours", "closed_days")}
+    stored["guest_pin"] = stored["guest_pin"] or None
+    if queue is None:
+        queue = Queue(organisation_id=actor.organisation_id, **stored)
+    else:
+        for key, value in stored.items():
+            setattr(queue, key, value)
+    db.add(queue)
+    try:
+        db.flush()
+    except IntegrityError as exc:  # another admin took the address between the check and the save
+        db.rollback()
+        raise Refused({"alias": _("The address %(alias)s is already in use. Please choose another.",
+                                  alias=values["alias"])}) from exc
+    for link in db.exec(select(QueueStaff).where(QueueStaff.queue_id == queue.id)):
+        db.delete(link)
+    db.flush()
+    db.add_all(QueueStaff(queue_id=queue.id, user_id=uid) for uid in values["staff"])
+    shown = {k: v for k, v in values.items() if k in FIELDS or k == "staff"}
+    audit.record(db, actor, "queue.update" if before else "queue.create", f"queue {queue.alias}",
+                 audit.changes(before, shown, secret=("guest_pin",)))
+    db.commit()
+    return queue
+
+
+def delete(db: Session, actor: User, queue: Queue) -> None:
+    """Delete a queue (its running calls go on; the waiting citizens see that they are no longer queued)."""
+    for link in db.exec(select(QueueStaff).where(QueueStaff.queue_id == queue.id)):
+        db.delete(link)
+    audit.record(db, actor, "queue.delete", f"queue {queue.alias}", queue.name)
+    db.flush()
+    db.delete(queue)
+    db.commit()

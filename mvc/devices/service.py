@@ -246,6 +246,9 @@ def ring(db: Session, row: DeviceCall, device: Device, user: User | None = None)
     now = utcnow()
     row.rang_at = now
     row.status = "ringing" if is_online(device, now) else "offline"
+    if row.status == "ringing":  # a newer call replaces one still ringing
+        db.exec(update(DeviceCall).where(DeviceCall.device_id == device.id, DeviceCall.status == "ringing",
+                                         DeviceCall.id != row.id).values(status="cancelled"))
     db.add(row)
     _audit(db, device.organisation_id, "device_call", device.name, f"meeting {row.meeting_id}: {row.status}",
            actor=user)

@@ -289,6 +289,25 @@ def test_a_booking_calls_its_device_at_the_start_once_across_a_restart(app, admi
     assert done.status == "offline" and done.rang_at is not None  # the device was not connected
 
 
+def test_staff_call_a_device_into_a_booking_from_its_page(app, admin, server):
+    sock = DeviceSocket(server, browser_bound(server, admin))
+    sock.screen("idle")
+    device = the_device(app)
+    assert book(admin, utcnow() + timedelta(minutes=5), [("Karen", "20123456", "")]).status_code == 302
+    meeting = rows(app, Meeting)[-1]
+    page = admin.get(f"/bookings/{meeting.id}").get_data(as_text=True)
+    resp = admin.post(f"/manage/devices/{device.id}/call", data={"csrf_token": csrf_from(page),
+                                                                "meeting_id": meeting.id})
+    assert 'data-status="ringing"' in admin.get(resp.headers["Location"]).get_data(as_text=True)
+    sock.screen("ringing")
+    [row] = rows(app, DeviceCall)
+    assert row.meeting_id == meeting.id and device.name in admin.get(f"/bookings/{meeting.id}").get_data(as_text=True)
+    again = admin.post(f"/manage/devices/{device.id}/call", data={"csrf_token": csrf_from(page),
+                                                                 "meeting_id": meeting.id})
+    assert again.status_code == 302 and [r.status for r in rows(app, DeviceCall)] == ["cancelled", "ringing"]
+    sock.ws.close()
+
+
 def test_cancelling_a_booking_cancels_its_device_call(app, admin):
     bound_device(app, admin)
     device = the_device(app)

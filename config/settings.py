@@ -97,6 +97,12 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "REMINDER_MINUTES": (int, 60, "Minutes before a booked meeting that the SMS reminder goes out."),
     "REMINDER_THREAD": (bool, True, "Run the reminder scheduler thread in the web process."),
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
+    # Registered devices (issue 13)
+    "DEVICE_CODE_MINUTES": (int, 60, "How long a device's one-time provisioning code is valid."),
+    "DEVICE_CREDENTIAL_DAYS": (int, 3650, "How long a bound device's browser keeps its credential cookie."),
+    "DEVICE_RING_SECONDS": (int, 45, "How long a device rings before the call counts as not answered."),
+    "DEVICE_AUTO_ANSWER_SECONDS": (int, 10, "Countdown before a device with auto-answer answers by itself."),
+    "DEVICE_CALL_INTERVAL": (int, 5, "Seconds between checks for bookings whose device must be called now (runs with REMINDER_THREAD)."),
     "API_TOKEN_MINUTES": (int, 10, "Lifetime of a booking API access token, in minutes."),
     "API_RATE_PER_MINUTE": (int, 120, "Booking API calls one client may make per minute (then 429)."),
     "RETENTION_THREAD": (bool, True, "Apply the retention rules (statistics, invitees, SMS and e-mail texts) in a thread of the web process."),

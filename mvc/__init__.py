@@ -79,6 +79,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(manage.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(booking.bp)
+    from mvc import devices
+
+    devices.init_app(app)
     api.init_app(app)
     app.register_blueprint(waitqueue.bp)
     app.register_blueprint(stats.bp)

@@ -59,20 +59,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _reminders(once: bool) -> int:
-    """Send due SMS reminders (a separate process is safe: each reminder is claimed atomically)."""
+    """Send due SMS reminders and ring devices invited to bookings (each is claimed atomically)."""
     from mvc import create_app
     from mvc.booking.reminders import ReminderScheduler
 
+    from mvc.devices.scheduler import CallScheduler
+
     app = create_app({"REMINDER_THREAD": False, "RETENTION_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
     scheduler = ReminderScheduler(app)
+    calls = CallScheduler(app, interval=app.config["DEVICE_CALL_INTERVAL"])  # devices invited to bookings
     if once:
         print(f"reminders handled: {scheduler.run_once()}")
+        print(f"device calls handled: {calls.run_once()}")
         return 0
+    calls.start()
     scheduler.start()
     try:
         scheduler._thread.join()
     except KeyboardInterrupt:
         scheduler.stop()
+        calls.stop()
     return 0
 
 

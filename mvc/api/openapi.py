@@ -6,7 +6,7 @@ import re
 from flask import Flask
 from pydantic.json_schema import models_json_schema
 
-from mvc.api import schemas
+from mvc.api import device_schemas, schemas
 from mvc.models.api import API_ROLES
 
 REF = "#/components/schemas/{model}"
@@ -86,9 +86,10 @@ def document(app: Flask) -> dict:
                     "tokenUrl": "/oauth/token", "scopes": {role: role for role in API_ROLES}}}}}}}
 
 
-REQUESTS = (schemas.CreateMeeting, schemas.MeetingFields, schemas.InvitationsIn, schemas.CareCommunicationIn)
+REQUESTS = (schemas.CreateMeeting, schemas.MeetingFields, schemas.InvitationsIn, schemas.CareCommunicationIn,
+            device_schemas.DeviceIn, device_schemas.DeviceFields, device_schemas.CallIn)
 ANSWERS = (schemas.MeetingOut, schemas.SchedulingOut, schemas.InvitationOut, schemas.InfoOut, schemas.ErrorOut,
-           schemas.FhirBundle)
+           schemas.FhirBundle, device_schemas.DeviceOut, device_schemas.CallOut)
 
 
 def component_schemas() -> dict:

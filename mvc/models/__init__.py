@@ -1,6 +1,7 @@
 """Typed database models, one module per aggregate."""
 from mvc.models.api import ApiClient, ApiMeeting, ApiToken
 from mvc.models.audit import AuditEntry
+from mvc.models.device import Device, DeviceCall
 from mvc.models.mail import MailMessage
 from mvc.models.org import Organisation, Theme
 from mvc.models.queue import Queue, QueueStaff
@@ -11,5 +12,5 @@ from mvc.models.user import User
 
 __all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
            "SmsMessage", "Reminder", "MailMessage",
-           "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff",
+           "Device", "DeviceCall", "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff",
            "MeetingRecord", "ParticipantRecord", "QualitySample", "SupportEvent", "SupportCheck"]

@@ -18,14 +18,20 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key() -> str:
-    """A stable secret for the embedded mode, kept in var/ so sessions survive restarts."""
+def _secret_key(name: str = "secret_key") -> str:
+    """A stable secret for the embedded mode, made once in var/ so it survives restarts."""
     VAR.mkdir(exist_ok=True)
-    path = VAR / "secret_key"
+    path = VAR / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def media_secret_from_env(environ: dict[str, str] | None = None) -> str:
+    """The web ↔ media worker secret for a worker started on its own (`python -m media.worker`)."""
+    env = os.environ if environ is None else environ
+    return env.get("MVC_MEDIA_SECRET", "")
 
 
 # name: (type, default, description). The README's configuration table mirrors this.
@@ -47,6 +53,10 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "MEDIA_ADDRESSES": (str, "", "Comma-separated host:port of external media workers instead."),
     "ICE_SERVERS": (str, "[]", "JSON list of RTCIceServer dicts for pages and workers."),
     "ICE_LOOPBACK_ONLY": (bool, False, "Offer only 127.0.0.1 ICE candidates (tests, one-machine demos)."),
+    "ICE_ALLOWED_NETWORKS": (str, "", "Comma-separated CIDRs of private networks workers may send media to (e.g. an internal TURN server)."),
+    "MEDIA_SECRET": (str, "", "Shared secret of web processes and media workers (embedded: made once in var/)."),
+    "MEDIA_ROOM_GRACE": (float, 30.0, "Seconds a worker keeps an empty media room for reconnects before closing it."),
+    "HEALTH_TOKEN": (str, "", "Bearer token that shows /healthz details (workers, rooms); empty = details for nobody."),
     "TURN_SECRET": (str, "", "coturn static-auth-secret; when set, short-lived TURN credentials are minted."),
     "TURN_URLS": (str, "", "Comma-separated turn: URLs that the TURN credentials are for."),
     "PIN_CLIENT_TRIES": (int, 5, "Wrong PINs one client may enter per room in the PIN window."),
@@ -87,6 +97,12 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "REMINDER_MINUTES": (int, 60, "Minutes before a booked meeting that the SMS reminder goes out."),
     "REMINDER_THREAD": (bool, True, "Run the reminder scheduler thread in the web process."),
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
+    # Registered devices (issue 13)
+    "DEVICE_CODE_MINUTES": (int, 60, "How long a device's one-time provisioning code is valid."),
+    "DEVICE_CREDENTIAL_DAYS": (int, 3650, "How long a bound device's browser keeps its credential cookie."),
+    "DEVICE_RING_SECONDS": (int, 45, "How long a device rings before the call counts as not answered."),
+    "DEVICE_AUTO_ANSWER_SECONDS": (int, 10, "Countdown before a device with auto-answer answers by itself."),
+    "DEVICE_CALL_INTERVAL": (int, 5, "Seconds between checks for bookings whose device must be called now (runs with REMINDER_THREAD)."),
     "API_TOKEN_MINUTES": (int, 10, "Lifetime of a booking API access token, in minutes."),
     "API_RATE_PER_MINUTE": (int, 120, "Booking API calls one client may make per minute (then 429)."),
     # webhooks (issue 11 item 4)
@@ -96,6 +112,9 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "WEBHOOK_RETRY_SECONDS": (float, 30.0, "First wait before a webhook is tried again; doubles each try."),
     "WEBHOOK_TIMEOUT": (float, 10.0, "Seconds to wait for a webhook receiver (connect and answer)."),
     "WEBHOOK_ALLOW_HTTP_LOOPBACK": (bool, False, "Also allow http://127.0.0.1 webhook endpoints (tests, one-machine demos)."),
+    "RETENTION_THREAD": (bool, True, "Apply the retention rules (statistics, invitees, SMS and e-mail texts) in a thread of the web process."),
+    "RETENTION_INTERVAL": (int, 3600, "Seconds between two rounds of the retention rules."),
+    "METRICS_TOKEN": (str, "", "Bearer token that GET /metrics requires; empty = /metrics refuses everyone."),
 }
 
 
@@ -118,5 +137,7 @@ def load(environ: dict[str, str] | None = None) -> dict[str, object]:
         config[name] = value
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _secret_key()
+    if not config["MEDIA_SECRET"]:
+        config["MEDIA_SECRET"] = _secret_key("media_secret")
     config["ICE_SERVERS"] = json.loads(str(config["ICE_SERVERS"]) or "[]")
     return config

@@ -12,13 +12,14 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .bot import Bot, video_clip
-from .peer import use_loopback_only
+from .bot import Bot, connect, video_clip
+from .aiortc_hooks import use_loopback_only
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOM = "bench"
@@ -33,16 +34,19 @@ def cpu_seconds(pid: int) -> float:
 
 async def bench(publishers: int, subscribers: int, seconds: float, warmup: float) -> dict:
     cmd = os.environ.get("MEDIA_BENCH_WORKER", f"{sys.executable} -m media.worker").split()
-    proc = subprocess.Popen(cmd + ["--port", "0", "--ice-loopback-only"],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    secret = secrets.token_urlsafe(32)
+    proc = subprocess.Popen(cmd + ["--port", "0", "--ice-loopback-only"], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "MVC_MEDIA_SECRET": secret})
     assert proc.stdout is not None
     host, port = proc.stdout.readline().split()[1].rsplit(":", 1)
     address = (host, int(port))
     video = (640, 360, 30)
     clip = video_clip(*video, bitrate=BITRATE)
     kbps = sum(len(f) for f, _ in clip) * 8 / (len(clip) / video[2]) / 1000
-    subs = [Bot(address, ROOM, f"sub{i}", publish=False) for i in range(subscribers)]
-    pubs = [Bot(address, ROOM, f"pub{i}", video=video, bitrate=BITRATE)
+    subs = [Bot(address, ROOM, f"sub{i}", publish=False, secret=secret)
+            for i in range(subscribers)]
+    pubs = [Bot(address, ROOM, f"pub{i}", video=video, bitrate=BITRATE, secret=secret)
             for i in range(publishers)]
     bots = subs + pubs
     try:
@@ -51,7 +55,7 @@ async def bench(publishers: int, subscribers: int, seconds: float, warmup: float
             "layout": "host_only", "one_way_video": False,
             "hosts": [b.pid for b in subs]}}) if subs else None
         await asyncio.gather(*(b.join() for b in bots[1:]))
-        ctl_reader, ctl_writer = await asyncio.open_connection(*address)
+        ctl_reader, ctl_writer = await connect(address, secret)
 
         async def worker_load() -> dict:
             ctl_writer.write(b'{"type":"ping"}\n')

@@ -27,6 +27,10 @@ from aiortc.codecs import is_rtx
 from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import RtpPacket, unwrap_rtx
 
+from config.settings import media_secret_from_env
+
+from . import aiortc_hooks as hooks
+from . import messages as m
 from .peer import enlarge_socket_buffers, rtc_configuration
 
 _CLIPS: dict[tuple[Any, ...], list[tuple[bytes, bool]]] = {}
@@ -99,6 +103,11 @@ class EncodedTrack(MediaStreamTrack):
         self.sent = 0
         self.paused = False
 
+    @property
+    def position(self) -> int:
+        """Index in the clip of the next frame to send."""
+        return self._pos
+
     def restart(self) -> None:
         """Play from the clip's first frame (a keyframe) next."""
         self._pos = 0
@@ -135,6 +144,18 @@ def is_vp8_keyframe(payload: bytes) -> bool:
     return bool(descr.partition_start and descr.partition_id == 0 and rest and not rest[0] & 1)
 
 
+async def connect(address: tuple[str, int], secret: str | None = None,
+                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open an authenticated connection to a worker (default secret: MVC_MEDIA_SECRET)."""
+    reader, writer = await asyncio.open_connection(*address, limit=m.MAX_LINE)
+    hello = await asyncio.wait_for(reader.readline(), 10)
+    writer.write(m.auth(media_secret_from_env() if secret is None else secret, hello))
+    if await asyncio.wait_for(reader.readline(), 10) != m.READY:
+        writer.close()
+        raise ConnectionError("the worker refused the handshake")
+    return reader, writer
+
+
 class Bot:
     """One participant talking to a worker over its TCP protocol."""
 
@@ -142,9 +163,13 @@ class Bot:
                  publish: bool = True, decode: bool = False,
                  video: tuple[int, int, int] = (320, 180, 30), bitrate: int = 300_000,
                  send: Callable[[dict[str, Any]], None] | None = None,
-                 mime: str = "video/VP8") -> None:
-        """Talk to the worker at `address`, or through `send` (then feed replies to deliver())."""
+                 mime: str = "video/VP8", secret: str | None = None) -> None:
+        """Talk to the worker at `address`, or through `send` (then feed replies to deliver()).
+
+        `secret` is the worker's shared secret (default: MVC_MEDIA_SECRET).
+        """
         self.address, self.room, self.pid = address, room, pid
+        self.secret = media_secret_from_env() if secret is None else secret
         self.publish, self.decode = publish, decode
         self.video_format, self.bitrate, self.mime = video, bitrate, mime
         self._send = send
@@ -184,7 +209,7 @@ class Bot:
     async def join(self) -> None:
         """Connect, join and make the first offer; returns once answered."""
         if self.address is not None:
-            reader, self._writer = await asyncio.open_connection(*self.address, limit=1 << 20)
+            reader, self._writer = await connect(self.address, self.secret)
             self._tasks.append(asyncio.ensure_future(self._read(reader)))
         self._tasks.append(asyncio.ensure_future(self._process()))
         await self._negotiate()
@@ -210,7 +235,7 @@ class Bot:
             caps = RTCRtpSender.getCapabilities("video").codecs
             transceiver.setCodecPreferences(
                 [c for c in caps if c.mimeType == self.mime or c.mimeType == "video/rtx"])
-            sender._send_keyframe = video.restart  # type: ignore[method-assign]
+            hooks.on_picture_loss(sender, video.restart)
             self._send_audio_level(self.pc.addTrack(audio))
         else:
             self.pc.addTransceiver("audio", direction="recvonly")
@@ -222,15 +247,15 @@ class Bot:
 
     def _send_audio_level(self, sender: Any) -> None:
         """Tag audio packets with ssrc-audio-level = self.level (-dBov; 127 is silence)."""
-        original = sender._next_encoded_frame
+        def wrap(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            async def next_frame(codec: Any) -> Any:
+                frame = await original(codec)
+                if frame is not None:
+                    frame.audio_level = -self.level
+                return frame
+            return next_frame
 
-        async def next_frame(codec: Any) -> Any:
-            frame = await original(codec)
-            if frame is not None:
-                frame.audio_level = -self.level
-            return frame
-
-        sender._next_encoded_frame = next_frame
+        hooks.wrap_next_encoded_frame(sender, wrap)
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         while line := await reader.readline():
@@ -279,9 +304,9 @@ class Bot:
 
     def _hook(self, t: Any, receiver: Any) -> None:
         """Count packets per publisher; like a browser, NACK lost video and take RTX."""
-        original = receiver._handle_rtp_packet
-        codecs = receiver._RTCRtpReceiver__codecs
-        rtx_ssrc = receiver._RTCRtpReceiver__rtx_ssrc
+        state = hooks.receiver_state(receiver)
+        codecs, rtx_ssrc = state.codecs, state.rtx_ssrc
+        original: Any = None
         nack = NackGenerator()
         seen: set[int] = set()
         order: collections.deque[int] = collections.deque()
@@ -310,13 +335,18 @@ class Bot:
             if len(order) > 512:
                 seen.discard(order.popleft())
             if nack.add(packet) and not retransmitted and not self.decode:
-                await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+                await hooks.send_nack(receiver, packet.ssrc, sorted(nack.missing))
             if packet.marker:
                 self.frames[owner] += 1
             if owner not in self.keyframe_at and is_vp8_keyframe(packet.payload):
                 self.keyframe_at[owner] = time.monotonic()
 
-        receiver._handle_rtp_packet = handle
+        def install(previous: Any) -> Any:
+            nonlocal original
+            original = previous
+            return handle
+
+        hooks.replace_rtp_handler(receiver, install)
 
     async def _drain(self, t: Any, track: MediaStreamTrack) -> None:
         try:

@@ -1,6 +1,7 @@
 """Synthetic participants that join a meeting exactly as a browser does.
 
     python -m media.bots --base-url http://127.0.0.1:8000 --room demo --guests 4 --seconds 20 [--host-pin PIN]
+        [--ice-loopback-only]
 
 Each bot loads the join page, posts the form (with its CSRF token), opens the meeting
 websocket and, when the server says media may start, negotiates a real aiortc peer
@@ -19,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from media.aiortc_hooks import use_loopback_only
 from media.bot import Bot
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -126,7 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--guests", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--host-pin", default="", help="also join one bot as host with this PIN")
+    parser.add_argument("--ice-loopback-only", action="store_true",
+                        help="offer only 127.0.0.1 (for a server in MVC_ICE_LOOPBACK_ONLY mode)")
     args = parser.parse_args(argv)
+    if args.ice_loopback_only:
+        use_loopback_only()
     result = asyncio.run(run_bots(args.base_url, args.room, args.guests, args.seconds, args.host_pin))
     print(json.dumps(result))
 

@@ -27,6 +27,8 @@ from aiortc.rtp import (RTCP_PSFB_APP, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPack
                         pack_remb_fci, unwrap_rtx)
 from aiortc import clock
 
+from . import aiortc_hooks as hooks
+
 log = logging.getLogger(__name__)
 
 RECENT_SEQUENCES = 512  # duplicate detection window per video up track
@@ -66,12 +68,10 @@ class UpTrack:
     def _install(self, receiver: RTCRtpReceiver) -> None:
         """Replace the receiver's packet handler by ours (bypassing jitter buffer/decoder)."""
         r = receiver
-        codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs  # type: ignore
-        rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc  # type: ignore
-        streams: dict = r._RTCRtpReceiver__remote_streams  # type: ignore
-        active: dict = r._RTCRtpReceiver__active_ssrc  # type: ignore
-        nack = r._RTCRtpReceiver__nack_generator  # type: ignore
-        estimator = r._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore
+        state = hooks.receiver_state(r)
+        codecs, rtx_ssrc = state.codecs, state.rtx_ssrc
+        streams, active = state.remote_streams, state.active_ssrc
+        nack, estimator = state.nack_generator, state.remote_bitrate_estimator
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             if estimator is not None and packet.extensions.abs_send_time is not None:
@@ -80,9 +80,9 @@ class UpTrack:
                     arrival_time_ms=arrival_time_ms,
                     payload_size=len(packet.payload) + packet.padding_size,
                     ssrc=packet.ssrc)
-                rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc  # type: ignore
+                rtcp_ssrc = hooks.receiver_rtcp_ssrc(r)
                 if rtcp_ssrc is not None and remb is not None:
-                    await r._send_rtcp(RtcpPsfbPacket(
+                    await hooks.send_rtcp(r, RtcpPsfbPacket(
                         fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
                         fci=pack_remb_fci(*remb)))
             codec = codecs.get(packet.payload_type)
@@ -102,18 +102,20 @@ class UpTrack:
                 codec = codecs[apt]
             self._media_ssrc = packet.ssrc
             if nack is not None and nack.add(packet):
-                await r._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+                await hooks.send_nack(r, packet.ssrc, sorted(nack.missing))
             await self.forward(packet, codec)
 
-        r._handle_rtp_packet = handle  # type: ignore[method-assign]
+        hooks.replace_rtp_handler(r, lambda _original: handle)
 
     async def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """Send one packet to every down track (nothing at all while blocked)."""
         self.packets += 1
         COUNTERS["packets_in"] += 1
+        if self.blocked:
+            return  # not forwarded, and never the active speaker either
         if self.kind == "audio" and self.on_audio_level and packet.extensions.audio_level:
             self.on_audio_level(self.pid, packet.extensions.audio_level[1])
-        if self.blocked or not self.downs:
+        if not self.downs:
             return
         if self.kind == "video":
             seq = packet.sequence_number
@@ -147,7 +149,7 @@ class UpTrack:
 
     def _send_pli(self) -> None:
         if self._media_ssrc is not None:
-            asyncio.ensure_future(self._receiver._send_rtcp_pli(self._media_ssrc))
+            asyncio.ensure_future(hooks.send_pli(self._receiver, self._media_ssrc))
 
     def close(self) -> None:
         """Detach every down track and forget pending keyframe requests."""
@@ -191,18 +193,15 @@ class DownTrack:
         self._last_ts: int | None = None
         self._resync = False
         self._rebound = False
-        self._history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history  # type: ignore
-        original_send = sender.send
+        self._history: dict[int, RtpPacket] = hooks.rtp_history(sender)
+        hooks.after_send_started(sender, self._started)
+        hooks.on_picture_loss(sender, self._on_picture_loss)
 
-        async def send(parameters: RTCRtpSendParameters) -> None:
-            self._codec = parameters.codecs[0]
-            self._mid = parameters.muxId
-            await original_send(parameters)
-            if self.up is not None:
-                self.up.request_keyframe()
-
-        sender.send = send  # type: ignore[method-assign]
-        sender._send_keyframe = self._on_picture_loss  # type: ignore[method-assign]
+    async def _started(self, parameters: RTCRtpSendParameters) -> None:
+        self._codec = parameters.codecs[0]
+        self._mid = parameters.muxId
+        if self.up is not None:
+            self.up.request_keyframe()
 
     def _on_picture_loss(self) -> None:
         if self.up is not None:
@@ -241,7 +240,7 @@ class DownTrack:
             marker=packet.marker,
             sequence_number=(packet.sequence_number + self._seq_offset) % (1 << 16),
             timestamp=(packet.timestamp + self._ts_offset) % (1 << 32),
-            ssrc=self.sender._ssrc,
+            ssrc=hooks.sender_ssrc(self.sender),
             payload=packet.payload,
         )
         out.extensions.mid = self._mid
@@ -250,15 +249,10 @@ class DownTrack:
             out.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
         self._last_seq, self._last_ts = out.sequence_number, out.timestamp
         self._history[out.sequence_number % RTP_HISTORY_SIZE] = out
-        transport = self.sender.transport
         try:
-            await transport._send_rtp(out.serialize(transport._rtp_header_extensions_map))
+            await hooks.send_rtp(self.sender, out)
         except ConnectionError:
             return
         self.packets += 1
         COUNTERS["packets_out"] += 1
-        s = self.sender
-        s._RTCRtpSender__ntp_timestamp = ntp  # type: ignore
-        s._RTCRtpSender__rtp_timestamp = out.timestamp  # type: ignore
-        s._RTCRtpSender__octet_count += len(out.payload)  # type: ignore
-        s._RTCRtpSender__packet_count += 1  # type: ignore
+        hooks.count_sent(self.sender, ntp, out.timestamp, len(out.payload))

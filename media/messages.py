@@ -1,26 +1,51 @@
-"""Typed messages between the web processes and a media worker (newline-delimited JSON)."""
+"""Typed messages between the web processes and a media worker (newline-delimited JSON).
+
+Both sides build and parse with this module: the web with `from_dict`/`encode` (so a
+message the worker would refuse is caught before it is sent) and `parse_reply`, the
+worker with `parse` and the reply builders below. Every worker → web message names its
+addressee in `to`: a participant id, `ROOM` (every page of the room), `HOSTS` (the
+room's hosts) or `WEB` (the web process itself, e.g. `pong`, `room_closed`).
+
+A connection starts with the handshake (see `hello`, `auth`, `check_auth`); nothing else
+is accepted before it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from dataclasses import asdict, dataclass, field
+import secrets
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Union
 
-MAX_LINE = 256 * 1024
-MAX_SDP = 64 * 1024
+MAX_LIST = 1000  # ids in one policy list: at least a room's participants (plan.MAX_PARTICIPANTS)
 MAX_ID = 64
+MAX_LINE = 1024 * 1024  # fits a policy with MAX_LIST ids in every list and group map
+MAX_SDP = 64 * 1024
 MAX_CANDIDATE = 2048
-MAX_LIST = 64
+LAYOUTS = ("tiles", "host_large", "host_only")
+
+ROOM = "*"  # `to` for every page of the room
+HOSTS = "hosts"  # `to` for the room's hosts (the web decides who they are)
+WEB = "web"  # `to` for the web process itself
+
+PROTOCOL = "mvc-media-1"
+AUTH_TIMEOUT = 3.0  # seconds a new connection has to authenticate
 
 
 class MessageError(ValueError):
     """A line that is not a valid message; `pid` names the participant if known."""
 
-    def __init__(self, message: str, pid: str | None = None) -> None:
+    def __init__(self, message: str, pid: str | None = None, room: str | None = None,
+                 kind: str | None = None) -> None:
         super().__init__(message)
         self.pid = pid
+        self.room = room
+        self.kind = kind
 
 
+# -- web → worker -----------------------------------------------------------------
 @dataclass
 class Join:
     room: str
@@ -66,6 +91,15 @@ class PolicyMsg:
 
 
 @dataclass
+class Hold:
+    """The web could not build a valid policy: the worker must fail closed for the room."""
+
+    room: str
+    reason: str = ""
+    type: str = "hold"
+
+
+@dataclass
 class Keyframe:
     room: str
     pid: str
@@ -90,7 +124,9 @@ class Ping:
     type: str = "ping"
 
 
-Message = Union[Join, Offer, Answer, Candidate, PolicyMsg, Keyframe, Leave, CloseRoom, Ping]
+Message = Union[Join, Offer, Answer, Candidate, PolicyMsg, Hold, Keyframe, Leave, CloseRoom, Ping]
+POLICY_FIELDS = ("layout", "one_way_video", "hosts", "audio_blocked", "video_blocked",
+                 "groups", "screen")
 
 
 def _id(obj: dict[str, Any], key: str, pid: str | None) -> str:
@@ -120,7 +156,7 @@ def _ids(obj: dict[str, Any], key: str) -> list[str]:
     for item in value:
         if not isinstance(item, str) or not item or len(item) > MAX_ID:
             raise MessageError(f"policy.{key} must hold ids of 1-{MAX_ID} characters")
-    return value
+    return list(value)
 
 
 def _candidate(obj: dict[str, Any], pid: str) -> dict[str, Any] | None:
@@ -137,11 +173,17 @@ def _candidate(obj: dict[str, Any], pid: str) -> dict[str, Any] | None:
 
 
 def _policy(obj: dict[str, Any], room: str) -> PolicyMsg:
-    policy = obj.get("policy")
+    try:
+        return _policy_fields(obj.get("policy"), room)
+    except MessageError as exc:
+        raise MessageError(str(exc), room=room, kind="policy") from None
+
+
+def _policy_fields(policy: Any, room: str) -> PolicyMsg:
     if not isinstance(policy, dict):
         raise MessageError("policy must be an object")
     layout = policy.get("layout", "tiles")
-    if layout not in ("tiles", "host_large", "host_only"):
+    if layout not in LAYOUTS:
         raise MessageError("policy.layout must be tiles, host_large or host_only")
     one_way = policy.get("one_way_video", False)
     if not isinstance(one_way, bool):
@@ -181,16 +223,22 @@ def _decode(line: bytes) -> dict[str, Any]:
 
 def parse(line: bytes) -> Message:
     """Parse one line into a message; raises MessageError (only) when it is invalid."""
-    obj = _decode(line)
+    return from_dict(_decode(line))
+
+
+def from_dict(obj: dict[str, Any]) -> Message:
+    """Check one decoded message and make it typed; raises MessageError when invalid."""
     kind = obj.get("type")
     if kind == "ping":
         return Ping()
-    if kind not in ("join", "offer", "answer", "candidate", "policy",
+    if kind not in ("join", "offer", "answer", "candidate", "policy", "hold",
                     "keyframe", "leave", "close_room"):
         raise MessageError(f"unknown message type {str(kind)[:MAX_ID]!r}")
     room = _id(obj, "room", None)
     if kind == "policy":
         return _policy(obj, room)
+    if kind == "hold":
+        return Hold(room=room, reason=str(obj.get("reason", ""))[:300])
     if kind == "close_room":
         return CloseRoom(room=room)
     pid = _id(obj, "pid", None)
@@ -203,16 +251,125 @@ def parse(line: bytes) -> Message:
     return {"join": Join, "keyframe": Keyframe, "leave": Leave}[kind](room=room, pid=pid)
 
 
-def encode(msg: Message | dict[str, Any]) -> bytes:
+def policy_message(room: str, policy: dict[str, Any]) -> PolicyMsg:
+    """The typed policy message for a room, checked exactly as the worker checks it."""
+    return _policy({"policy": policy}, room)
+
+
+# -- worker → web -------------------------------------------------------------------
+REPLY_TYPES = ("answer", "offer", "error", "speaker", "policy_refused", "room_closed", "pong")
+
+
+@dataclass
+class Reply:
+    """A worker → web message; `to` says whose it is (a pid, ROOM, HOSTS or WEB)."""
+
+    type: str
+    to: str
+    room: str | None = None
+    pid: str | None = None
+    sdp: str | None = None
+    message: str | None = None
+    load: dict[str, int] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message without empty fields (what a page receives)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+
+def answer(room: str, pid: str, sdp: str) -> Reply:
+    """The worker's SDP answer to pid's offer."""
+    return Reply("answer", to=pid, room=room, pid=pid, sdp=sdp)
+
+
+def offer(room: str, pid: str, sdp: str) -> Reply:
+    """A renegotiation offer for pid."""
+    return Reply("offer", to=pid, room=room, pid=pid, sdp=sdp)
+
+
+def error(message: str, pid: str | None = None, room: str | None = None) -> Reply:
+    """The worker's reply to bad input (to the participant if known, else the web)."""
+    return Reply("error", to=pid or WEB, room=room, pid=pid, message=message)
+
+
+def speaker(room: str, pid: str) -> Reply:
+    """pid is the room's active speaker now (for every page of the room)."""
+    return Reply("speaker", to=ROOM, room=room, pid=pid)
+
+
+def policy_refused(room: str, message: str) -> Reply:
+    """A policy for the room was refused; the room fails closed until a valid one comes."""
+    return Reply("policy_refused", to=HOSTS, room=room, message=message)
+
+
+def room_closed(room: str) -> Reply:
+    """The worker closed the room (empty past the grace period, or told to)."""
+    return Reply("room_closed", to=WEB, room=room)
+
+
+def pong(load: dict[str, int]) -> Reply:
+    """The answer to `ping`, with the worker's load."""
+    return Reply("pong", to=WEB, load=load)
+
+
+def parse_reply(line: bytes) -> Reply:
+    """Parse one worker → web line; raises MessageError when it is not a known reply."""
+    obj = _decode(line)
+    kind, to = obj.get("type"), obj.get("to")
+    if kind not in REPLY_TYPES or not isinstance(to, str) or not to:
+        raise MessageError(f"unknown reply {str(kind)[:MAX_ID]!r} to {str(to)[:MAX_ID]!r}")
+    try:
+        return Reply(**{f.name: obj.get(f.name) for f in fields(Reply)})
+    except TypeError:
+        raise MessageError("malformed reply") from None
+
+
+def encode(msg: Message | Reply | dict[str, Any]) -> bytes:
     """One message as a JSON line."""
-    obj = msg if isinstance(msg, dict) else asdict(msg)
-    if isinstance(msg, PolicyMsg):
-        obj = {"type": "policy", "room": msg.room, "policy": {
-            k: obj[k] for k in ("layout", "one_way_video", "hosts",
-                                "audio_blocked", "video_blocked", "groups", "screen")}}
+    if isinstance(msg, Reply):
+        obj = msg.as_dict()
+    elif isinstance(msg, PolicyMsg):
+        obj = {"type": "policy", "room": msg.room,
+               "policy": {k: getattr(msg, k) for k in POLICY_FIELDS}}
+    else:
+        obj = msg if isinstance(msg, dict) else asdict(msg)
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
-def error(message: str, pid: str | None = None) -> dict[str, Any]:
-    """The worker's reply to bad input."""
-    return {"type": "error", "pid": pid, "message": message}
+# -- handshake ----------------------------------------------------------------------
+# worker → client: {"type":"hello","protocol":"mvc-media-1","nonce":<64 hex digits>}
+# client → worker: {"type":"auth","mac":<hex HMAC-SHA256(key=secret, msg="mvc-media-1:"+nonce)>}
+# worker → client: {"type":"ready"}; anything else (or nothing within AUTH_TIMEOUT) closes.
+def hello() -> dict[str, str]:
+    """The worker's first line: a fresh random nonce to sign."""
+    return {"type": "hello", "protocol": PROTOCOL, "nonce": secrets.token_hex(32)}
+
+
+def mac(secret: str, nonce: str) -> str:
+    """HMAC-SHA256 of the nonce under the shared secret, as hex."""
+    return hmac.new(secret.encode(), f"{PROTOCOL}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def auth(secret: str, hello_line: bytes) -> bytes:
+    """The client's answer to the worker's hello line."""
+    greeting = _decode(hello_line)
+    nonce = greeting.get("nonce")
+    if greeting.get("type") != "hello" or greeting.get("protocol") != PROTOCOL or not isinstance(nonce, str):
+        raise MessageError("the worker did not say hello")
+    return encode({"type": "auth", "mac": mac(secret, nonce)})
+
+
+def check_auth(secret: str, nonce: str, line: bytes) -> bool:
+    """True if `line` is a correct `auth` answer to `nonce` (constant-time compare)."""
+    try:
+        obj = _decode(line)
+    except MessageError:
+        return False
+    given = obj.get("mac")
+    if obj.get("type") != "auth" or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(given.encode(), mac(secret, nonce).encode())
+
+
+READY = encode({"type": "ready"})

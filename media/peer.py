@@ -6,51 +6,31 @@ import asyncio
 import logging
 import re
 import socket
-import struct
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import aioice.ice
 from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender,
                     RTCSessionDescription)
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from aiortc import rtp, sdp as sdp_parser
+from aiortc import sdp as sdp_parser
 from aiortc.sdp import candidate_from_sdp
 
+from . import aiortc_hooks as hooks
+from . import messages as m
 from .forward import DownTrack, SilentTrack, UpTrack
-from .sdpmap import Codecs, Extensions, numbering, tables_from
+from .ice import CandidateBudget, IceFilter
+from .sdpmap import Codecs, Extensions, tables_from
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[dict[str, Any]], None]
+Reply = Callable[[m.Reply], None]
 
 
 class PeerError(Exception):
     """A signalling step the peer cannot take in its current state."""
-
-
-def harden_rtp_parsing() -> None:
-    """Turn aiortc's struct.error on a malformed header extension into the ValueError
-    its transport already drops, instead of an exception that ends the connection."""
-    original = rtp.HeaderExtensionsMap.get
-
-    def get(self: rtp.HeaderExtensionsMap, profile: int, value: bytes) -> rtp.HeaderExtensions:
-        try:
-            return original(self, profile, value)
-        except struct.error as exc:
-            raise ValueError(f"malformed RTP header extension: {exc}") from None
-
-    if not getattr(rtp.HeaderExtensionsMap.get, "hardened", False):
-        get.hardened = True  # type: ignore[attr-defined]
-        rtp.HeaderExtensionsMap.get = get  # type: ignore[method-assign]
-
-
-def use_loopback_only() -> None:
-    """Make aioice gather only 127.0.0.1 host candidates (tests, single-machine setups)."""
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 
 SOCKET_BUFFER = 1 << 20  # absorbs scheduling gaps; Linux caps it at net.core.[rw]mem_max
@@ -58,13 +38,9 @@ SOCKET_BUFFER = 1 << 20  # absorbs scheduling gaps; Linux caps it at net.core.[r
 
 def enlarge_socket_buffers(pc: RTCPeerConnection) -> None:
     """Give the connection's UDP sockets 1 MiB buffers (defaults overflow at SFU rates)."""
-    for t in pc.getTransceivers():
-        connection = t.receiver.transport.transport._connection
-        for protocol in connection._protocols:
-            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
-            if sock is not None:
-                for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+    for sock in hooks.udp_sockets(pc):
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
 
 
 def rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
@@ -103,10 +79,19 @@ def _ufrag(sdp: str) -> str | None:
 class Peer:
     """A participant's RTCPeerConnection; the client always makes the first offer."""
 
-    def __init__(self, pid: str, config: RTCConfiguration, reply: Reply) -> None:
+    def __init__(self, room: str, pid: str, config: RTCConfiguration, reply: Reply,
+                 ice: IceFilter | None = None,
+                 on_failed: Callable[[Peer], None] | None = None) -> None:
+        self.room = room
         self.pid = pid
         self.reply = reply
         self.pc = RTCPeerConnection(config)
+        self.candidates = CandidateBudget(ice or IceFilter())
+        if on_failed is not None:
+            @self.pc.on("connectionstatechange")
+            def _state() -> None:
+                if self.pc.connectionState in ("failed", "closed"):
+                    on_failed(self)
         self.ups: dict[str, UpTrack] = {}
         self.downs: dict[tuple[str, str], DownTrack] = {}
         self.ready = False  # first offer answered: worker transceivers may be added
@@ -132,14 +117,10 @@ class Peer:
                 raise PeerError("glare: answer the worker's pending offer first")
             # aiortc gives a new remote m-line to any same-kind transceiver without a mid:
             # hide our not-yet-offered down transceivers so a new up track gets its own.
-            unoffered = [(t, t.kind) for t in self._transceivers.values() if t.mid is None]
-            for t, _ in unoffered:
-                t._RTCRtpTransceiver__kind = "pending"  # type: ignore[attr-defined]
-            try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            finally:
-                for t, kind in unoffered:
-                    t._RTCRtpTransceiver__kind = kind  # type: ignore[attr-defined]
+            unoffered = [t for t in self._transceivers.values() if t.mid is None]
+            offer = RTCSessionDescription(sdp=self.candidates.strip_sdp(sdp), type="offer")
+            with hooks.kinds_hidden(unoffered):
+                await self.pc.setRemoteDescription(offer)
             new = self._update_ups(_stream_ids(sdp))
             if self._tables is None:
                 self._tables = tables_from(self.pc)
@@ -147,7 +128,7 @@ class Peer:
             await self.pc.setLocalDescription(answer)
             self._reusable()
             enlarge_socket_buffers(self.pc)
-            self.reply({"type": "answer", "pid": self.pid, "sdp": self.pc.localDescription.sdp})
+            self.reply(m.answer(self.room, self.pid, self.pc.localDescription.sdp))
             self.ready = True
             return new
 
@@ -158,7 +139,7 @@ class Peer:
         starts with "screen-", or else any video after the first (the camera).
         """
         for t in list(self._up_transceivers):
-            if t._offerDirection not in ("recvonly", "sendrecv"):
+            if hooks.offer_direction(t) not in ("recvonly", "sendrecv"):
                 self._up_transceivers.discard(t)
                 for name, up in list(self.ups.items()):
                     if up.receiver is t.receiver:
@@ -167,7 +148,7 @@ class Peer:
         new = []
         for t in self.pc.getTransceivers():
             if (t in self._up_transceivers or t in self._transceivers.values()
-                    or t._offerDirection not in ("recvonly", "sendrecv")):
+                    or hooks.offer_direction(t) not in ("recvonly", "sendrecv")):
                 continue
             name = t.kind
             if t.kind == "video" and (streams.get(t.mid or "", "").startswith(SCREEN_STREAM_PREFIX)
@@ -176,7 +157,7 @@ class Peer:
             if name in self.ups:
                 continue
             self._up_transceivers.add(t)
-            up = UpTrack(self.pid, t.kind, t.receiver, t._codecs, name=name)
+            up = UpTrack(self.pid, t.kind, t.receiver, hooks.negotiated_codecs(t), name=name)
             self.ups[name] = up
             new.append(up)
         return new
@@ -186,19 +167,27 @@ class Peer:
         async with self.lock:
             if self.pc.signalingState != "have-local-offer":
                 raise PeerError("no offer is pending")
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            answer = RTCSessionDescription(sdp=self.candidates.strip_sdp(sdp), type="answer")
+            await self.pc.setRemoteDescription(answer)
         if self._renegotiate_wanted:
             await self.renegotiate()
 
     async def add_candidate(self, init: dict[str, Any] | None) -> None:
-        """Add a trickled remote ICE candidate (end-of-candidates is ignored)."""
+        """Add a trickled remote ICE candidate (end-of-candidates is ignored).
+
+        A candidate the worker may not send to (see media.ice) is dropped silently, as
+        a browser drops candidates it cannot use.
+        """
         text = (init or {}).get("candidate") or ""
         if not text:
             return
+        text = text.split(":", 1)[1] if text.startswith("candidate:") else text
         async with self.lock:
             if self.pc.remoteDescription is None:
                 raise PeerError("candidate before offer")
-            cand = candidate_from_sdp(text.split(":", 1)[1] if text.startswith("candidate:") else text)
+            if not self.candidates.take(text):
+                return
+            cand = candidate_from_sdp(text)
             cand.sdpMid = init.get("sdpMid")
             cand.sdpMLineIndex = init.get("sdpMLineIndex")
             await self.pc.addIceCandidate(cand)
@@ -213,11 +202,11 @@ class Peer:
                 return
             self._renegotiate_wanted = False
             assert self._tables is not None
-            with numbering(*self._tables):
+            with hooks.offer_tables(*self._tables):
                 offer = await self.pc.createOffer()
             await self.pc.setLocalDescription(offer)
             self._reusable()
-            self.reply({"type": "offer", "pid": self.pid, "sdp": self.pc.localDescription.sdp})
+            self.reply(m.offer(self.room, self.pid, self.pc.localDescription.sdp))
 
     def sync(self, wanted: dict[tuple[str, str], UpTrack]) -> bool:
         """Forward exactly `wanted` ((publisher, name) → up track); True if SDP must change.
@@ -259,8 +248,9 @@ class Peer:
             self._transceivers[down] = transceiver
         # The msid stream id is the publisher's pid, so the page knows whose tile it is;
         # "<pid>~screen" for a shared screen, which gets a tile of its own.
-        transceiver.sender._stream_id = f"{up.pid}~screen" if up.name == "screen" else up.pid
-        transceiver.sender._track_id = f"{up.pid}-{up.name}-{uuid.uuid4().hex[:8]}"
+        hooks.set_stream_ids(transceiver.sender,
+                             f"{up.pid}~screen" if up.name == "screen" else up.pid,
+                             f"{up.pid}-{up.name}-{uuid.uuid4().hex[:8]}")
         down.bind(up)
         return down
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MAX_PARTICIPANTS = 33
-LAYOUTS = frozenset({"tiles", "host_large", "host_only"})
+from .messages import LAYOUTS as LAYOUT_NAMES, MAX_LIST
+
+# A worker's own bound on one room (the web's room cap is the door; this is only a
+# safety net above it): as many peers as a policy list may name.
+MAX_PARTICIPANTS = MAX_LIST
+LAYOUTS = frozenset(LAYOUT_NAMES)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ Plan = dict[str, Receives]
 
 
 def can_join(present: set[str] | frozenset[str], pid: str) -> bool:
-    """True if pid may join a room where `present` are already in (cap 33)."""
+    """True if pid may join a room where `present` are already in (cap MAX_PARTICIPANTS)."""
     return pid in present or len(present) < MAX_PARTICIPANTS
 
 

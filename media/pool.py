@@ -1,23 +1,29 @@
 """The media worker pool as seen from Flask: plain threads, no asyncio in callers.
 
-    pool = MediaPool(workers=2, ice_servers=[], loopback_only=True,
+    pool = MediaPool(workers=2, secret=SECRET, ice_servers=[], loopback_only=True,
                      on_message=relay_to_page, on_reassign=tell_pages_to_reconnect)
     pool.start()
-    pool.send({"type": "join", "room": "r1", "pid": "p1"})
+    pool.send(messages.Join(room="r1", pid="p1"))
     ...
     pool.stop()
 
 Rooms are assigned to the least-loaded live worker on their first `join` (or `offer`,
 `policy`).
 A worker that dies is restarted (spawned mode) or reconnected (external mode); its rooms
-go to live workers, the room's last policy is replayed there, and on_reassign(room_ids)
-tells the web to have those pages join and offer again.
+go to live workers, and on_reassign(room_ids) tells the web to have those pages offer
+again; the room's last policy goes along with the first join or offer on its new worker. Every connection to a worker
+starts with the shared-secret handshake (media.messages). When a worker reports that
+it closed a room (`room_closed`), the pool forgets the room (placement counts) unless
+a join or offer for it was sent within the grace period (then it was in flight and the
+worker re-opens the room: a room that was empty for the whole grace period had none).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import select
 import socket
 import subprocess
@@ -28,12 +34,38 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from . import messages as m
 from .messages import MAX_LINE
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 15.0
+
+
+def handshake(sock: socket.socket, secret: str, timeout: float = 5.0) -> bytes:
+    """Authenticate a fresh connection to a worker; returns bytes read past the handshake."""
+    sock.settimeout(timeout)
+    buf = b""
+
+    def line() -> bytes:
+        nonlocal buf
+        while b"\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the worker closed the connection during the handshake")
+            buf += chunk
+        first, buf = buf.split(b"\n", 1)
+        return first + b"\n"
+
+    try:
+        sock.sendall(m.auth(secret, line()))
+        if line() != m.READY:
+            raise ConnectionError("the worker refused our handshake")
+    except m.MessageError as exc:
+        raise ConnectionError(str(exc)) from None
+    sock.settimeout(None)
+    return buf
 
 
 class WorkerLink:
@@ -67,7 +99,8 @@ class MediaPool:
     """Starts, watches and routes to media workers; see the module docstring."""
 
     def __init__(self, workers: int = 1, ice_servers: list[dict[str, Any]] | None = None,
-                 loopback_only: bool = False,
+                 loopback_only: bool = False, secret: str | None = None,
+                 ice_allowed_networks: str = "", room_grace: float = 30.0,
                  on_message: Callable[[dict[str, Any]], None] | None = None,
                  on_reassign: Callable[[list[str]], None] | None = None,
                  addresses: Iterable[str] | None = None,
@@ -75,6 +108,11 @@ class MediaPool:
                  lease: Callable[[str, str, list[str]], str | None] | None = None) -> None:
         self.ice_servers = ice_servers or []
         self.loopback_only = loopback_only
+        if secret is None and addresses is not None:
+            raise ValueError("external media workers need the shared secret")
+        self.secret = secret or secrets.token_urlsafe(32)  # spawned workers: one per pool
+        self.ice_allowed_networks = ice_allowed_networks
+        self.room_grace = room_grace
         self.on_message = on_message or (lambda msg: None)
         self.on_reassign = on_reassign or (lambda rooms: None)
         self.ping_interval = ping_interval
@@ -87,7 +125,9 @@ class MediaPool:
         names = list(addresses) if addresses is not None else [None] * workers
         self._links = [WorkerLink(f"w{i}", a) for i, a in enumerate(names)]
         self._rooms: dict[str, WorkerLink] = {}
-        self._policies: dict[str, dict[str, Any]] = {}
+        self._policies: dict[str, m.PolicyMsg] = {}
+        self._policy_at: dict[str, WorkerLink] = {}  # room -> the worker that has its policy
+        self._last_opened: dict[str, float] = {}  # room -> when we last sent it a join/offer
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -111,26 +151,51 @@ class MediaPool:
             self._take_down(link)
 
     # -- API for the web ----------------------------------------------------------
-    def send(self, msg: dict[str, Any]) -> bool:
-        """Route one message to the worker owning msg["room"]; False if none can take it."""
-        room = msg.get("room")
-        if not isinstance(room, str):
+    def send(self, msg: m.Message | dict[str, Any]) -> bool:
+        """Route one message to the worker owning its room; False if none can take it.
+
+        A dict is checked and typed with media.messages first (MessageError if invalid).
+        """
+        if isinstance(msg, dict):
+            msg = m.from_dict(msg)
+        room = getattr(msg, "room", None)
+        if room is None:
             return False
         with self._lock:
             link = self._rooms.get(room)
             if link is None or not link.alive:
-                if msg.get("type") not in ("join", "offer", "policy"):
+                if msg.type not in ("join", "offer", "policy", "hold"):
                     return False
                 link = self._choose(room)
                 if link is None:
                     return False
                 self._rooms[room] = link
-            if msg.get("type") == "policy":
+            data = m.encode(msg)
+            if isinstance(msg, (m.Join, m.Offer)):
+                self._last_opened[room] = time.monotonic()
+                policy = self._policies.get(room)
+                if policy is not None and self._policy_at.get(room) is not link:
+                    # the room (re)opens on this worker: it gets the room's policy at once
+                    data += m.encode(policy)
+                    self._policy_at[room] = link
+            if isinstance(msg, m.PolicyMsg):
                 self._policies[room] = msg
-            elif msg.get("type") == "close_room":
-                self._rooms.pop(room, None)
-                self._policies.pop(room, None)
-        return link.send_line(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+                self._policy_at[room] = link
+            elif isinstance(msg, m.CloseRoom):
+                self._forget(room)
+            # Sent under the lock, so policies reach the worker in the order they were made.
+            return link.send_line(data)
+
+    def _forget(self, room: str) -> None:
+        self._rooms.pop(room, None)
+        self._policies.pop(room, None)
+        self._policy_at.pop(room, None)
+        self._last_opened.pop(room, None)
+
+    def rooms(self) -> list[str]:
+        """The rooms the pool has placed on a worker."""
+        with self._lock:
+            return sorted(self._rooms)
 
     def room_worker(self, room: str) -> str | None:
         """The address of the worker that owns `room`, if any."""
@@ -176,10 +241,14 @@ class MediaPool:
 
     def _spawn(self, link: WorkerLink) -> None:
         cmd = [self.python, "-m", "media.worker", "--port", "0", "--exit-with-parent",
-               "--ice-servers", json.dumps(self.ice_servers)]
+               "--ice-servers", json.dumps(self.ice_servers),
+               "--ice-allowed-networks", self.ice_allowed_networks,
+               "--room-grace", str(self.room_grace)]
         if self.loopback_only:
             cmd.append("--ice-loopback-only")
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        env = {**os.environ, "MVC_MEDIA_SECRET": self.secret}  # never on the command line
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env=env)
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
         line = proc.stdout.readline().decode() if ready else ""
@@ -197,14 +266,19 @@ class MediaPool:
                 self._spawn(link)
             assert link.address is not None
             host, port = link.address.rsplit(":", 1)
-            link.sock = socket.create_connection((host, int(port)), timeout=5)
-            link.sock.settimeout(None)
+            sock = socket.create_connection((host, int(port)), timeout=5)
+            try:
+                rest = handshake(sock, self.secret)
+            except OSError:
+                sock.close()
+                raise
+            link.sock = sock
         except (OSError, RuntimeError) as exc:
             log.warning("media worker %s unavailable: %s", link.name, exc)
             return False
         link.alive = True
         link.last_pong = time.monotonic()
-        link.reader = threading.Thread(target=self._read, args=(link, link.sock),
+        link.reader = threading.Thread(target=self._read, args=(link, link.sock, rest),
                                        name=f"media-{link.name}", daemon=True)
         link.reader.start()
         return True
@@ -232,8 +306,7 @@ class MediaPool:
             link.reader.join(5)
             link.reader = None
 
-    def _read(self, link: WorkerLink, sock: socket.socket) -> None:
-        buf = b""
+    def _read(self, link: WorkerLink, sock: socket.socket, buf: bytes = b"") -> None:
         try:
             while True:
                 chunk = sock.recv(65536)
@@ -253,19 +326,29 @@ class MediaPool:
 
     def _dispatch(self, link: WorkerLink, line: bytes) -> None:
         try:
-            msg = json.loads(line)
-        except ValueError:
+            msg = m.parse_reply(line)
+        except m.MessageError as exc:
+            log.warning("media worker %s sent something unknown: %s", link.name, exc)
             return
-        if not isinstance(msg, dict):
-            return
-        if msg.get("type") == "pong":
-            link.load = msg.get("load") or {}
+        if msg.type == "pong":
+            link.load = msg.load or {}
             link.last_pong = time.monotonic()
             return
+        if msg.type == "room_closed" and msg.room is not None:
+            self._room_closed(link, msg.room)
+        if msg.to == m.WEB and msg.type == "error":
+            log.warning("media worker %s: %s", link.name, msg.message)
         try:
             self.on_message(msg)
         except Exception:  # the web's callback must not kill the reader
             log.exception("media on_message callback failed")
+
+    def _room_closed(self, link: WorkerLink, room: str) -> None:
+        """The worker closed the room: forget it, unless the web has just used it again."""
+        with self._lock:
+            recent = time.monotonic() - self._last_opened.get(room, 0.0) < self.room_grace
+            if self._rooms.get(room) is link and not recent:
+                self._forget(room)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():
@@ -303,9 +386,7 @@ class MediaPool:
                 if target is None:
                     continue
                 self._rooms[room] = target
-                policy = self._policies.get(room)
-                if policy is not None:
-                    target.send_line(json.dumps(policy).encode() + b"\n")
+                self._policy_at.pop(room, None)  # replayed with the first join or offer there
                 moved.append(room)
         log.warning("media worker died; rooms moved: %s", moved)
         try:

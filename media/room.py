@@ -10,12 +10,15 @@ from typing import Any
 
 from aiortc import RTCConfiguration
 
+from . import messages as m
 from .forward import UpTrack
+from .ice import IceFilter
 from .peer import Peer, Reply
 from .plan import RoomPolicy, can_join, compute_plan, screen_receivers
 from .speaker import SpeakerDetector
 
 log = logging.getLogger(__name__)
+SPEAKER_TICK = 0.2  # seconds between active-speaker decisions
 
 
 class RoomFull(Exception):
@@ -23,17 +26,52 @@ class RoomFull(Exception):
 
 
 class Room:
-    """Owns the peers of one meeting and keeps forwarding equal to the plan."""
+    """Owns the peers of one meeting and keeps forwarding equal to the plan.
+
+    Fail closed: until a valid policy has arrived, and after one was refused (`hold`),
+    the policy is in doubt and only the hosts of the last valid policy are forwarded
+    (nobody before the first one), so nobody the host muted or banned is ever sent on.
+
+    Lifetime: the room owns its peers, tasks, speaker ticker and expiry timer; once it
+    has been empty for `grace` seconds it calls on_expire(room), and close() stops all.
+    """
 
     def __init__(self, room_id: str, config: RTCConfiguration,
-                 on_speaker: Callable[[Room, str], None]) -> None:
+                 on_speaker: Callable[[Room, str], None],
+                 ice: IceFilter | None = None, grace: float = 30.0,
+                 on_expire: Callable[[Room], None] | None = None) -> None:
         self.id = room_id
         self.config = config
+        self.ice = ice or IceFilter()
         self.peers: dict[str, Peer] = {}
-        self.policy = RoomPolicy()
+        self.policy: RoomPolicy | None = None  # the last valid policy
+        self.in_doubt = True  # no valid policy yet, or the latest one was refused
         self.speaker = SpeakerDetector()
+        self.tasks: set[asyncio.Future[Any]] = set()
+        self.closed = False
         self._on_speaker = on_speaker
-        self._ticker = asyncio.ensure_future(self._tick_speaker())
+        self._on_expire = on_expire
+        self._grace = grace
+        self._expiry: asyncio.TimerHandle | None = None
+        self._ticker = self.spawn(self._tick_speaker())
+        self._watch_empty()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        """Run a task owned by this room (cancelled when the room closes)."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def _watch_empty(self) -> None:
+        """Start the expiry timer when the room is empty, stop it when someone is in."""
+        if self.peers or self.closed:
+            if self._expiry is not None:
+                self._expiry.cancel()
+                self._expiry = None
+        elif self._expiry is None and self._on_expire is not None:
+            on_expire = self._on_expire
+            self._expiry = asyncio.get_event_loop().call_later(self._grace, on_expire, self)
 
     def join(self, pid: str, reply: Reply) -> Peer:
         """Add a participant (a rejoin replaces the old connection)."""
@@ -41,9 +79,23 @@ class Room:
             raise RoomFull(f"room {self.id} is full")
         old = self.peers.pop(pid, None)
         if old is not None:
-            asyncio.ensure_future(self._close_peer(old))
-        peer = self.peers[pid] = Peer(pid, self.config, reply)
+            self.spawn(self._close_peer(old))
+        peer = self.peers[pid] = Peer(self.id, pid, self.config, reply, self.ice,
+                                      on_failed=self._peer_failed)
+        self._watch_empty()
         return peer
+
+    def _peer_failed(self, peer: Peer) -> None:
+        """A peer whose connection failed or closed leaves (if it is still the current one)."""
+        if not self.closed and self.peers.get(peer.pid) is peer:
+            log.info("media connection of %s in room %s %s", peer.pid, self.id,
+                     peer.pc.connectionState)
+            self.spawn(self.leave(peer.pid))
+
+    def leave_connection(self, reply: Reply) -> None:
+        """Remove every peer whose signalling went through `reply` (its web process went away)."""
+        for pid in [pid for pid, peer in self.peers.items() if peer.reply == reply]:
+            self.spawn(self.leave(pid))
 
     def offer(self, pid: str, sdp: str, reply: Reply) -> Coroutine[Any, Any, None]:
         """Answer a participant's offer, then forward according to the plan.
@@ -73,6 +125,7 @@ class Room:
         """Remove a participant and stop forwarding its media."""
         peer = self.peers.pop(pid, None)
         self.speaker.forget(pid)
+        self._watch_empty()
         if peer is not None:
             await self._close_peer(peer)
 
@@ -85,20 +138,40 @@ class Room:
     def set_policy(self, policy: RoomPolicy) -> None:
         """Change the policy; blocked media is dropped before this returns."""
         self.policy = policy
+        self.in_doubt = False
         self.apply_plan()
+
+    def hold(self) -> None:
+        """The policy is in doubt (one was refused): forward only the last known hosts."""
+        self.in_doubt = True
+        self.apply_plan()
+
+    def effective_policy(self) -> RoomPolicy:
+        """The policy to forward by: the last valid one, or its fail-closed form while in doubt."""
+        policy = self.policy or RoomPolicy()
+        if not self.in_doubt:
+            return policy
+        guests = frozenset(self.peers) - policy.hosts
+        return RoomPolicy(layout=policy.layout, one_way_video=policy.one_way_video,
+                          hosts=policy.hosts, audio_blocked=policy.audio_blocked | guests,
+                          video_blocked=policy.video_blocked | guests, groups=policy.groups,
+                          screen=policy.screen if policy.screen in policy.hosts else None)
 
     def apply_plan(self) -> None:
         """Bind and unbind down tracks to match the plan; renegotiate changed peers."""
+        if self.closed:
+            return
+        policy = self.effective_policy()
         ups = {(pid, name): up for pid, peer in self.peers.items()
                for name, up in peer.ups.items()}
         for (pid, name), up in ups.items():
-            blocked = {"audio": self.policy.audio_blocked,
-                       "video": self.policy.video_blocked}.get(name, frozenset())
+            blocked = {"audio": policy.audio_blocked,
+                       "video": policy.video_blocked}.get(name, frozenset())
             up.blocked = pid in blocked
-        plan = compute_plan(self.policy, set(self.peers))
-        sharer = self.policy.screen
+        plan = compute_plan(policy, set(self.peers))
+        sharer = policy.screen
         screen = ups.get((sharer, "screen")) if sharer is not None else None
-        screen_to = screen_receivers(self.policy, set(self.peers)) if screen else frozenset()
+        screen_to = screen_receivers(policy, set(self.peers)) if screen else frozenset()
         for pid, receives in plan.items():
             peer = self.peers[pid]
             if not peer.ready:
@@ -112,14 +185,14 @@ class Room:
             if screen is not None and pid in screen_to:
                 wanted[(screen.pid, "screen")] = screen
             if peer.sync(wanted):
-                asyncio.ensure_future(self._renegotiate(peer))
+                self.spawn(self._renegotiate(peer))
 
     async def _renegotiate(self, peer: Peer) -> None:
         try:
             await peer.renegotiate()
         except Exception as exc:  # a broken peer must not take the room down
             log.warning("renegotiation for %s failed: %s", peer.pid, exc)
-            peer.reply({"type": "error", "pid": peer.pid, "message": f"renegotiation failed: {exc}"})
+            peer.reply(m.error(f"renegotiation failed: {exc}", peer.pid, self.id))
 
     def request_keyframe(self, pid: str) -> None:
         """Ask pid's camera (and shared screen) for a keyframe."""
@@ -133,7 +206,7 @@ class Room:
 
     async def _tick_speaker(self) -> None:
         while True:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(SPEAKER_TICK)
             new = self.speaker.tick(time.monotonic())
             if new is not None:
                 self._on_speaker(self, new)
@@ -144,10 +217,17 @@ class Room:
                 "forwarded": sum(p.forwarded() for p in self.peers.values())}
 
     async def close(self) -> None:
-        """Close every peer."""
-        self._ticker.cancel()
+        """Stop the room's timer and tasks and close every peer."""
+        self.closed = True
+        self._watch_empty()
+        current = asyncio.current_task()
+        for task in list(self.tasks):
+            if task is not current:
+                task.cancel()
         peers, self.peers = list(self.peers.values()), {}
         await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+        pending = [t for t in self.tasks if t is not current]
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def replies(self) -> set[Any]:
         """The distinct reply functions of this room's peers (one per web connection)."""

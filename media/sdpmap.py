@@ -8,14 +8,13 @@ and let aiortc use them while it writes the worker's renegotiation offers.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Iterator
 
-import aiortc.rtcpeerconnection as rtcpc
 from aiortc import RTCPeerConnection
 from aiortc.codecs import CODECS, HEADER_EXTENSIONS, is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+
+from . import aiortc_hooks as hooks
 
 Codecs = dict[str, list[RTCRtpCodecParameters]]
 Extensions = dict[str, list[RTCRtpHeaderExtensionParameters]]
@@ -23,11 +22,11 @@ Extensions = dict[str, list[RTCRtpHeaderExtensionParameters]]
 
 def tables_from(pc: RTCPeerConnection) -> tuple[Codecs, Extensions]:
     """Codec and extension tables matching the numbers the client chose."""
-    client_codecs = [c for t in pc.getTransceivers() for c in t._codecs]
+    client_codecs = [c for t in pc.getTransceivers() for c in hooks.negotiated_codecs(t)]
     used_pts = {c.payloadType for c in client_codecs}
     ext_ids = {}
     for t in pc.getTransceivers():
-        for ext in t._headerExtensions:
+        for ext in hooks.negotiated_extensions(t):
             ext_ids.setdefault(ext.uri, ext.id)
     free_pts = (pt for pt in range(96, 128) if pt not in used_pts)
     free_ids = (i for i in range(1, 15) if i not in ext_ids.values())
@@ -45,7 +44,7 @@ def tables_from(pc: RTCPeerConnection) -> tuple[Codecs, Extensions]:
                 same = [c for c in client_codecs if is_rtx(c) and c.parameters.get("apt") == base]
                 codec.parameters = {"apt": base}
             else:
-                same = [c for c in client_codecs if rtcpc.is_codec_compatible(codec, c)]
+                same = [c for c in client_codecs if hooks.is_codec_compatible(codec, c)]
             old = codec.payloadType
             if same:
                 codec.payloadType = same[0].payloadType
@@ -63,14 +62,3 @@ def tables_from(pc: RTCPeerConnection) -> tuple[Codecs, Extensions]:
         extensions[kind] = [RTCRtpHeaderExtensionParameters(id=ext_ids[e.uri], uri=e.uri)
                             for e in defaults]
     return codecs, extensions
-
-
-@contextlib.contextmanager
-def numbering(codecs: Codecs, extensions: Extensions) -> Iterator[None]:
-    """Let aiortc write offers with these tables (createOffer never awaits inside)."""
-    saved = rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS
-    rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS = codecs, extensions
-    try:
-        yield
-    finally:
-        rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS = saved

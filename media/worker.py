@@ -1,9 +1,12 @@
 """The media worker process: one asyncio loop owning whole rooms, fed by web processes.
 
-    python -m media.worker --port N [--ice-loopback-only] [--ice-servers JSON]
+    MVC_MEDIA_SECRET=... python -m media.worker --port N [--ice-loopback-only]
+        [--ice-servers JSON] [--ice-allowed-networks CIDRS] [--room-grace SECONDS]
 
-Web processes connect over TCP and speak newline-delimited JSON (see media.messages).
-Replies for a participant go back on the connection that sent its `join`.
+Web processes connect over TCP, authenticate with the shared secret (a challenge-response
+handshake, see media.messages and the README) and then speak newline-delimited JSON
+(media.messages). Replies for a participant go back on the connection that sent its
+`join`, addressed by `to`.
 """
 
 from __future__ import annotations
@@ -15,18 +18,24 @@ import logging
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 from aiortc import RTCConfiguration
 
+from config.settings import media_secret_from_env
+
+from . import aiortc_hooks as hooks
 from . import messages as m
 from .forward import COUNTERS
-from .peer import PeerError, harden_rtp_parsing, rtc_configuration, use_loopback_only
+from .ice import IceFilter, parse_networks
+from .peer import PeerError, rtc_configuration
 from .plan import RoomPolicy
 from .room import Room, RoomFull
 
 log = logging.getLogger("media.worker")
 MAX_BACKLOG = 16 * 1024 * 1024  # bytes queued to one web process before we give up on it
+CLOSED_MEMORY = 3600.0  # seconds a closed room is remembered (late policies are ignored)
 
 
 class Connection:
@@ -35,7 +44,7 @@ class Connection:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
 
-    def send(self, obj: dict[str, Any]) -> None:
+    def send(self, msg: m.Reply) -> None:
         """Queue one message to the web process (dropped if it has gone or stopped reading)."""
         if self.writer.is_closing():
             return
@@ -43,15 +52,24 @@ class Connection:
             log.warning("web process is not reading; closing its connection")
             self.writer.close()
             return
-        self.writer.write(m.encode(obj))
+        self.writer.write(m.encode(msg))
 
 
 class Worker:
     """Routes messages to rooms; never lets one bad message or peer stop the others."""
 
-    def __init__(self, config: RTCConfiguration) -> None:
+    def __init__(self, config: RTCConfiguration, secret: str, ice: IceFilter | None = None,
+                 grace: float = 30.0) -> None:
+        if not secret:
+            raise ValueError("the media worker needs a shared secret (MVC_MEDIA_SECRET)")
         self.config = config
+        self.secret = secret
+        self.ice = ice or IceFilter()
+        self.grace = grace
         self.rooms: dict[str, Room] = {}
+        self.closed_rooms: dict[str, float] = {}  # room id -> when it was closed
+        self.connections: set[Connection] = set()
+        self.tasks: set[asyncio.Future[Any]] = set()
 
     def load(self) -> dict[str, int]:
         """Rooms, peers and forwarded streams, as reported in `pong`."""
@@ -60,8 +78,12 @@ class Worker:
                 "forwarded": sum(x["forwarded"] for x in loads), **COUNTERS}
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Read lines from one web process until it disconnects."""
+        """Authenticate one web process, then read its lines until it disconnects."""
+        if not await self._authenticate(reader, writer):
+            writer.close()
+            return
         conn = Connection(writer)
+        self.connections.add(conn)
         try:
             while True:
                 try:
@@ -77,7 +99,27 @@ class Worker:
         except (ConnectionError, asyncio.CancelledError):
             pass  # the web process went away, or the worker is shutting down
         finally:
+            self.connections.discard(conn)
             writer.close()
+            for room in list(self.rooms.values()):
+                room.leave_connection(conn.send)  # its pages can no longer signal
+
+    async def _authenticate(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> bool:
+        """The challenge-response handshake; False (and logged) unless the client knows the secret."""
+        peer = writer.get_extra_info("peername")
+        greeting = m.hello()
+        try:
+            writer.write(m.encode(greeting))
+            line = await asyncio.wait_for(reader.readuntil(b"\n"), m.AUTH_TIMEOUT)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ConnectionError):
+            line = b""
+        if not m.check_auth(self.secret, greeting["nonce"], line):
+            log.warning("closed a connection from %s that did not authenticate", peer)
+            return False
+        writer.write(m.READY)
+        return True
 
     @staticmethod
     async def _discard_line(reader: asyncio.StreamReader, consumed: int) -> None:
@@ -94,23 +136,48 @@ class Worker:
         try:
             msg = m.parse(line)
         except m.MessageError as exc:
-            conn.send(m.error(str(exc), exc.pid))
+            if exc.kind == "policy" and exc.room is not None:
+                self._refuse_policy(exc.room, str(exc), conn)
+            else:
+                conn.send(m.error(str(exc), exc.pid))
             return
         pid = getattr(msg, "pid", None)
         try:
             coro = self._handle(msg, conn)
         except (PeerError, RoomFull, KeyError, ValueError) as exc:
-            conn.send(m.error(_describe(exc), pid))
+            conn.send(m.error(_describe(exc), pid, getattr(msg, "room", None)))
             return
         if coro is not None:
-            asyncio.ensure_future(self._run(coro, conn, pid, msg.type))
+            room = self.rooms.get(getattr(msg, "room", ""))
+            run = self._run(coro, conn, pid, msg)
+            if room is not None:
+                room.spawn(run)
+            else:
+                self._spawn(run)
 
-    async def _run(self, coro: Any, conn: Connection, pid: str | None, kind: str) -> None:
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, coro: Any, conn: Connection, pid: str | None, msg: Any) -> None:
         try:
             await coro
         except Exception as exc:  # hostile SDP etc.: report, keep serving
-            log.info("%s for %s failed: %r", kind, pid, exc)
-            conn.send(m.error(f"{kind} failed: {_describe(exc)}", pid))
+            log.info("%s for %s failed: %r", msg.type, pid, exc)
+            conn.send(m.error(f"{msg.type} failed: {_describe(exc)}", pid, getattr(msg, "room", None)))
+
+    def _refuse_policy(self, room_id: str, why: str, conn: Connection) -> None:
+        """A policy we cannot apply: fail closed for the room and tell its hosts.
+
+        Every web process is told (the room's hosts may be connected to any of them).
+        """
+        log.warning("policy for room %s refused: %s", room_id, why)
+        room = self.rooms.get(room_id)
+        if room is not None:
+            room.hold()
+        for other in self.connections | {conn}:
+            other.send(m.policy_refused(room_id, why))
 
     def _peer_room(self, msg: Any) -> Room:
         room = self.rooms.get(msg.room)
@@ -118,31 +185,40 @@ class Worker:
             raise KeyError(f"{msg.pid} has not joined room {msg.room}")
         return room
 
+    def _room(self, room_id: str, reopen: bool = True) -> Room | None:
+        """The room, opened if needed; a closed one is opened again only if `reopen`."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            if room_id in self.closed_rooms and not reopen:
+                return None  # a late message for a room that has closed
+            self.closed_rooms.pop(room_id, None)
+            room = self.rooms[room_id] = Room(room_id, self.config, self._speaker, self.ice,
+                                              self.grace, self._expire)
+        return room
+
     def _handle(self, msg: m.Message, conn: Connection) -> Any:
         if isinstance(msg, m.Ping):
-            conn.send({"type": "pong", "load": self.load()})
+            conn.send(m.pong(self.load()))
         elif isinstance(msg, m.Join):
-            room = self.rooms.get(msg.room)
-            if room is None:
-                room = self.rooms[msg.room] = Room(msg.room, self.config, self._speaker)
-            room.join(msg.pid, conn.send)
+            self._room(msg.room).join(msg.pid, conn.send)
         elif isinstance(msg, m.Offer):
-            room = self.rooms.get(msg.room)
-            if room is None:
-                room = self.rooms[msg.room] = Room(msg.room, self.config, self._speaker)
-            return room.offer(msg.pid, msg.sdp, conn.send)
+            return self._room(msg.room).offer(msg.pid, msg.sdp, conn.send)
         elif isinstance(msg, m.Answer):
             return self._peer_room(msg).peers[msg.pid].handle_answer(msg.sdp)
         elif isinstance(msg, m.Candidate):
             return self._peer_room(msg).peers[msg.pid].add_candidate(msg.candidate)
         elif isinstance(msg, m.PolicyMsg):
+            room = self._room(msg.room, reopen=False)
+            if room is not None:
+                room.set_policy(RoomPolicy(
+                    layout=msg.layout, one_way_video=msg.one_way_video, hosts=set(msg.hosts),
+                    audio_blocked=set(msg.audio_blocked), video_blocked=set(msg.video_blocked),
+                    groups=dict(msg.groups), screen=msg.screen))
+        elif isinstance(msg, m.Hold):
+            log.warning("room %s holds media: %s", msg.room, msg.reason)
             room = self.rooms.get(msg.room)
-            if room is None:
-                room = self.rooms[msg.room] = Room(msg.room, self.config, self._speaker)
-            room.set_policy(RoomPolicy(
-                layout=msg.layout, one_way_video=msg.one_way_video, hosts=set(msg.hosts),
-                audio_blocked=set(msg.audio_blocked), video_blocked=set(msg.video_blocked),
-                groups=dict(msg.groups), screen=msg.screen))
+            if room is not None:
+                room.hold()
         elif isinstance(msg, m.Keyframe):
             self._peer_room(msg).request_keyframe(msg.pid)
         elif isinstance(msg, m.Leave):
@@ -150,19 +226,36 @@ class Worker:
             if room is not None:
                 return room.leave(msg.pid)
         elif isinstance(msg, m.CloseRoom):
-            room = self.rooms.pop(msg.room, None)
-            if room is not None:
-                return room.close()
+            return self.close_room(msg.room)
         return None
+
+    def _expire(self, room: Room) -> None:
+        """The room has been empty for the grace period: close it."""
+        if self.rooms.get(room.id) is room and not room.peers:
+            self._spawn(self.close_room(room.id))
+
+    async def close_room(self, room_id: str) -> None:
+        """Close a room, remember that it closed and tell every web process."""
+        room = self.rooms.pop(room_id, None)
+        now = time.monotonic()
+        self.closed_rooms = {r: t for r, t in self.closed_rooms.items() if now - t < CLOSED_MEMORY}
+        self.closed_rooms[room_id] = now
+        if room is None:
+            return
+        await room.close()
+        for conn in list(self.connections):
+            conn.send(m.room_closed(room_id))
 
     def _speaker(self, room: Room, pid: str) -> None:
         for reply in room.replies():
-            reply({"type": "speaker", "room": room.id, "pid": pid})
+            reply(m.speaker(room.id, pid))
 
     async def close(self) -> None:
         """Close every room."""
         rooms, self.rooms = list(self.rooms.values()), {}
         await asyncio.gather(*(r.close() for r in rooms), return_exceptions=True)
+        for task in list(self.tasks):
+            task.cancel()
 
 
 def _describe(exc: BaseException) -> str:
@@ -177,10 +270,8 @@ async def _watch_parent(stop: asyncio.Event) -> None:
     stop.set()
 
 
-async def run(host: str, port: int, config: RTCConfiguration,
-              exit_with_parent: bool = False) -> None:
+async def run(host: str, port: int, worker: Worker, exit_with_parent: bool = False) -> None:
     """Serve until SIGTERM/SIGINT; prints the bound address as the first stdout line."""
-    worker = Worker(config)
     server = await asyncio.start_server(worker.serve, host, port, limit=m.MAX_LINE)
     bound = server.sockets[0].getsockname()
     print(f"listening {bound[0]}:{bound[1]}", flush=True)
@@ -205,13 +296,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="stop when the process that started this one dies (pool mode)")
     parser.add_argument("--ice-servers", default="[]", help="JSON list of {urls, username, credential}")
+    parser.add_argument("--ice-allowed-networks", default="",
+                        help="comma-separated CIDRs remote candidates may be in besides public addresses")
+    parser.add_argument("--room-grace", type=float, default=30.0,
+                        help="seconds an empty room is kept for reconnects before it closes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    harden_rtp_parsing()
+    secret = media_secret_from_env()
+    if not secret:
+        parser.error("set MVC_MEDIA_SECRET to the secret the web processes use")
+    hooks.harden_rtp_parsing()
     if args.ice_loopback_only:
-        use_loopback_only()
-    config = rtc_configuration(json.loads(args.ice_servers))
-    asyncio.run(run(args.host, args.port, config, args.exit_with_parent))
+        hooks.use_loopback_only()
+    ice = IceFilter(args.ice_loopback_only, parse_networks(args.ice_allowed_networks))
+    worker = Worker(rtc_configuration(json.loads(args.ice_servers)), secret, ice, args.room_grace)
+    asyncio.run(run(args.host, args.port, worker, args.exit_with_parent))
 
 
 if __name__ == "__main__":

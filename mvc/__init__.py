@@ -66,7 +66,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     webhook_sender.init_app(app)  # webhooks
 
-    from mvc import api, auth, booking, health, join, manage, meeting, sms, theming, waitqueue
+    from mvc.stats import retention
+
+    retention.init_app(app)
+
+    from mvc import api, auth, booking, health, join, manage, meeting, sms, stats, support, theming, waitqueue
 
     auth.init_app(app)
 
@@ -79,8 +83,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(manage.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(booking.bp)
+    from mvc import devices
+
+    devices.init_app(app)
     api.init_app(app)
     app.register_blueprint(waitqueue.bp)
+    app.register_blueprint(stats.bp)
+    app.register_blueprint(support.bp)
     _template_helpers(app)
     return app
 

@@ -1,4 +1,5 @@
-"""Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME | reminders [--once] | api-client create …`."""
+"""Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME | reminders [--once] | api-client create … |
+retention [--once] [--dry-run]`."""
 from __future__ import annotations
 
 import argparse
@@ -15,13 +16,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return api_client(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m mvc")
-    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders"])
+    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders", "retention"])
     parser.add_argument("email", nargs="?", help="platform-admin: the account's e-mail")
     parser.add_argument("name", nargs="?", default="Platform admin", help="platform-admin: the account's name")
-    parser.add_argument("--once", action="store_true", help="reminders: send what is due now, then stop")
+    parser.add_argument("--once", action="store_true", help="reminders, retention: do what is due now, then stop")
+    parser.add_argument("--dry-run", action="store_true", help="retention: only show what the rules would do now")
     args = parser.parse_args(argv)
     if args.command == "reminders":
         return _reminders(args.once)
+    if args.command == "retention":
+        return _retention(args.once, args.dry_run)
 
     from config import settings
     from mvc import db
@@ -55,14 +59,43 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _reminders(once: bool) -> int:
-    """Send due SMS reminders (a separate process is safe: each reminder is claimed atomically)."""
+    """Send due SMS reminders and ring devices invited to bookings (each is claimed atomically)."""
     from mvc import create_app
     from mvc.booking.reminders import ReminderScheduler
 
-    app = create_app({"REMINDER_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
+    from mvc.devices.scheduler import CallScheduler
+
+    app = create_app({"REMINDER_THREAD": False, "RETENTION_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
     scheduler = ReminderScheduler(app)
+    calls = CallScheduler(app, interval=app.config["DEVICE_CALL_INTERVAL"])  # devices invited to bookings
     if once:
         print(f"reminders handled: {scheduler.run_once()}")
+        print(f"device calls handled: {calls.run_once()}")
+        return 0
+    calls.start()
+    scheduler.start()
+    try:
+        scheduler._thread.join()
+    except KeyboardInterrupt:
+        scheduler.stop()
+        calls.stop()
+    return 0
+
+
+def _retention(once: bool, dry_run: bool) -> int:
+    """Apply the retention rules (or show what they would do); safe next to other processes."""
+    from dataclasses import asdict
+
+    from mvc import create_app
+    from mvc.stats.retention import RetentionScheduler
+
+    app = create_app({"REMINDER_THREAD": False, "RETENTION_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
+    scheduler = RetentionScheduler(app)
+    if once or dry_run:
+        outcome = scheduler.run_once(dry_run)
+        print(("would change" if dry_run else "changed") + f" {outcome.total()} rows")
+        for name, count in asdict(outcome).items():
+            print(f"  {name}: {count}")
         return 0
     scheduler.start()
     try:

@@ -2,22 +2,35 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
+from media import messages as m
 from mvc import logs
 
 log = logs.get("mvc.media")
 
+# Shown to a room's hosts when the media server refused (or we could not build) the
+# forwarding policy; rendered in each host's own language by their connection.
+POLICY_REFUSED = _l("The media server could not apply your last change (mute, camera or "
+                    "layout). Until it can, only hosts are heard and seen. Try the change again.")
+MEDIA_SENDER = _l("the media server")
+
 
 class Hub:
-    """Process-local registry of open participant connections, for worker replies."""
+    """Process-local registry of open participant connections, for worker replies.
 
-    def __init__(self) -> None:
+    A worker reply names its addressee in `to` (media.messages): one participant, every
+    page of the room, or the room's hosts (looked up with `hosts_of`).
+    """
+
+    def __init__(self, hosts_of: Callable[[str], set[str]] | None = None) -> None:
         self._lock = threading.Lock()
         self._targets: dict[str, Callable[[dict], None]] = {}
         self._rooms: dict[str, str] = {}  # pid -> room name (the meeting id as text)
+        self.hosts_of = hosts_of or (lambda room: set())
 
     def register(self, room: int, pid: str, deliver: Callable[[dict], None]) -> None:
         with self._lock:
@@ -30,20 +43,36 @@ class Hub:
                 del self._targets[pid]
                 self._rooms.pop(pid, None)
 
-    def deliver(self, msg: dict) -> None:
-        """Hand a worker message to the connection of the participant it names."""
-        # A speaker event names the speaker, but every page in the room shows who speaks.
-        pid = msg.get("pid") if msg.get("type") != "speaker" else None
+    def _room_targets(self, room: str, pids: set[str] | None = None) -> list[Callable[[dict], None]]:
         with self._lock:
-            target = self._targets.get(pid) if pid else None
-            if target is None and msg.get("room") is not None:
-                room_targets = [t for p, t in self._targets.items() if self._rooms.get(p) == str(msg["room"])]
-            else:
-                room_targets = []
-        if target is not None:
-            target({"kind": "media", "msg": msg})
-        for t in room_targets:
-            t({"kind": "media", "msg": msg})
+            return [t for p, t in self._targets.items()
+                    if self._rooms.get(p) == room and (pids is None or p in pids)]
+
+    def deliver(self, msg: Any) -> None:
+        """Hand a worker reply (media.messages.Reply) to the pages it is addressed to."""
+        room = str(msg.room) if msg.room is not None else None
+        if msg.type == "policy_refused" and room is not None:
+            log.warning("media_policy_refused", meeting=room, why=msg.message)
+            self.notify_hosts(room)
+        elif msg.to == m.ROOM and room is not None:
+            for target in self._room_targets(room):
+                target({"kind": "media", "msg": msg.as_dict()})
+        elif msg.to not in (m.WEB, m.HOSTS):
+            with self._lock:
+                target = self._targets.get(msg.to)
+                mine = room is None or self._rooms.get(msg.to) == room
+            if target is not None and mine:
+                target({"kind": "media", "msg": msg.as_dict()})
+
+    def notify_hosts(self, room: str) -> None:
+        """Tell the room's hosts, in plain words, that their media controls did not take."""
+        try:
+            hosts = self.hosts_of(room)
+        except Exception:  # the live store is down: tell every page of the room instead
+            log.exception("media_hosts_lookup_failed", meeting=room)
+            hosts = None
+        for target in self._room_targets(room, hosts):
+            target({"kind": "notice", "text": POLICY_REFUSED, "from": MEDIA_SENDER})
 
     def reconnect_rooms(self, rooms: list) -> None:
         """A worker died: tell every page in those rooms to renegotiate with the new one."""
@@ -54,14 +83,22 @@ class Hub:
             t({"kind": "media", "msg": {"type": "reconnect"}})
 
 
+def hosts_lookup(app: Flask) -> Callable[[str], set[str]]:
+    """hosts_of(room) for the Hub: the room's hosts from the live store."""
+    def hosts_of(room: str) -> set[str]:
+        state = app.extensions["mvc.live"].get(int(room))
+        return {p.pid for p in state.participants.values() if p.is_host} if state else set()
+    return hosts_of
+
+
 class NoMedia:
     """Stands in when no media workers are configured: signalling gets a clear error."""
 
-    def send(self, msg: dict) -> None:
+    def send(self, msg: Any) -> None:
         pass
 
     def health(self) -> dict:
-        return {"ok": True, "workers": 0}
+        return {"ok": True, "workers": {}}
 
     def stop(self) -> None:
         pass
@@ -69,7 +106,7 @@ class NoMedia:
 
 def init_media(app: Flask) -> None:
     """Start (or connect to) the media worker pool configured for this app."""
-    hub = Hub()
+    hub = Hub(hosts_lookup(app))
     app.extensions["mvc.hub"] = hub
     addresses = [a.strip() for a in str(app.config["MEDIA_ADDRESSES"]).split(",") if a.strip()]
     workers = int(app.config["MEDIA_WORKERS"])
@@ -91,6 +128,9 @@ def init_media(app: Flask) -> None:
         lease=lease,
         ice_servers=app.config["ICE_SERVERS"],
         loopback_only=app.config["ICE_LOOPBACK_ONLY"],
+        secret=app.config["MEDIA_SECRET"],
+        ice_allowed_networks=app.config["ICE_ALLOWED_NETWORKS"],
+        room_grace=float(app.config["MEDIA_ROOM_GRACE"]),
         on_message=hub.deliver,
         on_reassign=hub.reconnect_rooms,
     )

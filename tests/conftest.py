@@ -1,7 +1,6 @@
 """Shared fixtures: app, client, db, a live server, and joined participants."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import threading
@@ -13,6 +12,7 @@ import requests
 from sqlmodel import Session, select
 from werkzeug.serving import make_server
 
+from media import messages
 from mvc import create_app, db as mvc_db
 from mvc.models import Room
 from mvc.seed import seed_demo
@@ -81,6 +81,7 @@ def base_config(tmp_path: Path, **overrides) -> dict:
         "LOG_LEVEL": "WARNING",
         "REMINDER_THREAD": False,
         "WEBHOOK_THREAD": False,  # webhook tests run their sender by hand
+        "RETENTION_THREAD": False,
         "SMS_RETRY_SECONDS": 0.01,
     }
     config.update(overrides)
@@ -105,9 +106,9 @@ class RecordingMedia:
         self._sent: list[dict] = []
 
     def send(self, msg) -> None:
-        plain = dataclasses.asdict(msg) if dataclasses.is_dataclass(msg) else msg
+        plain = json.loads(messages.encode(msg))  # a copy, exactly as it would go over the wire
         with self._lock:
-            self._sent.append(json.loads(json.dumps(plain)))  # a copy, as it would go over the wire
+            self._sent.append(plain)
 
     def sent(self, kind: str | None = None, room: int | str | None = None) -> list[dict]:
         """Messages sent so far, optionally of one type and for one room (meeting id)."""

@@ -6,7 +6,7 @@ import re
 from flask import Flask
 from pydantic.json_schema import models_json_schema
 
-from mvc.api import schemas
+from mvc.api import device_schemas, schemas
 from mvc.models.api import API_ROLES
 
 REF = "#/components/schemas/{model}"
@@ -105,9 +105,10 @@ def webhooks() -> dict:
 
 
 REQUESTS = (schemas.CreateMeeting, schemas.MeetingFields, schemas.InvitationsIn, schemas.CareCommunicationIn,
-            schemas.WebhookIn)
+            device_schemas.DeviceIn, device_schemas.DeviceFields, device_schemas.CallIn, schemas.WebhookIn)
 ANSWERS = (schemas.MeetingOut, schemas.SchedulingOut, schemas.InvitationOut, schemas.InfoOut, schemas.ErrorOut,
-           schemas.FhirBundle, schemas.WebhookOut, schemas.WebhookEvent)
+           schemas.FhirBundle, device_schemas.DeviceOut, device_schemas.CallOut, schemas.WebhookOut,
+           schemas.WebhookEvent)
 
 
 def component_schemas() -> dict:

@@ -8,6 +8,7 @@ from sqlmodel import select
 from mvc import db
 from mvc.auth import current_user, require_staff
 from mvc.booking import bp, calendar, forms, service
+from mvc.devices import service as device_service
 from mvc.extensions import limiter
 from mvc.join.service import JoinContext, problem_page
 from mvc.mail import service as mail
@@ -15,6 +16,11 @@ from mvc.models import Invitation, Meeting
 from mvc.models.base import utcnow
 from mvc.sms import limits
 from mvc.sms import service as sms
+
+
+def _chosen_devices() -> list[int]:
+    """Registered devices ticked as invitees (checked against the organisation when saved)."""
+    return [int(v) for v in request.form.getlist("device") if v.isdigit()]
 
 
 def _own_meeting(meeting_id: int) -> Meeting:
@@ -78,13 +84,15 @@ def bookings():
 @require_staff("host")
 def new():
     """Book a meeting with a start and end time and invitees."""
-    parsed = forms.booking_form(request.form, utcnow()) if request.method == "POST" else None
+    devices = _chosen_devices()  # a registered device may be the only invitee
+    parsed = forms.booking_form(request.form, utcnow(), require_people=not devices) if request.method == "POST" else None
     if parsed is None or parsed.errors:
         return _form("booking/form.html", parsed, request.form if parsed else None, meeting=None)
     try:
         outcome = service.create_booking(db.session(), current_user(), parsed)
     except limits.LimitReached as exc:
         return _form("booking/form.html", parsed, request.form, limit=str(exc), meeting=None)
+    device_service.invite_to_booking(db.session(), current_user(), outcome.meeting, devices)
     return redirect(url_for("booking.detail", meeting_id=outcome.meeting.id))
 
 
@@ -99,6 +107,8 @@ def detail(meeting_id: int):
         if not parsed.errors:
             remove = {int(v) for v in request.form.getlist("remove") if v.isdigit()}
             outcome = service.update_booking(db.session(), meeting, current_user(), parsed, remove)
+            device_service.reschedule(db.session(), meeting)
+            device_service.invite_to_booking(db.session(), current_user(), meeting, _chosen_devices())
             return redirect(url_for("booking.detail", meeting_id=meeting.id, saved=1, problem=outcome.problem or None))
     form = request.form if parsed else (forms.local_fields(meeting) | {"title": meeting.title})
     return _form("booking/detail.html", parsed, form, limit=problem, status=422 if parsed else 200,
@@ -120,6 +130,7 @@ def cancel(meeting_id: int):
     meeting = _own_meeting(meeting_id)
     if meeting.status != "cancelled":
         outcome = service.cancel_booking(db.session(), meeting, current_user())
+        device_service.reschedule(db.session(), meeting)
         return redirect(url_for("booking.detail", meeting_id=meeting.id, problem=outcome.problem or None))
     return redirect(url_for("booking.detail", meeting_id=meeting.id))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import render_template
+from flask import render_template, request
 from flask_babel import gettext as _
 from sqlmodel import Session
 
@@ -13,6 +13,8 @@ from mvc.live import state as rules
 from mvc.meeting import live_ops
 from mvc.models import Invitation, Theme
 from mvc.rooms import Target
+from mvc.stats import record as stats
+from mvc.stats.metrics import REFUSALS
 
 log = logs.get("mvc.join")
 
@@ -75,6 +77,7 @@ class JoinContext:
 
 def problem_page(ctx: JoinContext):
     """A clear page for an address or link that cannot be used now."""
+    REFUSALS.labels(reason=ctx.problem).inc()  # statistics
     status = {"unknown": 404, "invalid_token": 400, "expired_token": 410, "early": 425, "over": 410, "cancelled": 410}
     return render_template("join/problem.html", ctx=ctx, problem=ctx.problem), status.get(ctx.problem, 400)
 
@@ -135,18 +138,22 @@ def join(ctx: JoinContext, form) -> JoinResult:
     elif ctx.invitation is None and (pin or ctx.needs_pin):  # an invitation link never waits on PINs
         check = security.check_pin(ctx.target.alias, pin, ctx.target.host_pin, ctx.target.guest_pin)
         if check.role is None:
+            REFUSALS.labels(reason=f"pin_{check.blocked or 'wrong'}").inc()  # statistics
             return JoinResult(False, {"pin": _pin_error(check)}, 429 if check.blocked else 403, check.wait)
         role = check.role
 
     meeting = rooms.open_meeting(db.session(), ctx.target)
-    record = participants.remember(meeting.id, name, role, ctx.invitation.id if ctx.invitation else None,
-                                   form.get("media", "av"))
+    me = participants.remember(meeting.id, name, role, ctx.invitation.id if ctx.invitation else None,
+                               form.get("media", "av"))
     try:
         # The seat is taken here, atomically in the live state, so the cap holds at the door.
-        live_ops.arrive(meeting, record, live_ops.room_cap(ctx.target.alias), returning=True)
+        live_ops.arrive(meeting, me, live_ops.room_cap(ctx.target.alias), returning=True)
     except rules.RoomFull:
         participants.forget(meeting.id)
+        REFUSALS.labels(reason="room_full").inc()  # statistics
         log.info("room_full", meeting=meeting.id, role=role)
         return JoinResult(False, status=409, full=True)
+    via = "invitation" if ctx.invitation else "staff" if ctx.staff_host else "pin" if pin else "link"
+    stats.record_join(meeting, me["pid"], role, via, request.headers.get("User-Agent", ""))  # statistics
     log.info("joined", meeting=meeting.id, role=role, invited=ctx.invitation is not None)
     return JoinResult(True)

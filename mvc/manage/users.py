@@ -11,7 +11,7 @@ from mvc.manage import audit
 from mvc.manage.forms import Checked, text
 from mvc.models import Organisation, Theme, User
 
-ORG_ROLES = ("host", "org-admin")
+ORG_ROLES = ("host", "org-admin", "support")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,59}$")
 MIN_PASSWORD = 10

@@ -22,6 +22,7 @@ from mvc.live.state import chat_allowed
 from mvc.meeting import inbound, live_ops
 from mvc.meeting.actions import handle_action
 from mvc.rooms import Target
+from mvc.stats import record as stats
 
 log = logs.get("mvc.ws")
 MAX_MESSAGE = inbound.MAX_CHARS
@@ -245,6 +246,7 @@ class Connection:
         if view == "meeting" and not self.media_on:
             self.media_on = True
             live_ops.to_media(self.meeting_id, {"type": "join", "pid": self.pid})
+            stats.record_admitted(self.meeting_id, self.pid)  # statistics
             live_ops.sync_policy(self.meeting_id, state)
             self.send_json({"type": "media", "action": "start", "pid": self.pid,
                             "iceServers": live_ops.ice_servers(self.pid)})
@@ -268,6 +270,9 @@ class Connection:
             return False
         if msg.get("type") in SIGNAL_TYPES:
             return self.signal(msg)
+        if msg.get("type") in stats.PAGE_TYPES:  # statistics: quality reports, client errors, media states
+            return stats.from_page(self, msg)
+        stats.record_action(self, msg)  # statistics: the support timeline
         return handle_action(self, msg)
 
     def signal(self, msg: dict) -> bool:

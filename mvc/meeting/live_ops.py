@@ -9,12 +9,16 @@ import time
 from flask import current_app, render_template
 from flask_babel import gettext as _
 
-from mvc import db, rooms
+from media import messages
+from mvc import db, logs, rooms
 from mvc.live.state import KNOCKING, PRESENT, WAITING, Participant, RoomState
 from mvc.live import state as rules
 from mvc.models import Invitation, Meeting
 from sqlmodel import select
 from mvc.rooms import Target
+from mvc.stats import record as stats
+
+log = logs.get("mvc.media")
 
 
 def store():
@@ -28,9 +32,20 @@ def media():
 
 
 def to_media(meeting_id: int, msg: dict) -> None:
-    """Send a message about a meeting to its media worker (rooms are named by meeting id)."""
-    msg["room"] = str(meeting_id)
-    media().send(msg)
+    """Send a message about a meeting to its media worker (rooms are named by meeting id).
+
+    The message is built and checked with media.messages, as the worker parses it; one
+    the worker would refuse is answered here with an error to the participant.
+    """
+    room = str(meeting_id)
+    try:
+        typed = messages.from_dict({**msg, "room": room})
+    except messages.MessageError as exc:
+        log.info("media_message_refused", meeting=meeting_id, type=msg.get("type"), why=str(exc))
+        if msg.get("pid"):
+            current_app.extensions["mvc.hub"].deliver(messages.error(str(exc), msg["pid"], room))
+        return
+    media().send(typed)
 
 
 def publish_state(meeting_id: int, state: RoomState) -> None:
@@ -42,6 +57,7 @@ def end(meeting_id: int) -> None:
     """Forget an ended meeting's live state, chat and rate-limit keys, and show its pages the end."""
     store().delete(meeting_id)
     store().publish(meeting_id, {"kind": "state", "v": 0})
+    stats.record_end(meeting_id)  # statistics
 
 
 def webhooks():
@@ -93,6 +109,7 @@ def set_connected(meeting_id: int, pid: str, connected: bool) -> RoomState:
     """Record a websocket (dis)connect and tell everyone."""
     state, _person = store().update(meeting_id, lambda s: rules.set_connected(s, pid, connected))
     publish_state(meeting_id, state)
+    stats.record_connected(meeting_id, pid, connected, state)  # statistics
     return state
 
 
@@ -103,6 +120,7 @@ def leave(meeting_id: int, pid: str) -> None:
     publish_state(meeting_id, state)
     if gone is not None:
         webhooks().participant_left(meeting_id, gone)  # webhooks
+    stats.record_left(meeting_id, pid)  # statistics
 
 
 def end_meeting(meeting_id: int) -> None:
@@ -145,8 +163,20 @@ def policy(state: RoomState) -> dict:
 
 
 def sync_policy(meeting_id: int, state: RoomState) -> None:
-    """Send the current forwarding policy to the room's media worker."""
-    to_media(meeting_id, {"type": "policy", "policy": policy(state)})
+    """Send the current forwarding policy to the room's media worker.
+
+    A policy that media.messages refuses is never silent: the worker is told to hold
+    (forward only hosts), the log says why and the hosts see a plain message.
+    """
+    room = str(meeting_id)
+    try:
+        msg = messages.policy_message(room, policy(state))
+    except messages.MessageError as exc:
+        log.warning("media_policy_refused", meeting=meeting_id, why=str(exc))
+        media().send(messages.Hold(room=room, reason=str(exc)))
+        current_app.extensions["mvc.hub"].notify_hosts(room)
+        return
+    media().send(msg)
 
 
 def ice_servers(pid: str) -> list[dict]:

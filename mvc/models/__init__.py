@@ -1,15 +1,18 @@
 """Typed database models, one module per aggregate."""
 from mvc.models.api import ApiClient, ApiMeeting, ApiToken
 from mvc.models.audit import AuditEntry
+from mvc.models.device import Device, DeviceCall
 from mvc.models.mail import MailMessage
 from mvc.models.org import Organisation, Theme
 from mvc.models.queue import Queue, QueueStaff
 from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
 from mvc.models.sms import Reminder, SmsMessage
+from mvc.models.stats import MeetingRecord, ParticipantRecord, QualitySample, SupportCheck, SupportEvent
 from mvc.models.user import User
 from mvc.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
            "SmsMessage", "Reminder", "MailMessage",
-           "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff",
+           "Device", "DeviceCall", "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff",
+           "MeetingRecord", "ParticipantRecord", "QualitySample", "SupportEvent", "SupportCheck",
            "WebhookEndpoint", "WebhookDelivery"]

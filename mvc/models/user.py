@@ -5,7 +5,7 @@ from sqlmodel import Field, SQLModel
 
 from mvc.models.base import utcnow
 
-ROLES = ("host", "org-admin", "platform-admin")
+ROLES = ("host", "org-admin", "support", "platform-admin")
 
 
 class User(SQLModel, table=True):

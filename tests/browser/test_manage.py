@@ -68,20 +68,51 @@ def test_theme_colours_and_logo_reach_the_guests_join_and_waiting_pages(live_ser
 
 
 MANAGE_PAGES = ["/rooms", "/manage/rooms", "/manage/rooms/new", "/manage/rooms/{room}", "/manage/themes",
-                "/manage/themes/{theme}", "/manage/users", "/manage/users/new", "/manage/audit", "/manage/api-clients"]
+                "/manage/themes/{theme}", "/manage/users", "/manage/users/new", "/manage/audit", "/manage/api-clients",
+                "/manage/statistics", "/support", "/support/meetings/{meeting}", "/support/code/{code}"]
+
+
+def audit_and_timeline(db, admin) -> dict:
+    """An audit entry (its wide table must scroll by keyboard) and a meeting timeline with a support code."""
+    from mvc.manage import audit
+    from mvc.models import MeetingRecord, ParticipantRecord, SupportCheck, SupportEvent
+
+    room = db.exec(select(Room).where(Room.alias == "demo")).one()
+    audit.record(db, admin, "room_changed", room.name, "name: 'Demo' → 'Demo-rummet med et meget langt navn'; "
+                 "guest_pin changed; layout: 'tiles' → 'host_large'")
+    record = MeetingRecord(meeting_id=4242, organisation_id=room.organisation_id, room_id=room.id, peak_participants=2)
+    db.add(record)
+    db.add(SupportCheck(code="KX7P2M", result='{"camera": "denied", "network": "ok", "rtt_ms": 12.5}'))
+    db.commit()
+    db.add(ParticipantRecord(meeting_record_id=record.id, meeting_id=4242, pid="p-guest", role="guest", via="link",
+                             browser="safari", device="mobile", connects=2, samples=4, bad_samples=1))
+    for kind, detail in (("join", "guest via link, safari on mobile"), ("support_code", "KX7P2M"),
+                         ("media_state", "failed"), ("client_error", "TypeError: x is undefined")):
+        db.add(SupportEvent(meeting_id=4242, pid="p-guest", kind=kind, detail=detail))
+    db.commit()
+    return {"room": room.id, "theme": room.theme_id, "meeting": 4242, "code": "KX7P2M"}
 
 
 def test_management_pages_pass_axe_and_fit_320_pixels(live_server, phone, db):
-    staff.admin(db)
-    room = db.exec(select(Room).where(Room.alias == "demo")).one()
+    admin = staff.admin(db)
+    admin.roles = "host,org-admin,support"
+    db.add(admin)
+    db.commit()
+    ids = audit_and_timeline(db, admin)
     page = phone(320, 700)
     page.goto(f"{live_server.url}/lang/en?next=/login")
     assert axe_violations(page) == []
     browser_login(page, live_server.url)
     for path in MANAGE_PAGES:
-        page.goto(live_server.url + path.format(room=room.id, theme=room.theme_id))
+        page.goto(live_server.url + path.format(**ids))
         assert axe_violations(page) == [], path
         assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
+    assert page.locator("#main table").count() >= 2  # the timeline was there to be checked
+    wide = phone(390, 700)
+    browser_login(wide, live_server.url)
+    wide.goto(f"{live_server.url}/manage/audit")
+    assert wide.locator("text=room_changed").count() == 1
+    assert axe_violations(wide) == []
 
 
 def test_api_client_pages_pass_axe_and_fit_320_pixels(live_server, phone, db):

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bots_join_through_the_website_and_receive_each_other(media_server, demo_room):
     out = subprocess.run(
         [sys.executable, "-m", "media.bots", "--base-url", media_server.url, "--room", "demo",
-         "--guests", "2", "--seconds", "3", "--host-pin", demo_room.host_pin],
+         "--guests", "2", "--seconds", "3", "--host-pin", demo_room.host_pin, "--ice-loopback-only"],
         cwd=ROOT, capture_output=True, text=True, timeout=90, check=True,
     )
     report = json.loads(out.stdout.strip().splitlines()[-1])

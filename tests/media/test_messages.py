@@ -1,11 +1,14 @@
-"""Strict parsing of web → worker messages."""
+"""Strict parsing of web ↔ worker messages, replies and the handshake."""
 
 import json
 
 import pytest
 
-from media.messages import (MAX_SDP, Answer, Candidate, CloseRoom, Join, MessageError,
-                            Offer, Ping, PolicyMsg, encode, parse)
+from media.messages import (HOSTS, MAX_ID, MAX_LINE, MAX_LIST, MAX_SDP, ROOM, WEB, Answer,
+                            Candidate, CloseRoom, Hold, Join, Leave, MessageError, Offer, Ping,
+                            PolicyMsg, answer, auth, check_auth, encode, error, from_dict, hello,
+                            offer, parse, parse_reply, policy_message, policy_refused, pong,
+                            room_closed, speaker)
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -39,7 +42,7 @@ def test_policy_round_trips():
     (line(type="dance"), "unknown message type"),
     (line(type="join", room="r"), "pid"),
     (line(type="join", room="r", pid=""), "pid"),
-    (line(type="join", room="r", pid="x" * 65), "longer than 64"),
+    (line(type="join", room="r", pid="x" * (MAX_ID + 1)), f"longer than {MAX_ID}"),
     (line(type="join", room=["r"], pid="p"), "room"),
     (line(type="offer", room="r", pid="p", sdp=5), "sdp"),
     (line(type="offer", room="r", pid="p", sdp="v" * (MAX_SDP + 1)), "larger"),
@@ -63,20 +66,59 @@ def test_error_names_the_participant_when_known():
     assert err.value.pid == "p"
 
 
-def test_malformed_header_extension_is_a_value_error_after_hardening():
-    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
-    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+def test_a_policy_naming_every_participant_of_a_full_room_fits():
+    ids = [f"{i:04d}" + "x" * (MAX_ID - 4) for i in range(MAX_LIST)]  # longest ids allowed
+    msg = policy_message("r", {"layout": "tiles", "one_way_video": False, "hosts": ids,
+                               "audio_blocked": ids, "video_blocked": ids,
+                               "groups": {i: "g" * MAX_ID for i in ids}, "screen": ids[0]})
+    line = encode(msg)
+    assert len(line) <= MAX_LINE
+    assert parse(line) == msg
+    assert len(parse(encode(policy_message("r", {"audio_blocked": ids[:150]}))).audio_blocked) == 150
 
-    from media.peer import harden_rtp_parsing
 
-    harden_rtp_parsing()
-    ids = HeaderExtensionsMap()
-    ids.configure(RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(
-        id=1, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level")]))
-    # one-byte header profile; id 1 (audio level, one byte) carrying two bytes, as when
-    # a browser's id means another extension than the one negotiated
-    header = bytes([0x90, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1])
-    ext = bytes([0xBE, 0xDE, 0, 1]) + bytes([0x11, 0x30, 0x31, 0x00])
-    packet = header + ext + b"payload"
-    with pytest.raises(ValueError):
-        RtpPacket.parse(packet, ids)
+def test_a_refused_policy_names_its_room():
+    with pytest.raises(MessageError) as err:
+        parse(line(type="policy", room="r9", policy={"hosts": ["h"] * (MAX_LIST + 1)}))
+    assert err.value.kind == "policy" and err.value.room == "r9"
+    with pytest.raises(MessageError):
+        policy_message("r9", {"groups": {"p": "x" * (MAX_ID + 1)}})  # the web checks the same way
+
+
+def test_web_messages_are_built_from_dicts_with_the_same_checks():
+    assert from_dict({"type": "leave", "room": "r", "pid": "p"}) == Leave("r", "p")
+    assert from_dict({"type": "hold", "room": "r", "reason": "why"}) == Hold("r", "why")
+    with pytest.raises(MessageError):
+        from_dict({"type": "offer", "room": "r", "pid": "p", "sdp": "nonsense"})
+
+
+@pytest.mark.parametrize("reply, to", [
+    (answer("r", "p", "v=0"), "p"),
+    (offer("r", "p", "v=0"), "p"),
+    (error("bad", "p", "r"), "p"),
+    (error("bad"), WEB),
+    (speaker("r", "p"), ROOM),  # every page of the room, not only the speaker's
+    (policy_refused("r", "too long"), HOSTS),
+    (room_closed("r"), WEB),
+    (pong({"rooms": 1}), WEB),
+])
+def test_worker_replies_name_their_addressee_and_round_trip(reply, to):
+    assert reply.to == to
+    assert parse_reply(encode(reply)) == reply
+
+
+@pytest.mark.parametrize("raw", [b'{"type":"answer","pid":"p"}', b'{"type":"launch","to":"p"}', b"[]"])
+def test_unknown_replies_are_refused(raw):
+    with pytest.raises(MessageError):
+        parse_reply(raw)
+
+
+def test_handshake_accepts_only_the_right_answer_to_this_nonce():
+    greeting = hello()
+    answer_line = auth("s3cret", encode(greeting))
+    assert check_auth("s3cret", greeting["nonce"], answer_line)
+    assert not check_auth("other", greeting["nonce"], answer_line)
+    assert not check_auth("s3cret", hello()["nonce"], answer_line)  # a replayed answer
+    assert not check_auth("s3cret", greeting["nonce"], b'{"type":"join","room":"r","pid":"p"}')
+    assert not check_auth("s3cret", greeting["nonce"], b"")
+    assert hello()["nonce"] != greeting["nonce"]

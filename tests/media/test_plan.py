@@ -84,7 +84,7 @@ def test_unknown_layout_is_refused():
         RoomPolicy(layout="cinema")
 
 
-def test_cap_of_33_participants():
+def test_cap_of_max_participants():
     present = {f"p{i}" for i in range(MAX_PARTICIPANTS - 1)}
     assert can_join(present, "new")
     present.add("p_last")
@@ -93,8 +93,8 @@ def test_cap_of_33_participants():
     assert can_join(present, "p_last")  # a rejoin is not a new participant
 
 
-def test_full_tiles_room_has_32_sources_per_receiver():
-    present = {f"p{i}" for i in range(MAX_PARTICIPANTS)}
+def test_full_team_training_tiles_room_has_32_sources_per_receiver():
+    present = {f"p{i}" for i in range(33)}
     plan = compute_plan(RoomPolicy(), present)
     assert all(len(r.video) == 32 and len(r.audio) == 32 for r in plan.values())
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 import pytest
 from aiortc import RTCRtpSender
 
+from conftest import quiet, until
+from media import aiortc_hooks as hooks
 from media.bot import Bot, EncodedTrack, video_clip
 
 ROOM = "room-1"
@@ -25,15 +26,15 @@ async def share(bot: Bot, on: bool = True) -> EncodedTrack | None:
         track = EncodedTrack("video", frames, 15, 90000)
         # A transceiver of its own (addTrack could take over a receiving one).
         transceiver = bot.pc.addTransceiver(track, direction="sendonly")
-        transceiver.sender._stream_id = f"screen-{bot.pid}"
-        transceiver.sender._send_keyframe = track.restart  # type: ignore[method-assign]
+        hooks.set_stream_ids(transceiver.sender, f"screen-{bot.pid}", f"screen-{bot.pid}-v")
+        hooks.on_picture_loss(transceiver.sender, track.restart)
         caps = RTCRtpSender.getCapabilities("video").codecs
         transceiver.setCodecPreferences(
             [c for c in caps if c.mimeType in ("video/VP8", "video/rtx")])
     else:
         track = None
         for t in bot.pc.getTransceivers():
-            if t.sender._stream_id.startswith("screen-") and t.direction != "inactive":
+            if hooks.stream_id(t.sender).startswith("screen-") and t.direction != "inactive":
                 t.direction = "inactive"
     bot._answered.clear()
     await bot.pc.setLocalDescription(await bot.pc.createOffer())
@@ -67,20 +68,12 @@ async def policy(bot: Bot, **fields) -> None:
               "policy": {"layout": "tiles", "hosts": ["host"], **fields}})
 
 
-async def frames(bots: list[Bot], publisher: str, seconds: float) -> dict[str, int]:
-    """Frames of `publisher` each bot receives in the next `seconds`."""
+async def frames(bots: list[Bot], publisher: str, seconds: float, clock: Bot) -> dict[str, int]:
+    """Frames of `publisher` each bot receives while `clock` sends `seconds` of camera video."""
     before = {b.pid: b.frames.get(publisher, 0) for b in bots}
-    await asyncio.sleep(seconds)
+    goal = clock.tracks[0].sent + int(30 * seconds)
+    await until(lambda: clock.tracks[0].sent >= goal, timeout=10 + 3 * seconds)
     return {b.pid: b.frames.get(publisher, 0) - before[b.pid] for b in bots}
-
-
-async def until(check, timeout: float = 5.0) -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
 
 
 @pytest.mark.timeout(60)
@@ -89,25 +82,24 @@ def test_policy_screen_forwards_the_sharers_second_video_as_its_own_stream(worke
         async with joined(*(Bot(worker, ROOM, pid) for pid in ("host", "g0", "g1"))) as bots:
             host, guests = bots[0], bots[1:]
             await policy(host)
-            await asyncio.sleep(1.0)
+            await until(lambda: all(g.frames.get("host", 0) > 10 for g in guests))
             await share(host)
             # Not forwarded while the policy names nobody.
-            assert (await frames(guests, "host~screen", 1.0)) == {"g0": 0, "g1": 0}
+            assert (await frames(guests, "host~screen", 1.0, host)) == {"g0": 0, "g1": 0}
 
             await policy(host, screen="host")
-            took = await until(lambda: all(g.frames.get("host~screen", 0) > 0 for g in guests))
-            assert took < 3.0
-            got = await frames(guests, "host~screen", 2.0)
+            await until(lambda: all(g.frames.get("host~screen", 0) > 0 for g in guests))
+            got = await frames(guests, "host~screen", 2.0, host)
             assert all(n >= 20 for n in got.values()), got  # 15 fps
-            cams = await frames(guests, "host", 1.0)
+            cams = await frames(guests, "host", 1.0, host)
             assert all(n >= 20 for n in cams.values()), cams  # the camera keeps going
             assert all("host~screen" in g.keyframe_at for g in guests)
             assert host.frames.get("host~screen", 0) == 0  # never back to the sharer
 
             await policy(host, screen=None)
-            await asyncio.sleep(0.5)
-            assert (await frames(guests, "host~screen", 1.0)) == {"g0": 0, "g1": 0}
-            assert all(n >= 20 for n in (await frames(guests, "host", 1.0)).values())
+            await quiet(lambda: sum(g.frames.get("host~screen", 0) for g in guests))
+            assert (await frames(guests, "host~screen", 1.0, host)) == {"g0": 0, "g1": 0}
+            assert all(n >= 20 for n in (await frames(guests, "host", 1.0, host)).values())
 
     asyncio.run(scenario())
 
@@ -117,18 +109,18 @@ def test_stopping_the_track_stops_forwarding_and_a_new_share_works(worker):
     async def scenario():
         async with joined(Bot(worker, ROOM, "host"), Bot(worker, ROOM, "g0")) as (host, guest):
             await policy(host, screen="host")
-            await asyncio.sleep(0.5)
+            await until(lambda: guest.frames.get("host", 0) > 10)  # renegotiations done
             await share(host)
             await until(lambda: guest.frames.get("host~screen", 0) > 10)
             await share(host, on=False)
-            await asyncio.sleep(0.5)
-            assert (await frames([guest], "host~screen", 1.0)) == {"g0": 0}
-            assert (await frames([guest], "host", 1.0))["g0"] >= 20
+            await quiet(lambda: guest.frames.get("host~screen", 0))
+            assert (await frames([guest], "host~screen", 1.0, host)) == {"g0": 0}
+            assert (await frames([guest], "host", 1.0, host))["g0"] >= 20
 
             stopped_at = guest.frames["host~screen"]
             await share(host)  # a fresh screen track (new m-line), same policy
             await until(lambda: guest.frames["host~screen"] > stopped_at)
-            assert (await frames([guest], "host~screen", 1.0))["g0"] >= 10
+            assert (await frames([guest], "host~screen", 1.0, host))["g0"] >= 10
 
     asyncio.run(scenario())
 
@@ -139,7 +131,7 @@ def test_a_listener_without_camera_shares_a_screen_not_a_camera(worker):
         listener = Bot(worker, ROOM, "ear", publish=False)
         async with joined(Bot(worker, ROOM, "host"), listener) as (host, _):
             await policy(host, screen="ear", groups={})
-            await asyncio.sleep(0.5)
+            await until(lambda: listener.audio.get("host", 0) > 10)  # renegotiations done
             await share(listener)  # its only video m-line: named by the "screen-" stream id
             await until(lambda: host.frames.get("ear~screen", 0) > 10)
             assert host.frames.get("ear", 0) == 0

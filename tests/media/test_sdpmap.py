@@ -10,7 +10,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from media.forward import SilentTrack
 from media.peer import rtc_configuration
-from media.sdpmap import numbering, tables_from
+from media.aiortc_hooks import offer_tables as numbering
+from media.sdpmap import tables_from
 
 pytestmark = pytest.mark.timeout(30)
 OFFER = (Path(__file__).parent / "data" / "chromium156_offer.sdp").read_text()

@@ -1,0 +1,261 @@
+"""Every aiortc/aioice internal the media package relies on, in one place.
+
+aiortc has no public API for packet-level forwarding, so the worker (and the test bot)
+reach into private attributes, replace methods and swap module globals. All of that
+lives here, behind small functions, and is checked against the pinned versions: on any
+other aiortc/aioice this module refuses to load, and tests/media/test_aiortc_hooks.py
+holds one contract test per hook. After an upgrade, re-run those tests, fix the hooks
+here, then raise PINNED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aioice
+import aioice.ice
+import aiortc
+import aiortc.rtcpeerconnection as rtcpc
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, rtp
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+PINNED = {"aiortc": "1.16.0", "aioice": "0.13.0"}  # keep equal to requirements.txt
+
+
+def check_versions(found: dict[str, str] | None = None) -> None:
+    """Raise RuntimeError unless the installed aiortc/aioice are the pinned ones."""
+    found = found or {"aiortc": aiortc.__version__, "aioice": aioice.__version__}
+    wrong = {k: v for k, v in found.items() if PINNED.get(k) != v}
+    if wrong:
+        raise RuntimeError(
+            f"media.aiortc_hooks is written for {PINNED}, found {found}: re-check every "
+            "hook (tests/media/test_aiortc_hooks.py) before changing PINNED")
+
+
+check_versions()
+
+
+# -- process-wide patches -------------------------------------------------------------
+def harden_rtp_parsing() -> None:
+    """Turn aiortc's struct.error on a malformed header extension into the ValueError
+    its transport already drops, instead of an exception that ends the connection."""
+    original = rtp.HeaderExtensionsMap.get
+
+    def get(self: rtp.HeaderExtensionsMap, profile: int, value: bytes) -> rtp.HeaderExtensions:
+        try:
+            return original(self, profile, value)
+        except struct.error as exc:
+            raise ValueError(f"malformed RTP header extension: {exc}") from None
+
+    if not getattr(rtp.HeaderExtensionsMap.get, "hardened", False):
+        get.hardened = True  # type: ignore[attr-defined]
+        rtp.HeaderExtensionsMap.get = get  # type: ignore[method-assign]
+
+
+def use_loopback_only() -> None:
+    """Make aioice gather only 127.0.0.1 host candidates (tests, single-machine setups)."""
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+@contextlib.contextmanager
+def offer_tables(codecs: dict[str, list[RTCRtpCodecParameters]],
+                 extensions: dict[str, list[RTCRtpHeaderExtensionParameters]]) -> Iterator[None]:
+    """Let aiortc write offers with these codec/extension tables (createOffer never awaits inside)."""
+    saved = rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS
+    rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS = codecs, extensions
+    try:
+        yield
+    finally:
+        rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS = saved
+
+
+is_codec_compatible: Callable[[RTCRtpCodecParameters, RTCRtpCodecParameters], bool] = \
+    rtcpc.is_codec_compatible
+
+
+# -- peer connection and transceivers -------------------------------------------------
+def udp_sockets(pc: RTCPeerConnection) -> Iterator[socket.socket]:
+    """The UDP sockets of the connection's ICE transports."""
+    for t in pc.getTransceivers():
+        for protocol in t.receiver.transport.transport._connection._protocols:
+            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+            if sock is not None:
+                yield sock
+
+
+def remote_candidates(pc: RTCPeerConnection) -> list[Any]:
+    """The remote candidates aioice holds (and would send connectivity checks to)."""
+    out: list[Any] = []
+    for t in pc.getTransceivers():
+        connection = t.receiver.transport.transport._connection
+        out += [c for c in connection._remote_candidates if c not in out]
+    return out
+
+
+def check_targets(pc: RTCPeerConnection) -> list[tuple[str, int]]:
+    """Addresses of aioice's check list (where STUN checks go)."""
+    return sorted({(p.remote_candidate.host, p.remote_candidate.port)
+                   for t in pc.getTransceivers()
+                   for p in t.receiver.transport.transport._connection._check_list})
+
+
+@contextlib.contextmanager
+def kinds_hidden(transceivers: Iterable[RTCRtpTransceiver]) -> Iterator[None]:
+    """Hide transceivers from aiortc's m-line matching while applying a remote offer.
+
+    aiortc gives a new remote m-line to any same-kind transceiver without a mid; this
+    keeps the worker's not-yet-offered down transceivers out of that.
+    """
+    hidden = [(t, t.kind) for t in transceivers]
+    for t, _ in hidden:
+        t._RTCRtpTransceiver__kind = "pending"  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for t, kind in hidden:
+            t._RTCRtpTransceiver__kind = kind  # type: ignore[attr-defined]
+
+
+def offer_direction(t: RTCRtpTransceiver) -> str | None:
+    """The direction the remote side offered for this transceiver."""
+    return t._offerDirection
+
+
+def negotiated_codecs(t: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """The codecs negotiated for this transceiver (the remote side's payload types)."""
+    return t._codecs
+
+
+def negotiated_extensions(t: RTCRtpTransceiver) -> list[RTCRtpHeaderExtensionParameters]:
+    """The header extensions negotiated for this transceiver."""
+    return t._headerExtensions
+
+
+# -- receivers ----------------------------------------------------------------------
+@dataclass
+class ReceiverState:
+    """The receiver's own tables, shared by reference (aiortc keeps filling them)."""
+
+    codecs: dict[int, RTCRtpCodecParameters]
+    rtx_ssrc: dict[int, int]
+    remote_streams: dict[int, Any]
+    active_ssrc: dict[int, Any]
+    nack_generator: Any
+    remote_bitrate_estimator: Any
+
+
+def receiver_state(r: RTCRtpReceiver) -> ReceiverState:
+    """The private tables of a receiver."""
+    return ReceiverState(
+        codecs=r._RTCRtpReceiver__codecs,  # type: ignore[attr-defined]
+        rtx_ssrc=r._RTCRtpReceiver__rtx_ssrc,  # type: ignore[attr-defined]
+        remote_streams=r._RTCRtpReceiver__remote_streams,  # type: ignore[attr-defined]
+        active_ssrc=r._RTCRtpReceiver__active_ssrc,  # type: ignore[attr-defined]
+        nack_generator=r._RTCRtpReceiver__nack_generator,  # type: ignore[attr-defined]
+        remote_bitrate_estimator=r._RTCRtpReceiver__remote_bitrate_estimator,  # type: ignore
+    )
+
+
+def receiver_rtcp_ssrc(r: RTCRtpReceiver) -> int | None:
+    """The SSRC the receiver uses for its own RTCP (None before it starts)."""
+    return r._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+
+
+RtpHandler = Callable[[rtp.RtpPacket, int], Awaitable[None]]
+
+
+def replace_rtp_handler(r: RTCRtpReceiver, handle: Callable[[RtpHandler], RtpHandler]) -> None:
+    """Route the receiver's incoming RTP to handle(original)(packet, arrival_time_ms)."""
+    r._handle_rtp_packet = handle(r._handle_rtp_packet)  # type: ignore[method-assign]
+
+
+def send_rtcp(r: RTCRtpReceiver, packet: Any) -> Awaitable[None]:
+    """Send one RTCP packet from the receiver."""
+    return r._send_rtcp(packet)
+
+
+def send_nack(r: RTCRtpReceiver, ssrc: int, lost: list[int]) -> Awaitable[None]:
+    """Ask the sender of `ssrc` to retransmit `lost` sequence numbers."""
+    return r._send_rtcp_nack(ssrc, lost)
+
+
+def send_pli(r: RTCRtpReceiver, ssrc: int) -> Awaitable[None]:
+    """Ask the sender of `ssrc` for a keyframe."""
+    return r._send_rtcp_pli(ssrc)
+
+
+# -- senders ------------------------------------------------------------------------
+def rtp_history(sender: RTCRtpSender) -> dict[int, rtp.RtpPacket]:
+    """The sender's retransmission history (seq % RTP_HISTORY_SIZE → packet), answered on NACK."""
+    return sender._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC the sender sends with."""
+    return sender._ssrc
+
+
+def after_send_started(sender: RTCRtpSender,
+                       then: Callable[[Any], Awaitable[None]]) -> None:
+    """Call then(parameters) once aiortc has started the sender with its parameters."""
+    original = sender.send
+
+    async def send(parameters: Any) -> None:
+        await original(parameters)
+        await then(parameters)
+
+    sender.send = send  # type: ignore[method-assign]
+
+
+def on_picture_loss(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call callback() when the receiving side reports picture loss (PLI/FIR)."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def set_stream_ids(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
+    """The msid (stream id, track id) aiortc writes for this sender in the next SDP."""
+    sender._stream_id = stream_id
+    sender._track_id = track_id
+
+
+async def send_rtp(sender: RTCRtpSender, packet: rtp.RtpPacket) -> None:
+    """Send one RTP packet on the sender's transport, bypassing its encoder."""
+    transport = sender.transport
+    await transport._send_rtp(packet.serialize(transport._rtp_header_extensions_map))
+
+
+def count_sent(sender: RTCRtpSender, ntp: int, timestamp: int, octets: int) -> None:
+    """Account one sent packet in the sender's RTCP sender reports."""
+    sender._RTCRtpSender__ntp_timestamp = ntp  # type: ignore[attr-defined]
+    sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+    sender._RTCRtpSender__octet_count += octets  # type: ignore[attr-defined]
+    sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
+
+
+def wrap_next_encoded_frame(sender: RTCRtpSender,
+                            wrap: Callable[[Callable[[Any], Awaitable[Any]]], Callable[[Any], Awaitable[Any]]]) -> None:
+    """Replace the sender's frame source by wrap(original) (the bot tags audio levels)."""
+    sender._next_encoded_frame = wrap(sender._next_encoded_frame)  # type: ignore[method-assign]
+
+
+def stream_id(sender: RTCRtpSender) -> str:
+    """The msid stream id aiortc writes for this sender."""
+    return sender._stream_id
+
+
+def rtx_payload_type(sender: RTCRtpSender) -> int | None:
+    """The payload type the sender uses for retransmissions (tests: telling RTX apart)."""
+    return sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+
+
+def wrap_transport_send(sender: RTCRtpSender,
+                        wrap: Callable[[Callable[[bytes], Awaitable[None]]], Callable[[bytes], Awaitable[None]]]) -> None:
+    """Route every RTP packet the sender's transport sends through wrap(original) (tests: loss)."""
+    transport = sender.transport
+    transport._send_rtp = wrap(transport._send_rtp)  # type: ignore[method-assign]

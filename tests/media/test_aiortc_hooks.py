@@ -1,0 +1,183 @@
+"""One contract test per hook in media.aiortc_hooks, against the pinned aiortc/aioice.
+
+Most hooks are checked on a real forwarding worker (in this process, so its peers can be
+inspected) between two aiortc bots; if an upgrade breaks a hook, its test here fails.
+send_nack, rtx_payload_type and wrap_transport_send are held to their contract by
+test_worker.py's NACK/RTX test (packets lost upstream are repaired).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import aioice.ice
+import aiortc.rtcpeerconnection as rtcpc
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from conftest import SECRET, until, worker_in_process
+from media import aiortc_hooks as hooks
+from media.bot import Bot
+
+ROOM = "hooks-room"
+AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+
+@pytest.fixture(scope="module")
+def seen() -> dict:
+    """Observations of every hook on a live worker forwarding a ↔ b."""
+    out: dict = {}
+
+    async def scenario():
+        async with worker_in_process() as (worker, address):
+            a, b = bots = [Bot(address, ROOM, pid, secret=SECRET) for pid in ("a", "b")]
+            await asyncio.gather(*(x.join() for x in bots))
+            a.send({"type": "policy", "room": ROOM, "policy": {"layout": "tiles"}})
+            await until(lambda: a.frames["b"] > 10 and b.frames["a"] > 10)
+            room = worker.rooms[ROOM]
+            peer = room.peers["a"]
+            up = peer.ups["video"]
+            down = room.peers["b"].downs[("a", "video")]
+            t_video = next(t for t in peer.pc.getTransceivers() if t.receiver is up.receiver)
+            t_audio = next(t for t in peer.pc.getTransceivers() if t.receiver is peer.ups["audio"].receiver)
+            out["sockets"] = [(s.type, s.getsockname()[0]) for s in hooks.udp_sockets(peer.pc)]
+            out["remote"] = [c.host for c in hooks.remote_candidates(peer.pc)]
+            out["targets"] = hooks.check_targets(peer.pc)
+            out["direction"] = hooks.offer_direction(t_video)
+            out["codecs"] = [c.mimeType for c in hooks.negotiated_codecs(t_video)]
+            out["extensions"] = [e.uri for e in hooks.negotiated_extensions(t_audio)]
+            state = hooks.receiver_state(up.receiver)
+            out["state"] = state
+            out["rtcp_ssrc"] = hooks.receiver_rtcp_ssrc(up.receiver)
+            out["up_packets"] = up.packets
+            out["history"] = len(hooks.rtp_history(down.sender))
+            out["down_codec"] = down._codec
+            out["stream_id"] = hooks.stream_id(down.sender)
+            out["ssrc_seen_by_b"] = f"a=ssrc:{hooks.sender_ssrc(down.sender)} " in b.pc.remoteDescription.sdp
+            stats = await down.sender.getStats()
+            out["packets_sent"] = sum(getattr(s, "packetsSent", 0) for s in stats.values()
+                                      if s.type == "outbound-rtp")
+            # PLI upstream reaches the publisher's on_picture_loss hook (bot: restart its clip)
+            restarts = []
+            video = a.tracks[0]
+            hooks.on_picture_loss(next(s for s in a.pc.getSenders() if s.track is video),
+                                  lambda: restarts.append(1))
+            await hooks.send_pli(up.receiver, up._media_ssrc)
+            await hooks.send_nack(up.receiver, up._media_ssrc, [1])
+            await until(lambda: restarts, what="PLI delivered")
+            out["pli"] = len(restarts)
+            # the bot's wrap_next_encoded_frame tags audio levels the worker reads
+            a.level, b.level = 10, 127
+            await until(lambda: room.speaker.current == "a", what="a speaking")
+            out["speaker"] = room.speaker.current
+            await asyncio.gather(*(x.leave() for x in bots))
+
+    asyncio.run(scenario())
+    return out
+
+
+def test_versions_are_checked():
+    hooks.check_versions()
+    with pytest.raises(RuntimeError, match="re-check every hook"):
+        hooks.check_versions({"aiortc": "9.9.9", "aioice": hooks.PINNED["aioice"]})
+
+
+def test_udp_sockets_are_the_connections_sockets(seen):
+    assert seen["sockets"] and all(t == socket.SOCK_DGRAM and h == "127.0.0.1" for t, h in seen["sockets"])
+
+
+def test_remote_candidates_and_check_targets(seen):
+    assert "127.0.0.1" in seen["remote"]
+    assert seen["targets"] and all(host == "127.0.0.1" for host, _ in seen["targets"])
+
+
+def test_offer_direction_and_negotiated_parameters(seen):
+    assert seen["direction"] in ("sendrecv", "sendonly")
+    assert seen["codecs"][0] == "video/VP8"
+    assert AUDIO_LEVEL in seen["extensions"]
+
+
+def test_receiver_state_is_live(seen):
+    state = seen["state"]
+    assert any(c.mimeType == "video/VP8" for c in state.codecs.values())
+    assert state.remote_streams and state.active_ssrc  # filled by our handler
+    assert state.nack_generator is not None
+    assert isinstance(seen["rtcp_ssrc"], int)
+
+
+def test_replaced_rtp_handler_gets_the_packets(seen):
+    assert seen["up_packets"] > 10
+
+
+def test_sender_hooks_carry_forwarded_packets(seen):
+    assert seen["history"] > 0  # rtp_history: kept for NACKs
+    assert seen["down_codec"] is not None  # after_send_started
+    assert seen["stream_id"] == "a"  # set_stream_ids
+    assert seen["ssrc_seen_by_b"]  # sender_ssrc
+    assert seen["packets_sent"] > 10  # send_rtp + count_sent (RTCP sender reports)
+
+
+def test_picture_loss_and_nack_reach_the_publisher(seen):
+    assert seen["pli"] >= 1  # send_pli → on_picture_loss (send_nack: test_worker's NACK test)
+
+
+def test_wrapped_frame_source_tags_audio_levels(seen):
+    assert seen["speaker"] == "a"
+
+
+def test_use_loopback_only():
+    hooks.use_loopback_only()
+    assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1"]
+
+
+def test_kinds_hidden_keeps_a_transceiver_out_of_m_line_matching():
+    async def scenario():
+        offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+        offerer.addTransceiver("video", direction="sendonly")
+        mine = answerer.addTransceiver("video", direction="sendonly")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        with hooks.kinds_hidden([mine]):
+            assert mine.kind == "pending"
+            await answerer.setRemoteDescription(offerer.localDescription)
+        assert mine.kind == "video" and mine.mid is None
+        assert len(answerer.getTransceivers()) == 2
+        await asyncio.gather(offerer.close(), answerer.close())
+
+    asyncio.run(scenario())
+
+
+def test_offer_tables_swap_the_module_globals_and_restore_them():
+    before = rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS
+    mine = {"audio": [], "video": []}, {"audio": [], "video": []}
+    with hooks.offer_tables(*mine):
+        assert (rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS) == mine
+    assert (rtcpc.CODECS, rtcpc.HEADER_EXTENSIONS) == before
+
+
+def test_is_codec_compatible():
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    h264 = next(c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264")
+    assert hooks.is_codec_compatible(vp8, RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=120))
+    assert not hooks.is_codec_compatible(vp8, RTCRtpCodecParameters(
+        mimeType=h264.mimeType, clockRate=h264.clockRate, payloadType=102, parameters=h264.parameters))
+
+
+def test_malformed_header_extension_is_a_value_error_after_hardening():
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+
+    from media.aiortc_hooks import harden_rtp_parsing  # noqa: F811
+
+    harden_rtp_parsing()
+    ids = HeaderExtensionsMap()
+    ids.configure(RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(
+        id=1, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level")]))
+    # one-byte header profile; id 1 (audio level, one byte) carrying two bytes, as when
+    # a browser's id means another extension than the one negotiated
+    header = bytes([0x90, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1])
+    ext = bytes([0xBE, 0xDE, 0, 1]) + bytes([0x11, 0x30, 0x31, 0x00])
+    packet = header + ext + b"payload"
+    with pytest.raises(ValueError):
+        RtpPacket.parse(packet, ids)

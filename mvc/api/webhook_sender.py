@@ -125,7 +125,8 @@ class WebhookSender:
                    "webhook-signature": sign(endpoint.secret, row.event_id, stamp, row.payload)}
         row.attempts += 1
         try:
-            status = post(endpoint.url, headers, row.payload, self.config["WEBHOOK_TIMEOUT"], loopback_http(endpoint.url))
+            status = post(endpoint.url, headers, row.payload, self.config["WEBHOOK_TIMEOUT"],
+                          loopback_http(endpoint.url))
             row.last_status, row.last_error = status, "" if 200 <= status < 300 else f"HTTP {status}"
         except Refused as exc:
             row.last_status, row.last_error = None, str(exc)

@@ -21,8 +21,9 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from media.ice import IceFilter
 from mvc import db as mvc_db, logs
-from mvc.api.schemas import WebhookEvent, answer, format_time
+from mvc.api import schemas  # a module, not its names: schemas -> booking -> ... -> manage imports this module
 from mvc.models import ApiClient, ApiMeeting, Meeting, SmsMessage, WebhookDelivery, WebhookEndpoint
 from mvc.models.base import utcnow
 
@@ -50,16 +51,9 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
 # -- where events may go -------------------------------------------------------------------------
 
 def address_allowed(address: str, loopback_ok: bool = False) -> bool:
-    """True for a public unicast address (loopback only when allowed): no private, link-local or multicast."""
-    try:
-        ip = ipaddress.ip_address(address.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return loopback_ok
-    return ip.is_global and not ip.is_multicast
+    """The media worker's rule for ICE targets (media/ice.py): public unicast only, no private, link-local,
+    multicast or reserved address; with loopback_ok (http://127.0.0.1 in tests) loopback only."""
+    return IceFilter(loopback_only=loopback_ok).address_ok(address.split("%")[0])
 
 
 def loopback_http(url: str) -> bool:
@@ -163,7 +157,7 @@ def enqueue(db: Session, meeting: Meeting | None, event_type: str, data, dedupe:
                                                                WebhookDelivery.dedupe_key == dedupe)).first():
             continue
         sees = bool(set(client.role_list()) & set(SEES_NAMES))
-        body = answer(WebhookEvent, {"type": event_type, "timestamp": format_time(utcnow()),
+        body = schemas.answer(schemas.WebhookEvent, {"type": event_type, "timestamp": schemas.format_time(utcnow()),
                                      "data": {"meeting": _meeting_data(meeting, uuid, sees), **data(sees)}})
         db.add(WebhookDelivery(endpoint_id=endpoint.id, event_id=event_id, event_type=event_type, dedupe_key=dedupe,
                                payload=json.dumps(body, ensure_ascii=False, separators=(",", ":"))))
@@ -172,8 +166,8 @@ def enqueue(db: Session, meeting: Meeting | None, event_type: str, data, dedupe:
 
 
 def _meeting_data(meeting: Meeting, uuid: str, sees: bool) -> dict:
-    data = {"uuid": uuid, "shortId": meeting.alias.removeprefix("v-"), "startTime": format_time(meeting.starts_at),
-            "endTime": format_time(meeting.ends_at)}
+    data = {"uuid": uuid, "shortId": meeting.alias.removeprefix("v-"),
+            "startTime": schemas.format_time(meeting.starts_at), "endTime": schemas.format_time(meeting.ends_at)}
     if sees:
         data["subject"] = meeting.title
     return data
@@ -218,7 +212,7 @@ def participant_left(meeting_id: int, person, reason: str = "left") -> None:
 
 def meeting_ended(db: Session, meeting: Meeting) -> None:
     """meeting.ended, in the caller's transaction."""
-    enqueue(db, meeting, "meeting.ended", lambda sees: {"endedTime": format_time(meeting.ended_at)},
+    enqueue(db, meeting, "meeting.ended", lambda sees: {"endedTime": schemas.format_time(meeting.ended_at)},
             dedupe=f"ended:{meeting.id}")
 
 

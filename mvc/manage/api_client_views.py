@@ -58,8 +58,9 @@ def _list_page(values: dict, errors: dict, hook_errors: dict | None = None):
     user = current_user()
     found = clients.org_clients(db.session(), user.organisation_id)
     hooks = {c.id: webhooks.endpoints_of(db.session(), c) for c in found}
-    return render_template("manage/api_clients.html", clients=found, values=values, errors=errors, hooks=hooks,
-                           hook_errors=hook_errors or {}, role_labels=ROLE_LABELS), 422 if errors or hook_errors else 200
+    page = render_template("manage/api_clients.html", clients=found, values=values, errors=errors, hooks=hooks,
+                           hook_errors=hook_errors or {}, role_labels=ROLE_LABELS)
+    return page, 422 if errors or hook_errors else 200
 
 
 @bp.post("/manage/api-clients/<int:client_pk>/rotate")

@@ -294,7 +294,8 @@ def test_an_admin_adds_and_stops_a_webhook_on_the_api_clients_page(make_app):
     assert [e["url"] for e in listed] == ["https://hooks.example.dk/mvc"]
     html = client.get("/manage/api-clients").get_data(as_text=True)
     assert "https://hooks.example.dk/mvc" in html and shown not in html  # the secret is shown only once
-    resp = client.post(f"/manage/api-clients/{pk}/webhooks/{listed[0]['id']}/delete", data={"csrf_token": csrf_from(html)})
+    resp = client.post(f"/manage/api-clients/{pk}/webhooks/{listed[0]['id']}/delete",
+                       data={"csrf_token": csrf_from(html)})
     assert resp.status_code == 302 and api("GET", "/v2/webhooks").get_json() == []
 
 
@@ -376,7 +377,8 @@ def test_on_postgresql_racing_senders_post_each_event_once(postgres, tmp_path, r
             t.join(10)
         drain(app)
         ids = [r["headers"]["webhook-id"] for r in receiver.requests]
-        assert len(ids) == 4 == len(set(ids)) and all(verify(secret, r["headers"], r["body"]) for r in receiver.requests)
+        assert len(ids) == 4 == len(set(ids))
+        assert all(verify(secret, r["headers"], r["body"]) for r in receiver.requests)
     finally:
         stop_app(app)
         app.extensions["mvc.engine"].dispose()

@@ -417,3 +417,18 @@ def test_a_meeting_user_hears_only_about_the_meetings_it_booked(app, receiver):
     drain(app)
     assert {e["data"]["meeting"]["uuid"] for e in receiver.events()} == {mine["uuid"]}
     assert len(receiver.events()) == 4
+
+
+def test_the_command_line_sender_posts_what_is_due(app, receiver, monkeypatch, tmp_path, capsys):
+    from mvc.__main__ import main
+
+    planner = Api(app.test_client(), *make_client(app, ["meeting-planner"]))
+    register(planner, receiver.url, events=["meeting.ended"])
+    join_and_leave(app, planner, meeting_now(planner))
+    for name, value in {"DATABASE_URL": app.config["DATABASE_URL"], "LIVE_PATH": str(tmp_path / "cli-live.sqlite"),
+                        "REDIS_URL": "", "SECRET_KEY": "cli", "WEBHOOK_ALLOW_HTTP_LOOPBACK": "1",
+                        "LOG_LEVEL": "WARNING"}.items():
+        monkeypatch.setenv(f"MVC_{name}", value)
+    assert main(["webhooks", "--once"]) == 0
+    assert capsys.readouterr().out.strip() == "webhooks tried: 1"
+    assert [e["type"] for e in receiver.events()] == ["meeting.ended"]

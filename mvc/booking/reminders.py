@@ -1,8 +1,6 @@
 """SMS reminders before booked meetings: one row per invitee, claimed atomically, sent once."""
 from __future__ import annotations
 
-import socket
-import threading
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -13,6 +11,7 @@ from sqlmodel import Session, select
 from mvc import db as mvc_db, logs
 from mvc.models import Invitation, Meeting, Organisation, Reminder, SmsMessage
 from mvc.models.base import utcnow
+from mvc.periodic import PeriodicJob
 from mvc.sms import limits, service as sms, texts
 
 log = logs.get("mvc.reminders")
@@ -46,17 +45,14 @@ def cancel(db: Session, meeting: Meeting) -> None:
     db.commit()
 
 
-class ReminderScheduler:
+class ReminderScheduler(PeriodicJob):
     """Sends due reminders; any number of these may run at once (threads, processes, machines)."""
+
+    thread_name = "mvc-reminders"
 
     def __init__(self, app: Flask, clock: Callable[[], datetime] = utcnow, interval: float | None = None,
                  name: str | None = None) -> None:
-        self.app = app
-        self.clock = clock
-        self.interval = interval if interval is not None else app.config["REMINDER_INTERVAL"]
-        self.name = (name or f"{socket.gethostname()}:{threading.get_native_id()}")[:40]
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(app, interval if interval is not None else app.config["REMINDER_INTERVAL"], clock, name)
 
     def due(self, db: Session, now: datetime) -> list[int]:
         """Ids of reminders that are due and not held by a live claim."""
@@ -114,24 +110,6 @@ class ReminderScheduler:
                         self.send(db, reminder_id, now)
                         handled += 1
         return handled
-
-    def start(self) -> None:
-        """Check for due reminders every interval in a daemon thread."""
-        self._thread = threading.Thread(target=self._loop, name="mvc-reminders", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - keep the scheduler alive; the next round retries
-                log.exception("reminder_round_failed")
-
-    def stop(self) -> None:
-        """Stop the thread and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 def init_app(app: Flask) -> None:

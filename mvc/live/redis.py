@@ -5,12 +5,12 @@ import json
 import threading
 import time
 import uuid
-from collections import defaultdict
 from typing import Callable, TypeVar
 
 import redis
 
 from mvc.live import STATE_TTL, room_key
+from mvc.live.bus import LocalBus
 from mvc.live.state import RoomState
 
 T = TypeVar("T")
@@ -22,8 +22,8 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "mvc") -> None:
         self._redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
         self._prefix = prefix
-        self._lock = threading.Lock()
-        self._listeners: dict[int, list] = defaultdict(list)
+        self._lock = threading.Lock()  # guards starting the reader thread
+        self._bus = LocalBus()
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -109,27 +109,18 @@ class RedisStore:
         self._redis.publish(self._channel(room), json.dumps(event))
 
     def subscribe(self, room: int, listener: Callable[[dict], None]) -> Callable[[], None]:
+        unsubscribe = self._bus.subscribe(room, listener)
         with self._lock:
-            self._listeners[room].append(listener)
             if self._thread is None:
                 # One pattern subscription made before the reader starts: redis-py's PubSub is
                 # not thread-safe, so the reader thread is the only one that touches it after.
                 self._pubsub.psubscribe(f"{self._prefix}:events:*")
                 self._thread = threading.Thread(target=self._listen, name="mvc-redis-bus", daemon=True)
                 self._thread.start()
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners.get(room, []):
-                    self._listeners[room].remove(listener)
-                if room in self._listeners and not self._listeners[room]:
-                    del self._listeners[room]
-
         return unsubscribe
 
     def subscribers(self, room: int) -> int:
-        with self._lock:
-            return len(self._listeners.get(room, ()))
+        return self._bus.subscribers(room)
 
     def _listen(self) -> None:
         while not self._stopping.is_set():
@@ -141,11 +132,7 @@ class RedisStore:
             if not message or message.get("type") != "pmessage":
                 continue
             room = int(message["channel"].rsplit(":", 1)[1])
-            event = json.loads(message["data"])
-            with self._lock:
-                listeners = list(self._listeners.get(room, ()))
-            for listener in listeners:
-                listener(event)
+            self._bus.deliver(room, json.loads(message["data"]))
 
     def hit(self, key: str, window: int) -> int:
         now = time.time()
@@ -169,6 +156,7 @@ class RedisStore:
 
     def close(self) -> None:
         self._stopping.set()
+        self._bus.clear()
         if self._thread is not None:
             self._thread.join(timeout=2)
         self._pubsub.close()

@@ -10,12 +10,12 @@ import json
 import sqlite3
 import threading
 import time
-from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 from mvc.live import STATE_TTL, room_key
+from mvc.live.bus import LocalBus
 from mvc.live.state import RoomState
 
 T = TypeVar("T")
@@ -33,46 +33,6 @@ CREATE INDEX IF NOT EXISTS hit_expires ON hit (expires);
 CREATE TABLE IF NOT EXISTS doc (key TEXT PRIMARY KEY, value TEXT NOT NULL, touched REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS doc_touched ON doc (touched);
 """
-
-
-class LocalBus:
-    """Publish/subscribe between threads of one process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._listeners: dict[int, list[Callable[[dict], None]]] = defaultdict(list)
-
-    def publish(self, room: int, event: dict) -> None:
-        """Call every listener of the room in the publishing thread."""
-        with self._lock:
-            listeners = list(self._listeners.get(room, ()))
-        payload = json.loads(json.dumps(event))  # listeners get what Redis would carry
-        for listener in listeners:
-            listener(payload)
-
-    def subscribe(self, room: int, listener: Callable[[dict], None]) -> Callable[[], None]:
-        """Add a listener; returns the function that removes it again."""
-        with self._lock:
-            self._listeners[room].append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners.get(room, []):
-                    self._listeners[room].remove(listener)
-                if room in self._listeners and not self._listeners[room]:
-                    del self._listeners[room]
-
-        return unsubscribe
-
-    def subscribers(self, room: int) -> int:
-        """How many listeners the room has."""
-        with self._lock:
-            return len(self._listeners.get(room, ()))
-
-    def clear(self) -> None:
-        """Drop every listener."""
-        with self._lock:
-            self._listeners.clear()
 
 
 class SqliteStore:

@@ -11,8 +11,6 @@ any number of processes may run it at once.
 """
 from __future__ import annotations
 
-import socket
-import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Callable
@@ -25,6 +23,7 @@ from mvc import db as mvc_db, logs
 from mvc.models import (Invitation, MailMessage, Meeting, MeetingRecord, ParticipantRecord, QualitySample, SmsMessage,
                         SupportCheck, SupportEvent)
 from mvc.models.base import utcnow
+from mvc.periodic import PeriodicJob
 from mvc.stats.record import rollup
 
 log = logs.get("mvc.retention")
@@ -130,39 +129,19 @@ def apply(s: Session, now: datetime, dry_run: bool = False) -> Outcome:
     return outcome
 
 
-class RetentionScheduler:
+class RetentionScheduler(PeriodicJob):
     """Applies the retention rules every interval; several may run at once (each step is idempotent)."""
 
+    thread_name = "mvc-retention"
+
     def __init__(self, app: Flask, clock: Callable[[], datetime] = utcnow, interval: float | None = None) -> None:
-        self.app, self.clock = app, clock
-        self.interval = interval if interval is not None else app.config["RETENTION_INTERVAL"]
-        self.name = f"{socket.gethostname()}:{threading.get_native_id()}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(app, interval if interval is not None else app.config["RETENTION_INTERVAL"], clock)
 
     def run_once(self, dry_run: bool = False) -> Outcome:
         """One round of the rules at the clock's time."""
         with self.app.app_context():
             with Session(mvc_db.engine(), expire_on_commit=False) as s:
                 return apply(s, self.clock(), dry_run)
-
-    def start(self) -> None:
-        """Run the rules every interval in a daemon thread."""
-        self._thread = threading.Thread(target=self._loop, name="mvc-retention", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - keep the scheduler alive; the next round retries
-                log.exception("retention_round_failed")
-
-    def stop(self) -> None:
-        """Stop the thread and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 def init_app(app: Flask) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import Callable
@@ -23,6 +22,7 @@ from mvc import db as mvc_db, logs
 from mvc.api.webhooks import address_allowed, loopback_http, sign
 from mvc.models import ApiClient, WebhookDelivery, WebhookEndpoint
 from mvc.models.base import utcnow
+from mvc.periodic import PeriodicJob
 
 log = logs.get("mvc.webhooks")
 STALE_CLAIM = timedelta(minutes=5)  # a claim this old belongs to a process that died while posting
@@ -85,16 +85,14 @@ def post(url: str, headers: dict, body: str, timeout: float, loopback_ok: bool) 
         conn.close()
 
 
-class WebhookSender:
+class WebhookSender(PeriodicJob):
     """Sends due outbox rows; several may run at once and each row still goes out once."""
 
+    thread_name = "mvc-webhooks"
+
     def __init__(self, app: Flask, clock: Callable[[], datetime] = utcnow, name: str | None = None) -> None:
-        self.app = app
-        self.clock = clock
+        super().__init__(app, app.config["WEBHOOK_INTERVAL"], clock, name)
         self.config = app.config
-        self.name = (name or f"{socket.gethostname()}:{threading.get_native_id()}")[:40]
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def due(self, db: Session, now: datetime) -> list[int]:
         """Ids of pending rows whose time has come and that no live claim holds."""
@@ -161,24 +159,6 @@ class WebhookSender:
                         self.send(db, row_id)
                         tried += 1
         return tried
-
-    def start(self) -> None:
-        """Look for due rows every interval in a daemon thread."""
-        self._thread = threading.Thread(target=self._loop, name="mvc-webhooks", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.config["WEBHOOK_INTERVAL"]):
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - keep the sender alive; the next round retries
-                log.exception("webhook_round_failed")
-
-    def stop(self) -> None:
-        """Stop the thread and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 def init_app(app: Flask) -> None:

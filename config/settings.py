@@ -105,6 +105,13 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "DEVICE_CALL_INTERVAL": (int, 5, "Seconds between checks for bookings whose device must be called now (runs with REMINDER_THREAD)."),
     "API_TOKEN_MINUTES": (int, 10, "Lifetime of a booking API access token, in minutes."),
     "API_RATE_PER_MINUTE": (int, 120, "Booking API calls one client may make per minute (then 429)."),
+    # webhooks (issue 11 item 4)
+    "WEBHOOK_THREAD": (bool, True, "Run the webhook sender thread in the web process."),
+    "WEBHOOK_INTERVAL": (float, 5.0, "Seconds between the webhook sender's looks at the outbox."),
+    "WEBHOOK_ATTEMPTS": (int, 8, "Tries per webhook event before it is marked failed."),
+    "WEBHOOK_RETRY_SECONDS": (float, 30.0, "First wait before a webhook is tried again; doubles each try."),
+    "WEBHOOK_TIMEOUT": (float, 10.0, "Seconds to wait for a webhook receiver (connect and answer)."),
+    "WEBHOOK_ALLOW_HTTP_LOOPBACK": (bool, False, "Also allow http://127.0.0.1 webhook endpoints (tests, one-machine demos)."),
     "RETENTION_THREAD": (bool, True, "Apply the retention rules (statistics, invitees, SMS and e-mail texts) in a thread of the web process."),
     "RETENTION_INTERVAL": (int, 3600, "Seconds between two rounds of the retention rules."),
     "METRICS_TOKEN": (str, "", "Bearer token that GET /metrics requires; empty = /metrics refuses everyone."),

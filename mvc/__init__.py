@@ -62,6 +62,10 @@ def create_app(config: dict | None = None) -> Flask:
     from mvc.booking import reminders
 
     reminders.init_app(app)
+    from mvc.api import webhook_sender
+
+    webhook_sender.init_app(app)  # webhooks
+
     from mvc.stats import retention
 
     retention.init_app(app)

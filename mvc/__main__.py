@@ -1,11 +1,16 @@
 """Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME | reminders [--once] | api-client create … |
-retention [--once] [--dry-run]`."""
+retention [--once] [--dry-run] | webhooks [--once]`."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from sqlmodel import Session, select
+
+
+# A command's app starts none of the web process's threads (it runs its own work in the foreground).
+COMMAND_CONFIG = {"REMINDER_THREAD": False, "RETENTION_THREAD": False, "WEBHOOK_THREAD": False, "MEDIA_WORKERS": 0,
+                  "MEDIA_ADDRESSES": ""}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,16 +21,19 @@ def main(argv: list[str] | None = None) -> int:
 
         return api_client(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m mvc")
-    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders", "retention"])
+    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders", "retention", "webhooks"])
     parser.add_argument("email", nargs="?", help="platform-admin: the account's e-mail")
     parser.add_argument("name", nargs="?", default="Platform admin", help="platform-admin: the account's name")
-    parser.add_argument("--once", action="store_true", help="reminders, retention: do what is due now, then stop")
+    parser.add_argument("--once", action="store_true",
+                        help="reminders, retention, webhooks: do what is due now, then stop")
     parser.add_argument("--dry-run", action="store_true", help="retention: only show what the rules would do now")
     args = parser.parse_args(argv)
     if args.command == "reminders":
         return _reminders(args.once)
     if args.command == "retention":
         return _retention(args.once, args.dry_run)
+    if args.command == "webhooks":
+        return _webhooks(args.once)
 
     from config import settings
     from mvc import db
@@ -65,7 +73,7 @@ def _reminders(once: bool) -> int:
 
     from mvc.devices.scheduler import CallScheduler
 
-    app = create_app({"REMINDER_THREAD": False, "RETENTION_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
+    app = create_app(COMMAND_CONFIG)
     scheduler = ReminderScheduler(app)
     calls = CallScheduler(app, interval=app.config["DEVICE_CALL_INTERVAL"])  # devices invited to bookings
     if once:
@@ -89,7 +97,7 @@ def _retention(once: bool, dry_run: bool) -> int:
     from mvc import create_app
     from mvc.stats.retention import RetentionScheduler
 
-    app = create_app({"REMINDER_THREAD": False, "RETENTION_THREAD": False, "MEDIA_WORKERS": 0, "MEDIA_ADDRESSES": ""})
+    app = create_app(COMMAND_CONFIG)
     scheduler = RetentionScheduler(app)
     if once or dry_run:
         outcome = scheduler.run_once(dry_run)
@@ -102,6 +110,23 @@ def _retention(once: bool, dry_run: bool) -> int:
         scheduler._thread.join()
     except KeyboardInterrupt:
         scheduler.stop()
+    return 0
+
+
+def _webhooks(once: bool) -> int:
+    """Post the webhook outbox (rows are claimed atomically, so this may run beside the web processes' senders)."""
+    from mvc import create_app
+    from mvc.api.webhook_sender import WebhookSender
+
+    sender = WebhookSender(create_app(COMMAND_CONFIG))
+    if once:
+        print(f"webhooks tried: {sender.run_once()}")
+        return 0
+    sender.start()
+    try:
+        sender._thread.join()
+    except KeyboardInterrupt:
+        sender.stop()
     return 0
 
 

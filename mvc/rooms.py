@@ -121,9 +121,12 @@ def open_meeting(db: Session, target: Target) -> Meeting:
 
 def end_meeting(db: Session, meeting: Meeting) -> None:
     """Mark a meeting ended (a fixed room then opens a fresh occurrence next time)."""
+    from mvc.api import webhooks
+
     meeting.status = "ended"
     meeting.ended_at = utcnow()
     db.add(meeting)
+    webhooks.meeting_ended(db, meeting)  # webhooks: in the same transaction
     db.commit()
 
 

@@ -80,6 +80,7 @@ def base_config(tmp_path: Path, **overrides) -> dict:
         "ICE_SERVERS": [],
         "LOG_LEVEL": "WARNING",
         "REMINDER_THREAD": False,
+        "WEBHOOK_THREAD": False,  # webhook tests run their sender by hand
         "RETENTION_THREAD": False,
         "SMS_RETRY_SECONDS": 0.01,
     }

@@ -193,8 +193,9 @@ def _settings(fields: dict, meeting: Meeting) -> dict:
 
 
 def _parsed(fields: dict, meeting: Meeting, now) -> forms.Parsed:
-    start = parse_time(fields["startTime"], "startTime") if fields.get("startTime") else meeting.starts_at
-    end = parse_time(fields["endTime"], "endTime") if fields.get("endTime") else meeting.ends_at
+    # An empty time is a bad time, not a missing one (schemathesis found the 500 an empty string gave).
+    start = parse_time(fields["startTime"], "startTime") if fields.get("startTime") is not None else meeting.starts_at
+    end = parse_time(fields["endTime"], "endTime") if fields.get("endTime") is not None else meeting.ends_at
     check_times(start, end, now, start_changed=start != meeting.starts_at)
     parsed = forms.Parsed(title=fields.get("subject") or meeting.title, starts_at=start, ends_at=end,
                           reminders=meeting.reminders)

@@ -51,7 +51,8 @@ def _operation(note: dict, path_params: list[str], view_roles) -> dict:
                 "grant_type": {"const": "client_credentials"}, "scope": {"type": "string"},
                 "client_id": {"type": "string"}, "client_secret": {"type": "string"}}}}}}
         op["responses"] = {"200": {"description": "An access token"}, "400": {"description": "Bad request"},
-                           "401": {"description": "Unknown client or wrong secret"}}
+                           "401": {"description": "Unknown client or wrong secret"},
+                           "429": {"description": "Too many token requests from this address"}}
         op["security"] = []
         return op
     answer = note["answer"]
@@ -81,15 +82,33 @@ def document(app: Flask) -> dict:
             "info": {"title": "MVC booking API", "version": "2",
                      "description": "VDX Booking Module API v2 shape; see the README's Booking API section."},
             "paths": paths,
+            "webhooks": webhooks(),
             "components": {"schemas": component_schemas(), "securitySchemes": {"clientCredentials": {
                 "type": "oauth2", "flows": {"clientCredentials": {
                     "tokenUrl": "/oauth/token", "scopes": {role: role for role in API_ROLES}}}}}}}
 
 
+def webhooks() -> dict:
+    """The events MVC posts to registered endpoints (OpenAPI 3.1 webhooks), one body model for all."""
+    from mvc.models.webhook import EVENT_TYPES
+
+    headers = {name: {"required": True, "schema": {"type": "string"}, "description": text} for name, text in (
+        ("webhook-id", "The message id, the same on every attempt"),
+        ("webhook-timestamp", "Seconds since 1970 of this attempt"),
+        ("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body keyed with the whsec_ secret>"))}
+    return {event: {"post": {
+        "summary": f"{event} (signed, Standard Webhooks)",
+        "parameters": [{"name": name, "in": "header", **spec} for name, spec in headers.items()],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(schemas.WebhookEvent)}}},
+        "responses": {"200": {"description": "Received (any 2xx); anything else is retried with backoff"}}}}
+        for event in EVENT_TYPES}
+
+
 REQUESTS = (schemas.CreateMeeting, schemas.MeetingFields, schemas.InvitationsIn, schemas.CareCommunicationIn,
-            device_schemas.DeviceIn, device_schemas.DeviceFields, device_schemas.CallIn)
+            device_schemas.DeviceIn, device_schemas.DeviceFields, device_schemas.CallIn, schemas.WebhookIn)
 ANSWERS = (schemas.MeetingOut, schemas.SchedulingOut, schemas.InvitationOut, schemas.InfoOut, schemas.ErrorOut,
-           schemas.FhirBundle, device_schemas.DeviceOut, device_schemas.CallOut)
+           schemas.FhirBundle, device_schemas.DeviceOut, device_schemas.CallOut, schemas.WebhookOut,
+           schemas.WebhookEvent)
 
 
 def component_schemas() -> dict:

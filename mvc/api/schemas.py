@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from mvc.booking.forms import MAX_HOURS, MAX_PEOPLE
+from mvc.models.webhook import EVENT_TYPES
 
 # yyyy-MM-dd'T'HH:mm:ssXXX; a fraction of a second is allowed and ignored, as in VDX.
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
@@ -215,6 +216,73 @@ class FhirBundle(BaseModel):
     resourceType: Literal["Bundle"]
     type: Literal["message"]
     entry: list[dict]
+
+
+# -- webhooks (issue 11 item 4) ---------------------------------------------------------------------
+
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type] - a tuple in Literal lists its values
+
+
+class WebhookIn(Strict):
+    """POST /v2/webhooks: an https address and the events it wants (none listed: all)."""
+
+    url: Annotated[str, StringConstraints(min_length=8, max_length=500)]
+    events: Annotated[list[EventType], Field(max_length=6)] = []
+
+
+class WebhookOut(Strict):
+    """A registered endpoint; the signing secret (whsec_...) only in the answer to its registration."""
+
+    id: int
+    url: str
+    events: list[EventType]
+    createdTime: str
+    secret: str | None = None
+
+
+class EventMeeting(Strict):
+    """The meeting an event is about; subject only for meeting-planner and meeting-admin."""
+
+    uuid: str
+    shortId: str
+    startTime: str | None
+    endTime: str | None
+    subject: str | None = None
+
+
+class EventParticipant(Strict):
+    """Who joined or left: ids, and the name only for meeting-planner and meeting-admin."""
+
+    pid: str
+    role: str
+    invitationId: int | None
+    name: str | None = None
+
+
+class EventSms(Strict):
+    """How a text about the meeting went (never the number)."""
+
+    id: int
+    invitationId: int | None
+    purpose: str
+    status: Literal["delivered", "undelivered", "failed"]
+    errorCode: int | None
+
+
+class EventData(Strict):
+    meeting: EventMeeting
+    participant: EventParticipant | None = None
+    reason: Literal["left", "removed"] | None = None
+    endedTime: str | None = None
+    sms: EventSms | None = None
+
+
+class WebhookEvent(Strict):
+    """The body MVC posts to a webhook endpoint (Standard Webhooks: type, timestamp, data)."""
+
+    type: EventType
+    timestamp: str
+    data: EventData
 
 
 class Invalid(Exception):

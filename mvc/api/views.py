@@ -9,15 +9,16 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 
 from mvc import db, logs
-from mvc.api import bp, clients, fhir, invitations, meetings, oauth, openapi
+from mvc.api import bp, clients, fhir, invitations, meetings, oauth, openapi, webhooks
 from mvc.api.meetings import Caller, Refused
 from mvc.api.openapi import doc
 from mvc.api.schemas import (CareCommunicationIn, CreateMeeting, ErrorOut, FhirBundle, InfoOut, Invalid, InvitationOut,
-                             InvitationsIn, MeetingFields, MeetingOut, SchedulingOut, answer, parse)
+                             InvitationsIn, MeetingFields, MeetingOut, SchedulingOut, WebhookIn, WebhookOut, answer,
+                             format_time, parse)
 from mvc.booking.service import active_invitations
 from mvc.extensions import limiter
 from mvc.manage import audit
-from mvc.models import Organisation
+from mvc.models import Organisation, WebhookEndpoint
 from mvc.models.base import utcnow
 from mvc.sms.limits import LimitReached
 
@@ -258,3 +259,44 @@ def care_communication(uuid: str):
     link = invitations.link_for(db.session(), meeting_, wanted.invitationId, wanted.receiver.name)
     org = db.session().get(Organisation, meeting_.organisation_id)
     return jsonify(answer(FhirBundle, fhir.bundle(org, meeting_, wanted, link)))
+
+
+# -- webhooks (issue 11 item 4): each client manages its own endpoints -------------------------
+
+def _webhook_json(endpoint: WebhookEndpoint, secret: bool = False) -> dict:
+    data = {"id": endpoint.id, "url": endpoint.url, "events": endpoint.events.split(),
+            "createdTime": format_time(endpoint.created_at)}
+    return answer(WebhookOut, data | ({"secret": endpoint.secret} if secret else {}))
+
+
+@bp.route("/v2/webhooks", methods=["GET", "POST"])
+@doc("get", "The client's webhook endpoints", answer=WebhookOut, many=True)
+@doc("post", "Register an https endpoint for signed events; the signing secret is in this answer only",
+     body=WebhookIn, answer=WebhookOut, status=201)
+@allow(*READ)
+def webhook_list():
+    """GET: the client's endpoints. POST: register one (its secret is shown this once)."""
+    if request.method == "GET":
+        return jsonify([_webhook_json(e) for e in webhooks.endpoints_of(db.session(), g.api_caller.client)])
+    wanted = parse(WebhookIn, _body())
+    try:
+        endpoint = webhooks.register(db.session(), g.api_caller.client, wanted.url.strip(), list(wanted.events))
+    except ValueError as exc:
+        raise Invalid(17, str(exc)) from None
+    return jsonify(_webhook_json(endpoint, secret=True)), 201, {"Cache-Control": "no-store"}
+
+
+@bp.route("/v2/webhooks/<endpoint_id>", methods=["GET", "DELETE"])
+@doc("get", "One webhook endpoint", answer=WebhookOut)
+@doc("delete", "Stop an endpoint; its pending events are dropped", status=204)
+@allow(*READ)
+def webhook(endpoint_id: str):
+    """Read or delete one of the client's endpoints."""
+    found = next((e for e in webhooks.endpoints_of(db.session(), g.api_caller.client)
+                  if str(e.id) == endpoint_id), None)
+    if found is None:
+        raise Refused(404, 404, _("No webhook endpoint with this id."))
+    if request.method == "DELETE":
+        webhooks.remove(db.session(), found)
+        return Response(status=204)
+    return jsonify(_webhook_json(found))

@@ -6,12 +6,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from mvc import db
-from mvc.api import clients
+from mvc.api import clients, webhooks
 from mvc.auth import current_user, role_required
 from mvc.manage import bp
 from mvc.manage.access import owned
 from mvc.manage.forms import Checked, text
-from mvc.models import ApiClient
+from mvc.manage import audit
+from mvc.models import ApiClient, WebhookEndpoint
 
 ROLE_LABELS = {
     "meeting-user": _l("meeting-user: books and changes its own meetings"),
@@ -50,8 +51,16 @@ def api_clients():
                                             checked.values["roles"], actor=user)
             return _secret_page(client, secret, rotated=False)
         values, errors = checked.values, checked.errors
-    return render_template("manage/api_clients.html", clients=clients.org_clients(db.session(), user.organisation_id),
-                           values=values, errors=errors, role_labels=ROLE_LABELS), 422 if errors else 200
+    return _list_page(values, errors)
+
+
+def _list_page(values: dict, errors: dict, hook_errors: dict | None = None):
+    user = current_user()
+    found = clients.org_clients(db.session(), user.organisation_id)
+    hooks = {c.id: webhooks.endpoints_of(db.session(), c) for c in found}
+    page = render_template("manage/api_clients.html", clients=found, values=values, errors=errors, hooks=hooks,
+                           hook_errors=hook_errors or {}, role_labels=ROLE_LABELS)
+    return page, 422 if errors or hook_errors else 200
 
 
 @bp.post("/manage/api-clients/<int:client_pk>/rotate")
@@ -72,4 +81,40 @@ def api_client_revoke(client_pk: int):
     if client.active:
         clients.revoke(db.session(), client, current_user())
         flash(_("%(name)s can no longer use the API.", name=client.name))
+    return redirect(url_for("manage.api_clients"))
+
+
+# -- webhooks (issue 11 item 4) ----------------------------------------------------------------
+
+@bp.post("/manage/api-clients/<int:client_pk>/webhooks")
+@role_required("org-admin")
+def api_client_webhook_add(client_pk: int):
+    """Register a webhook endpoint for a client; its signing secret is shown this once."""
+    client = owned(ApiClient, client_pk)
+    url = text(request.form, "url", 500).strip()
+    try:
+        endpoint = webhooks.register(db.session(), client, url, []) if client.active else None
+    except ValueError as exc:
+        return _list_page({"name": "", "roles": ["meeting-planner"]}, {}, {client.id: str(exc)})
+    if endpoint is None:
+        return redirect(url_for("manage.api_clients"))
+    audit.record(db.session(), current_user(), "webhook.create", clients.label(client), url,
+                 organisation_id=client.organisation_id)
+    db.session().commit()
+    page = render_template("manage/webhook_secret.html", client=client, endpoint=endpoint)
+    return page, 200, {"Cache-Control": "no-store"}
+
+
+@bp.post("/manage/api-clients/<int:client_pk>/webhooks/<int:endpoint_id>/delete")
+@role_required("org-admin")
+def api_client_webhook_delete(client_pk: int, endpoint_id: int):
+    """Stop a webhook endpoint (pending events to it are dropped)."""
+    client = owned(ApiClient, client_pk)
+    endpoint = db.session().get(WebhookEndpoint, endpoint_id)
+    if endpoint is not None and endpoint.client_pk == client.id and endpoint.deleted_at is None:
+        webhooks.remove(db.session(), endpoint)
+        audit.record(db.session(), current_user(), "webhook.delete", clients.label(client), endpoint.url,
+                     organisation_id=client.organisation_id)
+        db.session().commit()
+        flash(_("Events are no longer sent to %(url)s.", url=endpoint.url))
     return redirect(url_for("manage.api_clients"))

@@ -60,6 +60,13 @@ def end(meeting_id: int) -> None:
     stats.record_end(meeting_id)  # statistics
 
 
+def webhooks():
+    """mvc.api.webhooks, imported late (the API imports the booking service, which imports this module)."""
+    from mvc.api import webhooks
+
+    return webhooks
+
+
 def timers():
     """The app's scheduler for meeting timers."""
     return current_app.extensions["mvc.timers"]
@@ -94,6 +101,7 @@ def arrive(meeting: Meeting, me: dict, cap: int | None = None,
     )
     if placed is not None:
         publish_state(meeting.id, state)
+        webhooks().participant_arrived(meeting.id, placed)  # webhooks (once per participant)
     return state, placed
 
 
@@ -107,9 +115,11 @@ def set_connected(meeting_id: int, pid: str, connected: bool) -> RoomState:
 
 def leave(meeting_id: int, pid: str) -> None:
     """Remove a participant who left, from the state and the media worker."""
-    state, _gone = store().update(meeting_id, lambda s: rules.leave(s, pid))
+    state, gone = store().update(meeting_id, lambda s: rules.leave(s, pid))
     to_media(meeting_id, {"type": "leave", "pid": pid})
     publish_state(meeting_id, state)
+    if gone is not None:
+        webhooks().participant_left(meeting_id, gone)  # webhooks
     stats.record_left(meeting_id, pid)  # statistics
 
 

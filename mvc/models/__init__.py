@@ -9,8 +9,10 @@ from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
 from mvc.models.sms import Reminder, SmsMessage
 from mvc.models.stats import MeetingRecord, ParticipantRecord, QualitySample, SupportCheck, SupportEvent
 from mvc.models.user import User
+from mvc.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
            "SmsMessage", "Reminder", "MailMessage",
            "Device", "DeviceCall", "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff",
-           "MeetingRecord", "ParticipantRecord", "QualitySample", "SupportEvent", "SupportCheck"]
+           "MeetingRecord", "ParticipantRecord", "QualitySample", "SupportEvent", "SupportCheck",
+           "WebhookEndpoint", "WebhookDelivery"]

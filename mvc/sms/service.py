@@ -82,6 +82,7 @@ def deliver(db: Session, organisation: Organisation, to: str, body: str, *, purp
     msg.error_code, msg.error = outcome.error_code, outcome.error[:200]
     msg.updated_at = utcnow()
     db.add(msg)
+    _webhook(db, msg)
     db.commit()
     limits.record(organisation.id, to, user_id)
     event = {"outbox": "sms_outbox", "sent": "sms_sent"}.get(msg.status, "sms_failed")
@@ -145,9 +146,17 @@ def apply_report(db: Session, msg: SmsMessage, status: str, error_code: int | No
         msg.error_code = error_code
     msg.updated_at = utcnow()
     db.add(msg)
+    _webhook(db, msg)
     db.commit()
     log.info("sms_status", message=msg.id, status=msg.status, code=error_code)
     return True
+
+
+def _webhook(db: Session, msg: SmsMessage) -> None:
+    """sms.delivered / sms.failed for API clients, in the same transaction as the status."""
+    from mvc.api import webhooks
+
+    webhooks.sms_outcome(db, msg)
 
 
 def latest_for(db: Session, invitation_ids: list[int]) -> dict[int, SmsMessage]:

@@ -130,6 +130,16 @@ def test_api_client_pages_pass_axe_and_fit_320_pixels(live_server, phone, db):
     page.wait_for_selector("li.card >> text=Nexus hjemmepleje")
     assert axe_violations(page) == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    # webhooks: add one (its signing secret shown once), then it is listed
+    page.fill("li.card input[name=url]", "https://nexus-hjemmepleje.example.dk/hooks/mvc-events")
+    page.click("li.card button:has-text('Add webhook')")
+    page.wait_for_selector("#webhook-secret")
+    assert axe_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.click("text=I have saved it")
+    page.wait_for_selector("li.card >> text=https://nexus-hjemmepleje.example.dk/hooks/mvc-events")
+    assert axe_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
     for button in page.locator("li.card button").all():
         box = button.bounding_box()
         assert box["height"] >= 44 and box["width"] >= 44

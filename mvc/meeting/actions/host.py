@@ -109,6 +109,7 @@ def _send_away(state, person):
 
     def after(conn, _state):
         live_ops.to_media(conn.meeting_id, {"type": "leave", "pid": pid})
+        live_ops.webhooks().participant_left(conn.meeting_id, person, reason="removed")  # webhooks
 
     return after
 

@@ -114,6 +114,18 @@ class Redis:
         _wait(port)
         return f"redis://127.0.0.1:{port}/0"
 
+    def fresh(self) -> str:
+        """Empty the test database and return its URL: apps under test all use the same key
+        prefix, so a meeting id another test (or an earlier run) used must find nothing there."""
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+        return self.url
+
     def stop(self) -> None:
         if self.proc:
             self.proc.terminate()

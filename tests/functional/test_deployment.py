@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_two_web_processes_share_live_state_through_redis(tmp_path, postgres, redis_server):
     url = postgres.fresh_database(f"mvc_two_{time.time_ns()}")
-    config = base_config(tmp_path, DATABASE_URL=url, REDIS_URL=redis_server.url)
+    config = base_config(tmp_path, DATABASE_URL=url, REDIS_URL=redis_server.fresh())
     first = build_app(config)
     second = build_app(config)
     a, b = LiveServer(first), LiveServer(second)

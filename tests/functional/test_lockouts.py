@@ -140,7 +140,7 @@ def test_trusted_proxies_setting_decides_whether_forwarded_addresses_count(tmp_p
 
 
 def test_limits_are_shared_by_web_processes_through_redis(tmp_path, redis_server):
-    config = base_config(tmp_path, REDIS_URL=redis_server.url)
+    config = base_config(tmp_path, REDIS_URL=redis_server.fresh())
     first = build_app(config)
     limiter.reset()  # Redis keeps the counts of earlier runs
     second = build_app(config)

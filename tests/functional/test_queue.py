@@ -119,7 +119,7 @@ def test_a_citizen_who_leaves_disappears_from_the_staff_view(app, db):
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_two_staff_taking_at_once_never_get_the_same_citizen(tmp_path, request, backend):
-    redis_url = request.getfixturevalue("redis_server").url if backend == "redis" else ""
+    redis_url = request.getfixturevalue("redis_server").fresh() if backend == "redis" else ""
     app = make_app(tmp_path, REDIS_URL=redis_url)
     try:
         with Session(app.extensions["mvc.engine"], expire_on_commit=False) as s:
@@ -173,7 +173,7 @@ def test_a_citizen_who_reloads_or_loses_the_connection_keeps_the_place(app, db):
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_the_order_survives_a_restart_of_the_web_process(tmp_path, request, backend):
-    redis_url = request.getfixturevalue("redis_server").url if backend == "redis" else ""
+    redis_url = request.getfixturevalue("redis_server").fresh() if backend == "redis" else ""
     app = make_app(tmp_path, REDIS_URL=redis_url)
     with Session(app.extensions["mvc.engine"], expire_on_commit=False) as s:
         queue = make_queue(s, alias=f"restart-{backend}")

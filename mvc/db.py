@@ -1,9 +1,11 @@
 """Database engine, per-request session, and migrations."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
@@ -50,6 +52,26 @@ def session() -> Session:
     if "db" not in g:
         g.db = Session(engine(), expire_on_commit=False)
     return g.db
+
+
+@contextmanager
+def side_session() -> Iterator[Session]:
+    """A session for side work (statistics, webhook events) that must never break the caller.
+
+    Inside a request it is the request's own session: a second connection per request lets a
+    busy pool deadlock (every request holding one connection and waiting for another). A
+    failure rolls it back so the request can go on. Outside a request: a short session of its own.
+    """
+    if not has_request_context():
+        with Session(engine(), expire_on_commit=False) as own:
+            yield own
+        return
+    s = session()
+    try:
+        yield s
+    except Exception:
+        s.rollback()
+        raise
 
 
 def release() -> None:

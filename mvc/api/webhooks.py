@@ -181,9 +181,9 @@ def _person(person, sees: bool) -> dict:
 
 
 def _in_own_session(meeting_id: int, make) -> None:
-    """Enqueue from live code (websockets, joins) in a short session of its own; a failure never breaks the meeting."""
+    """Enqueue from live code (websockets, joins); a failure never breaks the meeting."""
     try:
-        with Session(mvc_db.engine(), expire_on_commit=False) as db:
+        with mvc_db.side_session() as db:
             meeting = db.get(Meeting, meeting_id)
             if meeting is not None and make(db, meeting):
                 db.commit()

@@ -6,8 +6,6 @@ one (see _session). A failure here is logged and never breaks a meeting.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
 import math
 import time
 from datetime import datetime
@@ -45,21 +43,9 @@ def _quiet(fn):
     return wrapper
 
 
-@contextmanager
-def _session() -> Iterator[Session]:
-    """The request's session inside a request (a second connection per request would let a busy
-    pool deadlock: every request holding one and waiting for another), else a short one of its own.
-    A websocket's request releases its session after each piece of work, so neither lives long."""
-    if not has_request_context():
-        with Session(mvc_db.engine(), expire_on_commit=False) as own:
-            yield own
-        return
-    s = mvc_db.session()
-    try:
-        yield s
-    except Exception:
-        s.rollback()  # leave the request's session usable for what the request does next
-        raise
+def _session():
+    """See mvc.db.side_session: the request's session inside a request, else a short one."""
+    return mvc_db.side_session()
 
 
 def client_class(user_agent: str) -> tuple[str, str]:

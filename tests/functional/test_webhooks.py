@@ -17,7 +17,7 @@ from tests.conftest import base_config, build_app, csrf_from, stop_app, wait_unt
 from tests.sms_helpers import session_for
 from tests.webhook_receiver import Receiver, verify
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
 
 
 @pytest.fixture
@@ -73,7 +73,8 @@ def drain(app, sender: WebhookSender | None = None) -> None:
 
 def meeting_now(api) -> dict:
     """A meeting booked through the API that people can join now."""
-    resp = api("POST", "/v2/meetings", meeting_body(start=NOW + timedelta(minutes=1)))
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=1)  # at call time: a suite runs long
+    resp = api("POST", "/v2/meetings", meeting_body(start=start))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     return resp.get_json()
 

@@ -131,6 +131,8 @@ def init_media(app: Flask) -> None:
         secret=app.config["MEDIA_SECRET"],
         ice_allowed_networks=app.config["ICE_ALLOWED_NETWORKS"],
         room_grace=float(app.config["MEDIA_ROOM_GRACE"]),
+        media_ports=app.config["MEDIA_PORTS"],
+        announced_ip=app.config["MEDIA_ANNOUNCED_IP"],
         on_message=hub.deliver,
         on_reassign=hub.reconnect_rooms,
     )

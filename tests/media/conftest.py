@@ -37,8 +37,12 @@ def start_worker(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
 
 
 def free_udp_ports(count: int) -> range:
-    """`count` consecutive UDP ports on 127.0.0.1 that nothing holds right now."""
-    for base in range(42000, 60000, count):
+    """`count` consecutive UDP ports on 127.0.0.1 that nothing holds right now.
+
+    Below Linux's ephemeral range (32768-60999), so no other program is handed one of
+    them by chance between this check and the worker's binds.
+    """
+    for base in range(20000 + os.getpid() % 97 * 100, 32700, count):
         socks = []
         try:
             for port in range(base, base + count):

@@ -20,8 +20,14 @@ CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ udp \d+ (\S+) (\d+) typ (\w+)", re
 
 def udp_ports_of(pid: int) -> set[int]:
     """Local ports of every UDP socket the process holds (from /proc)."""
-    inodes = {os.readlink(f).removeprefix("socket:[").rstrip("]")
-              for f in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(f).startswith("socket:")}
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # closed while we looked
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
     ports = set()
     for table in ("udp", "udp6"):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:

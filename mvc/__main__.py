@@ -1,11 +1,24 @@
 """Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME | reminders [--once] | api-client create … |
-retention [--once] [--dry-run]`."""
+retention [--once] [--dry-run] | lan [ADDRESS]`."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from sqlmodel import Session, select
+
+
+def _lan(address: str | None) -> int:
+    """`lan`: print the LAN address; `lan ADDRESS [URL]`: make the certificate, print how to open it."""
+    from mvc import lan
+
+    if not address:
+        print(lan.lan_address())
+        return 0
+    cert, _key = lan.ensure_certificate(address)
+    print(lan.instructions(f"https://{address}:{os.environ.get('PORT', '8000')}/m/demo", cert))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return api_client(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m mvc")
-    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders", "retention"])
+    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders", "retention", "lan"])
     parser.add_argument("email", nargs="?", help="platform-admin: the account's e-mail")
     parser.add_argument("name", nargs="?", default="Platform admin", help="platform-admin: the account's name")
     parser.add_argument("--once", action="store_true", help="reminders, retention: do what is due now, then stop")
@@ -26,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reminders(args.once)
     if args.command == "retention":
         return _retention(args.once, args.dry_run)
+    if args.command == "lan":
+        return _lan(args.email)
 
     from config import settings
     from mvc import db

@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     from config import settings
     from mvc import db
 
-    cfg = settings.load()
+    try:
+        cfg = settings.load()
+    except settings.UnsafeProduction as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if args.command == "migrate":
         db.upgrade(cfg["DATABASE_URL"])
         print("database migrated")

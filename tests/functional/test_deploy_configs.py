@@ -1,0 +1,122 @@
+"""The sample deployment files in config/ are checked by their own tools.
+
+nginx and Caddy check their samples (`nginx -t`, `caddy validate`); coturn starts with
+its sample on 127.0.0.1 and grants a relay over TLS to credentials minted by MVC. Each
+tool comes from Debian (tests/system-deps.sh installs it); a test is skipped, saying so,
+where the tool cannot be installed.
+"""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from aioice import stun
+
+from mvc.lan import ensure_certificate
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config"
+
+
+def tool(name: str) -> str:
+    """The tool's path, or skip: tests/system-deps.sh installs it where Debian has it."""
+    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if Path(p).exists()), None)
+    if path is None:
+        pytest.skip(f"{name} is not installed and could not be (tests/system-deps.sh installs it from Debian)")
+    return path
+
+
+def with_test_certificate(text: str, host: str, tmp_path: Path) -> str:
+    """The sample with its Let's Encrypt paths pointing at a throwaway certificate."""
+    cert, key = ensure_certificate("127.0.0.1", tmp_path / "tls")
+    live = f"/etc/letsencrypt/live/{host}"
+    assert f"{live}/fullchain.pem" in text and f"{live}/privkey.pem" in text
+    return text.replace(f"{live}/fullchain.pem", str(cert)).replace(f"{live}/privkey.pem", str(key))
+
+
+def test_the_nginx_sample_passes_nginx_t_with_websockets_and_hsts(tmp_path):
+    nginx = tool("nginx")
+    sample = (CONFIG / "nginx.conf.sample").read_text()
+    assert "proxy_set_header Upgrade $http_upgrade;" in sample and "Strict-Transport-Security" in sample
+    (tmp_path / "mvc.conf").write_text(with_test_certificate(sample, "video.example.dk", tmp_path))
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  include {tmp_path}/mvc.conf;\n}}\n")
+    done = subprocess.run([nginx, "-t", "-q", "-e", "stderr", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_caddy_sample_passes_caddy_validate_with_hsts(tmp_path):
+    caddy = tool("caddy")
+    sample = CONFIG / "Caddyfile.sample"
+    assert "Strict-Transport-Security" in sample.read_text() and "reverse_proxy" in sample.read_text()
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([caddy, "validate", "--config", str(sample), "--adapter", "caddyfile"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0 and "Valid configuration" in done.stdout + done.stderr, done.stderr[-2000:]
+
+
+def turn_credentials(app, secret: str, user: str) -> tuple[str, str]:
+    """A TURN username and password the way MVC mints them for a page (coturn's REST-API scheme)."""
+    from mvc.meeting.live_ops import ice_servers
+
+    app.config.update(TURN_SECRET=secret, TURN_URLS="turns:turn.example.dk:443?transport=tcp")
+    with app.app_context():
+        server = ice_servers(user)[-1]
+    return server["username"], server["credential"]
+
+
+@pytest.mark.timeout(60)
+def test_coturn_starts_with_its_sample_and_relays_over_tls_for_mvc_credentials(tmp_path, app):
+    turnserver = tool("turnserver")
+    udp, tls = free_port(), free_port()
+    sample = (CONFIG / "coturn.conf.sample").read_text()
+    assert "tls-listening-port=443" in sample
+    conf = with_test_certificate(sample, "turn.example.dk", tmp_path)
+    conf = conf.replace("listening-port=3478", f"listening-port={udp}").replace("tls-listening-port=443", f"tls-listening-port={tls}")
+    conf = conf.replace("static-auth-secret=CHANGE-ME-long-random-secret", "static-auth-secret=turn-test-secret")
+    # Only loopback, ports nobody holds, files in tmp: the test's own additions.
+    conf += (f"listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\nuserdb={tmp_path}/turndb\n"
+             f"pidfile={tmp_path}/turn.pid\nlog-file={tmp_path}/turn.log\nsimple-log\nno-stdout-log\n")
+    (tmp_path / "turnserver.conf").write_text(conf)
+    proc = subprocess.Popen([turnserver, "-c", str(tmp_path / "turnserver.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        username, password = turn_credentials(app, "turn-test-secret", "pid-1")
+        relayed = asyncio.run(allocate_over_tls(tls, username, password))
+        assert relayed[0] == "127.0.0.1" and 49160 <= relayed[1] <= 49999
+        with pytest.raises(stun.TransactionFailed, match="401"):  # a wrong secret gets no relay
+            asyncio.run(allocate_over_tls(tls, username, "wrong"))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def allocate_over_tls(port: int, username: str, password: str) -> tuple[str, int]:
+    """Ask coturn for a relay over TLS, as a browser with a turns: URL does; its relayed address."""
+    from aioice import turn
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the throwaway certificate
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            transport, _ = await turn.create_turn_endpoint(
+                asyncio.DatagramProtocol, ("127.0.0.1", port), username, password, ssl=context, transport="tcp")
+            break
+        except ConnectionRefusedError:  # coturn still starting
+            assert time.monotonic() < deadline, "coturn did not listen"
+            await asyncio.sleep(0.1)
+    try:
+        return transport.get_extra_info("sockname")
+    finally:
+        transport.close()

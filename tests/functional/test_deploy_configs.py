@@ -120,3 +120,49 @@ async def allocate_over_tls(port: int, username: str, password: str) -> tuple[st
         return transport.get_extra_info("sockname")
     finally:
         transport.close()
+
+
+UNITS = ["mvc-web@.service", "mvc-media@.service", "mvc-scheduler.service", "mvc-retention.service"]
+
+
+def installed_unit(name: str, tmp_path: Path, instance: str = "8000") -> Path:
+    """The unit as if installed from this checkout (/opt/mvc → here), instance units instantiated."""
+    text = (CONFIG / "systemd" / name).read_text()
+    text = text.replace("/etc/mvc/mvc.env", str(CONFIG / "systemd" / "mvc.env.sample")).replace("/opt/mvc", str(ROOT))
+    path = tmp_path / name.replace("@.", f"@{instance}.")
+    path.write_text(text)
+    return path
+
+
+def sample_environment() -> dict[str, str]:
+    """The settings of config/systemd/mvc.env.sample."""
+    lines = (CONFIG / "systemd" / "mvc.env.sample").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
+    analyze = tool("systemd-analyze")
+    done = subprocess.run([analyze, "verify", *(str(installed_unit(u, tmp_path)) for u in UNITS)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_the_media_worker_unit_starts_a_worker_with_the_sample_settings(tmp_path):
+    """ExecStart of mvc-media@ as systemd expands it (${VAR}: one argument, empty if unset)."""
+    import re
+    import sys
+
+    unit = installed_unit("mvc-media@.service", tmp_path, instance="0")
+    command = re.search(r"^ExecStart=(.*)$", unit.read_text(), re.M).group(1).replace("%i", "0")
+    env = sample_environment()
+    argv = [env.get(word[2:-1], "") if word.startswith("${") else word for word in command.split()]
+    assert argv[0] == str(ROOT / ".venv/bin/python") and argv[argv.index("--announced-ip") + 1] == ""
+    proc = subprocess.Popen([sys.executable, *argv[1:]], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={"MVC_MEDIA_SECRET": env["MVC_MEDIA_SECRET"], "PATH": "/usr/bin:/bin"})
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("listening 127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else line
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()

@@ -108,10 +108,16 @@ class _PortPicker:
 
 
 class _RangeLoop:
-    """The running loop, except that sockets asked for on port 0 bind inside the range."""
+    """The running loop, except that sockets asked for on port 0 bind inside the range.
+
+    aioice asks for the loop once per gathering, so one instance sees one gathering: when
+    the range runs out half-way, it closes the sockets it already made (aioice would not
+    know them, the exception ends its loop before it records them).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, picker: _PortPicker) -> None:
         self._loop, self._picker = loop, picker
+        self._made: list[asyncio.BaseTransport] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loop, name)
@@ -120,8 +126,15 @@ class _RangeLoop:
                                        **kwargs: Any) -> Any:
         if local_addr is None or local_addr[1] != 0 or kwargs:
             return await self._loop.create_datagram_endpoint(factory, local_addr=local_addr, **kwargs)
-        sock = self._picker.bind(local_addr[0])
-        return await self._loop.create_datagram_endpoint(factory, sock=sock)
+        try:
+            sock = self._picker.bind(local_addr[0])
+        except PortsExhausted:
+            for transport in self._made:
+                transport.close()
+            raise
+        transport, protocol = await self._loop.create_datagram_endpoint(factory, sock=sock)
+        self._made.append(transport)
+        return transport, protocol
 
 
 class _AsyncioInRange:

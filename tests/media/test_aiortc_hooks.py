@@ -221,3 +221,24 @@ def test_announce_address_writes_the_address_into_host_candidates():
     finally:
         hooks.announce_address(None)
     assert asyncio.run(scenario()) == [("host", "127.0.0.1")]
+
+
+def test_a_gathering_that_runs_out_of_ports_half_way_closes_what_it_bound():
+    ports = free_udp_ports(1)
+    saved = aioice.ice.get_host_addresses
+
+    async def scenario():
+        connection = aioice.ice.Connection(ice_controlling=True)
+        with pytest.raises(hooks.PortsExhausted):
+            await connection.gather_candidates()  # two addresses, one port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", ports[0]))  # free again
+        await connection.close()
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1", "127.0.0.1"]
+    hooks.bind_media_ports(ports)
+    try:
+        asyncio.run(scenario())
+    finally:
+        hooks.bind_media_ports(None)
+        aioice.ice.get_host_addresses = saved

@@ -14,7 +14,11 @@ def _lan(address: str | None) -> int:
     from mvc import lan
 
     if not address:
-        print(lan.lan_address())
+        try:
+            print(lan.lan_address())
+        except OSError as exc:  # no network: say how to choose the address instead
+            print(f"no LAN address found ({exc}): set LAN_IP=…", file=sys.stderr)
+            return 1
         return 0
     cert, _key = lan.ensure_certificate(address)
     print(lan.instructions(f"https://{address}:{os.environ.get('PORT', '8000')}/m/demo", cert))

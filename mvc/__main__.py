@@ -3,14 +3,13 @@ retention [--once] [--dry-run] | lan [ADDRESS]`."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from sqlmodel import Session, select
 
 
 def _lan(address: str | None) -> int:
-    """`lan`: print the LAN address; `lan ADDRESS [URL]`: make the certificate, print how to open it."""
+    """`lan`: print the LAN address; `lan ADDRESS`: make its certificate, print how to open MVC_PUBLIC_URL."""
     from mvc import lan
 
     if not address:
@@ -20,8 +19,11 @@ def _lan(address: str | None) -> int:
             print(f"no LAN address found ({exc}): set LAN_IP=…", file=sys.stderr)
             return 1
         return 0
+    from config import settings
+
     cert, _key = lan.ensure_certificate(address)
-    print(lan.instructions(f"https://{address}:{os.environ.get('PORT', '8000')}/m/demo", cert))
+    base = settings.load()["PUBLIC_URL"] or f"https://{address}:8000"  # make run-lan sets it
+    print(lan.instructions(f"{base}/m/demo", cert))
     return 0
 
 

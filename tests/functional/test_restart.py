@@ -117,7 +117,8 @@ def test_a_rolling_restart_of_two_web_processes_under_redis_keeps_the_meeting(tm
     """Production shape: PostgreSQL, Redis, two gunicorns; each is restarted while the other serves."""
     import redis
 
-    redis.Redis.from_url(redis_server.url).flushdb()  # this test's own Redis database
+    store = redis.Redis.from_url(redis_server.url)
+    store.flushdb()  # the live state of rooms of earlier tests' databases (same room ids)
     url = postgres.fresh_database(f"mvc_rolling_{os.getpid()}_{id(tmp_path)}")
     mvc_db.upgrade(url)
     with Session(mvc_db.make_engine(url)) as session:
@@ -168,3 +169,4 @@ def test_a_rolling_restart_of_two_web_processes_under_redis_keeps_the_meeting(tm
     finally:
         a.kill()
         b.kill()
+        store.flushdb()  # nor leave this meeting's lock to later tests

@@ -1,7 +1,8 @@
 """The sample deployment files in config/ are checked by their own tools.
 
-nginx and Caddy check their samples (`nginx -t`, `caddy validate`); coturn starts with
-its sample on 127.0.0.1 and grants a relay over TLS to credentials minted by MVC. Each
+nginx and Caddy check their samples (`nginx -t`, `caddy validate`), and nginx with its
+sample carries a meeting in front of gunicorn; coturn starts with its sample on 127.0.0.1
+and grants a relay over TLS to credentials minted by MVC; systemd checks the units. Each
 tool comes from Debian (tests/system-deps.sh installs it); a test is skipped, saying so,
 where the tool cannot be installed.
 """
@@ -166,3 +167,82 @@ def test_the_media_worker_unit_starts_a_worker_with_the_sample_settings(tmp_path
         proc.terminate()
         proc.wait(10)
         proc.stdout.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_nginx_sample_in_front_of_gunicorn_passes_websockets_and_sets_hsts(tmp_path, monkeypatch):
+    """The sample as it is, on 127.0.0.1 ports of the test's choosing, in front of the app."""
+    import os
+    import re
+
+    import requests
+    from sqlmodel import Session, select
+
+    from mvc import db as mvc_db
+    from mvc.models import Room
+    from mvc.seed import seed_demo
+    from tests.conftest import http_join
+    from tests.services import Gunicorn
+    from tests.wsclient import Page
+
+    nginx = tool("nginx")
+    web, plain, tls = free_port(), free_port(), free_port()
+    url = f"sqlite:///{tmp_path / 'mvc.db'}"
+    mvc_db.upgrade(url)
+    with Session(mvc_db.make_engine(url)) as session:
+        seed_demo(session)
+        pin = session.exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MVC_")}
+    env.update(MVC_DATABASE_URL=url, MVC_LIVE_PATH=str(tmp_path / "live.sqlite"), MVC_SECRET_KEY="nginx-test",
+               MVC_TRUSTED_PROXIES="1", MVC_SECURE_COOKIES="1", MVC_PUBLIC_URL=f"https://127.0.0.1:{tls}",
+               MVC_MEDIA_WORKERS="0", MVC_REMINDER_THREAD="0", MVC_RETENTION_THREAD="0", MVC_LOG_LEVEL="WARNING")
+    app = Gunicorn(env, web, tmp_path / "gunicorn.log")
+    app.start()
+
+    conf = with_test_certificate((CONFIG / "nginx.conf.sample").read_text(), "video.example.dk", tmp_path)
+    conf = re.sub(r"listen \[::\]:\d+[^;]*;", "", conf)  # loopback only
+    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{plain};").replace("listen 443 ssl", f"listen 127.0.0.1:{tls} ssl")
+    conf = conf.replace("127.0.0.1:8000", f"127.0.0.1:{web}").replace("127.0.0.1:8001", f"127.0.0.1:{web}")
+    (tmp_path / "mvc.conf").write_text(conf)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\ndaemon off;\nmaster_process off;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        f"  include {tmp_path}/mvc.conf;\n}}\n")
+    proxy = subprocess.Popen([nginx, "-e", str(tmp_path / "error.log"), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"https://127.0.0.1:{tls}"
+    cert = str(tmp_path / "tls" / "cert.pem")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = requests.get(f"{base}/m/demo", verify=cert, timeout=5)
+                break
+            except requests.ConnectionError:
+                assert proxy.poll() is None and time.monotonic() < deadline, (tmp_path / "error.log").read_text()
+                time.sleep(0.1)
+        assert page.status_code == 200 and 'id="name"' in page.text
+        assert page.headers["Strict-Transport-Security"].startswith("max-age=63072000")
+        redirect = requests.get(f"http://127.0.0.1:{plain}/m/demo", allow_redirects=False, timeout=5)
+        assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://")
+
+        # A meeting over the proxy: the app sees HTTPS (secure cookies) and the websocket passes.
+        monkeypatch.setenv("WEBSOCKET_CLIENT_CA_BUNDLE", cert)
+        sessions = []
+        for name, code in (("Nurse Nina", pin), ("Karen Jensen", "")):
+            s = requests.Session()
+            s.verify, s.trust_env = cert, False  # not a CA bundle from the environment
+            s.headers["Referer"] = f"{base}/m/demo"  # as a browser sends it (Referrer-Policy same-origin)
+            sessions.append(http_join(base, "demo", name, code, session=s))
+        assert all(c.secure for s in sessions for c in s.cookies)
+        host, karen = (Page(base, "demo", s) for s in sessions)
+        host.wait_text('data-view="meeting"')
+        karen.wait_text('data-view="meeting"')
+        karen.send({"action": "chat", "text": "through nginx"})
+        host.wait_text("through nginx")
+        host.close()
+        karen.close()
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        app.stop()

@@ -1,4 +1,4 @@
-"""MVC_ENV=production refuses each embedded default a municipality must not run, and says what to set."""
+"""Start-up refusals: MVC_ENV=production refuses each unsafe embedded default, naming the setting; bad media settings too."""
 from __future__ import annotations
 
 import os
@@ -85,3 +85,13 @@ def test_the_command_line_refuses_to_start_and_says_what_to_change(tmp_path):
                     "MVC_SECURE_COOKIES", "MVC_ALLOW_UNSAFE"):
         assert setting in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("name, value", [("MEDIA_PORTS", "40000-39000"), ("MEDIA_PORTS", "80-90"),
+                                         ("MEDIA_PORTS", "forty"), ("MEDIA_ANNOUNCED_IP", "video.example.dk")])
+def test_a_bad_media_port_range_or_announced_address_is_refused_at_start_naming_the_setting(name, value):
+    from mvc.media_client import check_worker_settings
+
+    with pytest.raises(ValueError, match=f"MVC_{name}="):
+        check_worker_settings({"MEDIA_PORTS": "", "MEDIA_ANNOUNCED_IP": "", name: value})
+    check_worker_settings({"MEDIA_PORTS": "40000-40099", "MEDIA_ANNOUNCED_IP": "203.0.113.7"})

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test translations extract system-deps bench loadbench clean
+.PHONY: run run-lan test translations extract system-deps bench loadbench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,22 @@ extract: $(VENV)/.run-deps
 	$(BIN)/pybabel extract -F config/babel.cfg -k _l -o mvc/translations/messages.pot .
 	$(BIN)/pybabel update -i mvc/translations/messages.pot -d mvc/translations
 
-run: export MVC_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+# TLS=1: HTTPS with a self-signed certificate for LAN_IP (default: this machine's LAN
+# address), media workers announcing LAN_IP; `make run-lan` = `HOST=0.0.0.0 TLS=1 make run`.
+LAN_IP ?= $(shell $(BIN)/python -m mvc lan)
+TLS ?= 0
+export TLS
+run: export MVC_PUBLIC_URL ?= $(if $(filter 1,$(TLS)),https://$(LAN_IP):$(PORT),http://127.0.0.1:$(PORT))
+run: export MVC_MEDIA_ANNOUNCED_IP ?= $(if $(filter 1,$(TLS)),$(LAN_IP))
+run: export MVC_SECURE_COOKIES ?= $(if $(filter 1,$(TLS)),1,0)
 run: $(VENV)/.run-deps translations
 	$(BIN)/python -m mvc migrate
 	$(BIN)/python -m mvc seed
+	$(if $(filter 1,$(TLS)),$(BIN)/python -m mvc lan $(LAN_IP))
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
+
+run-lan:
+	$(MAKE) run HOST=0.0.0.0 TLS=1
 
 system-deps:
 	bash tests/system-deps.sh

@@ -1,4 +1,8 @@
-"""gunicorn settings: gthread workers, since each open websocket holds a thread."""
+"""gunicorn settings: gthread workers, since each open websocket holds a thread.
+
+TLS=1 serves HTTPS with the self-signed certificate `python -m mvc lan ADDRESS` made in
+var/tls/ (the phone demo, `make run-lan`); production terminates TLS in a reverse proxy.
+"""
 import os
 
 from config import settings
@@ -17,3 +21,9 @@ keepalive = 5
 accesslog = "-"
 # The path without its query string: invitation tokens must not land in logs.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+if os.environ.get("TLS") == "1":
+    from mvc.lan import certificate_paths
+
+    certfile, keyfile = (str(p) for p in certificate_paths())
+    if not os.path.exists(certfile):
+        raise SystemExit(f"TLS=1 needs {certfile}: run `python -m mvc lan ADDRESS` first")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +35,47 @@ def media_secret_from_env(environ: dict[str, str] | None = None) -> str:
     return env.get("MVC_MEDIA_SECRET", "")
 
 
+class UnsafeProduction(RuntimeError):
+    """MVC_ENV=production with embedded defaults that were not explicitly allowed."""
+
+
+# Embedded defaults a municipality must not run in production: name for MVC_ALLOW_UNSAFE,
+# the test on the loaded settings, and what to change instead.
+UNSAFE_DEFAULTS: dict[str, tuple[Callable[[dict[str, object], dict[str, str]], bool], str]] = {
+    "secret_key": (lambda c, env: not env.get("MVC_SECRET_KEY"),
+                   "MVC_SECRET_KEY is not set (a key generated in var/ is used): set it to a long random value"),
+    "media_secret": (lambda c, env: not env.get("MVC_MEDIA_SECRET"),
+                     "MVC_MEDIA_SECRET is not set (a secret generated in var/ is used): set it on web processes and media workers"),
+    "sqlite": (lambda c, env: str(c["DATABASE_URL"]).startswith("sqlite"),
+               "MVC_DATABASE_URL is SQLite: set it to postgresql+psycopg://…"),
+    "outbox_sms": (lambda c, env: c["SMS_BACKEND"] == "outbox",
+                   "MVC_SMS_BACKEND is outbox (SMS are never sent): set it to twilio"),
+    "outbox_mail": (lambda c, env: c["MAIL_BACKEND"] == "outbox",
+                    "MVC_MAIL_BACKEND is outbox (e-mails are never sent): set it to smtp"),
+    "insecure_cookies": (lambda c, env: not c["SECURE_COOKIES"],
+                         "MVC_SECURE_COOKIES is off (cookies travel over plain HTTP): set it to 1"),
+}
+
+
+def check_production(config: dict[str, object], env: dict[str, str]) -> None:
+    """Raise UnsafeProduction naming each unsafe default MVC_ALLOW_UNSAFE does not list."""
+    allowed = {part.strip() for part in str(config["ALLOW_UNSAFE"]).split(",") if part.strip()}
+    unknown = allowed - set(UNSAFE_DEFAULTS) - {"all"}
+    problems = [f"  {name}: {advice}" for name, (unsafe, advice) in UNSAFE_DEFAULTS.items()
+                if unsafe(config, env) and name not in allowed and "all" not in allowed]
+    if unknown:
+        problems.append(f"  MVC_ALLOW_UNSAFE names unknown defaults {sorted(unknown)}: "
+                        f"known are {', '.join(UNSAFE_DEFAULTS)}")
+    if problems:
+        raise UnsafeProduction(
+            "MVC_ENV=production refuses to start with embedded defaults:\n" + "\n".join(problems)
+            + "\nFix each, or allow it explicitly, e.g. MVC_ALLOW_UNSAFE=sqlite,outbox_sms")
+
+
 # name: (type, default, description). The README's configuration table mirrors this.
 SETTINGS: dict[str, tuple[type, object, str]] = {
+    "ENV": (str, "embedded", "embedded, or production: then refuse to start with an unsafe embedded default."),
+    "ALLOW_UNSAFE": (str, "", "Unsafe defaults production may still use, comma-separated: secret_key, media_secret, sqlite, outbox_sms, outbox_mail, insecure_cookies."),
     "SECRET_KEY": (str, None, "Signs sessions and invitation links (embedded: made once in var/)."),
     "DATABASE_URL": (str, f"sqlite:///{VAR / 'mvc.db'}", "SQLAlchemy URL: SQLite or postgresql+psycopg://…"),
     "DB_POOL_SIZE": (int, 10, "Database connections each web process keeps open."),
@@ -55,6 +95,8 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "ICE_LOOPBACK_ONLY": (bool, False, "Offer only 127.0.0.1 ICE candidates (tests, one-machine demos)."),
     "ICE_ALLOWED_NETWORKS": (str, "", "Comma-separated CIDRs of private networks workers may send media to (e.g. an internal TURN server)."),
     "MEDIA_SECRET": (str, "", "Shared secret of web processes and media workers (embedded: made once in var/)."),
+    "MEDIA_PORTS": (str, "", "UDP port range media workers bind, e.g. 40000-40099 (workers on one machine share it; empty = any port)."),
+    "MEDIA_ANNOUNCED_IP": (str, "", "Address workers offer to browsers (1:1 NAT's public address, or the LAN address); empty = their own addresses."),
     "MEDIA_ROOM_GRACE": (float, 30.0, "Seconds a worker keeps an empty media room for reconnects before closing it."),
     "HEALTH_TOKEN": (str, "", "Bearer token that shows /healthz details (workers, rooms); empty = details for nobody."),
     "TURN_SECRET": (str, "", "coturn static-auth-secret; when set, short-lived TURN credentials are minted."),
@@ -135,6 +177,10 @@ def load(environ: dict[str, str] | None = None) -> dict[str, object]:
         else:
             value = raw
         config[name] = value
+    if config["ENV"] == "production":
+        check_production(config, dict(env))
+    elif config["ENV"] != "embedded":
+        raise UnsafeProduction(f"MVC_ENV={config['ENV']!r}: want embedded or production")
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _secret_key()
     if not config["MEDIA_SECRET"]:

@@ -10,7 +10,11 @@ here, then raise PINNED.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
+import ipaddress
+import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -61,6 +65,125 @@ def harden_rtp_parsing() -> None:
 def use_loopback_only() -> None:
     """Make aioice gather only 127.0.0.1 host candidates (tests, single-machine setups)."""
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+# -- ICE ports and the announced address ----------------------------------------------
+log = logging.getLogger("media.ports")
+_ORIGINAL = {"asyncio": aioice.ice.asyncio,
+             "get_component_candidates": aioice.ice.Connection.get_component_candidates}
+
+
+class PortsExhausted(RuntimeError):
+    """Every UDP port of the worker's media range is taken (not an OSError: aioice would
+    swallow that and offer no candidate at all; this one fails the answer with a reason)."""
+
+
+class _PortPicker:
+    """Binds UDP sockets to the next free port of a fixed range (round robin)."""
+
+    def __init__(self, ports: range) -> None:
+        self.ports = ports
+        self.next = 0
+
+    def bind(self, address: str) -> socket.socket:
+        """A non-blocking UDP socket bound to `address` and a free port of the range."""
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        for _ in range(len(self.ports)):
+            port = self.ports[self.next]
+            self.next = (self.next + 1) % len(self.ports)
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.bind((address, port))
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            sock.setblocking(False)
+            return sock
+        message = (f"no free UDP port left in MVC_MEDIA_PORTS {self.ports.start}-"
+                   f"{self.ports.stop - 1} on {address}: widen the range or add a media worker")
+        log.error(message)
+        raise PortsExhausted(message)
+
+
+class _RangeLoop:
+    """The running loop, except that sockets asked for on port 0 bind inside the range.
+
+    aioice asks for the loop once per gathering, so one instance sees one gathering: when
+    the range runs out half-way, it closes the sockets it already made (aioice would not
+    know them, the exception ends its loop before it records them).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, picker: _PortPicker) -> None:
+        self._loop, self._picker = loop, picker
+        self._made: list[asyncio.BaseTransport] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def create_datagram_endpoint(self, factory: Any, local_addr: Any = None,
+                                       **kwargs: Any) -> Any:
+        if local_addr is None or local_addr[1] != 0 or kwargs:
+            return await self._loop.create_datagram_endpoint(factory, local_addr=local_addr, **kwargs)
+        try:
+            sock = self._picker.bind(local_addr[0])
+        except PortsExhausted:
+            for transport in self._made:
+                transport.close()
+            raise
+        transport, protocol = await self._loop.create_datagram_endpoint(factory, sock=sock)
+        self._made.append(transport)
+        return transport, protocol
+
+
+class _AsyncioInRange:
+    """aioice.ice's `asyncio`, whose running loop binds host candidates inside the range."""
+
+    def __init__(self, picker: _PortPicker) -> None:
+        self._picker = picker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    def get_running_loop(self) -> _RangeLoop:
+        return _RangeLoop(asyncio.get_running_loop(), self._picker)
+
+
+def bind_media_ports(ports: range | None) -> None:
+    """Make aioice bind every host candidate's UDP socket inside `ports` (None: any port).
+
+    aioice binds one socket per host address with `local_addr=(address, 0)` through
+    `asyncio.get_running_loop().create_datagram_endpoint` inside
+    `Connection.get_component_candidates`; its module's `asyncio` is replaced by one
+    whose loop turns port 0 into the next free port of the range. Ports another process
+    holds are skipped, so workers on one machine may share a range.
+    """
+    aioice.ice.asyncio = _AsyncioInRange(_PortPicker(ports)) if ports else _ORIGINAL["asyncio"]
+
+
+def announce_address(address: str | None, loopback_only: bool = False) -> None:
+    """Offer `address` (a 1:1 NAT's public or the LAN address) in every host candidate.
+
+    The worker then gathers one host candidate on the wildcard address (every interface;
+    127.0.0.1 in loopback-only mode) and writes `address` into it, as mediasoup's
+    announcedIp does. None restores aioice's own gathering.
+    """
+    original = _ORIGINAL["get_component_candidates"]
+    if address is None:
+        aioice.ice.Connection.get_component_candidates = original
+        return
+    bind_to = "127.0.0.1" if loopback_only else ("::" if ":" in address else "0.0.0.0")
+
+    async def get_component_candidates(self: aioice.ice.Connection, component: int,
+                                       addresses: list[str], timeout: int = 5) -> list[Any]:
+        candidates = await original(self, component, [bind_to], timeout)
+        for candidate in candidates:
+            if candidate.type == "host":
+                candidate.host = address
+        return candidates
+
+    aioice.ice.Connection.get_component_candidates = get_component_candidates  # type: ignore
 
 
 @contextlib.contextmanager

@@ -25,6 +25,22 @@ def parse_networks(text: str) -> tuple[Network, ...]:
                  for part in text.split(",") if part.strip())
 
 
+def parse_ports(text: str) -> range | None:
+    """A UDP port range such as "40000-40099" (both ends included); None for ""; ValueError if bad."""
+    if not text.strip():
+        return None
+    first, _, last = text.partition("-")
+    ports = range(int(first), int(last or first) + 1)
+    if not ports or ports.start < 1024 or ports.stop > 65536:
+        raise ValueError(f"media ports {text!r}: want FIRST-LAST within 1024-65535")
+    return ports
+
+
+def parse_announced(text: str) -> str | None:
+    """The address workers write into their host candidates; None for ""; ValueError if bad."""
+    return str(ipaddress.ip_address(text.strip())) if text.strip() else None
+
+
 @dataclass(frozen=True)
 class IceFilter:
     """The worker's rule for remote candidates (see the module docstring)."""

@@ -101,6 +101,7 @@ class MediaPool:
     def __init__(self, workers: int = 1, ice_servers: list[dict[str, Any]] | None = None,
                  loopback_only: bool = False, secret: str | None = None,
                  ice_allowed_networks: str = "", room_grace: float = 30.0,
+                 media_ports: str = "", announced_ip: str = "",
                  on_message: Callable[[dict[str, Any]], None] | None = None,
                  on_reassign: Callable[[list[str]], None] | None = None,
                  addresses: Iterable[str] | None = None,
@@ -113,6 +114,8 @@ class MediaPool:
         self.secret = secret or secrets.token_urlsafe(32)  # spawned workers: one per pool
         self.ice_allowed_networks = ice_allowed_networks
         self.room_grace = room_grace
+        self.worker_flags = [*(["--media-ports", media_ports] if media_ports else []),
+                             *(["--announced-ip", announced_ip] if announced_ip else [])]
         self.on_message = on_message or (lambda msg: None)
         self.on_reassign = on_reassign or (lambda rooms: None)
         self.ping_interval = ping_interval
@@ -243,7 +246,7 @@ class MediaPool:
         cmd = [self.python, "-m", "media.worker", "--port", "0", "--exit-with-parent",
                "--ice-servers", json.dumps(self.ice_servers),
                "--ice-allowed-networks", self.ice_allowed_networks,
-               "--room-grace", str(self.room_grace)]
+               "--room-grace", str(self.room_grace), *self.worker_flags]
         if self.loopback_only:
             cmd.append("--ice-loopback-only")
         env = {**os.environ, "MVC_MEDIA_SECRET": self.secret}  # never on the command line

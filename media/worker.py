@@ -2,6 +2,7 @@
 
     MVC_MEDIA_SECRET=... python -m media.worker --port N [--ice-loopback-only]
         [--ice-servers JSON] [--ice-allowed-networks CIDRS] [--room-grace SECONDS]
+        [--media-ports FIRST-LAST] [--announced-ip ADDRESS]
 
 Web processes connect over TCP, authenticate with the shared secret (a challenge-response
 handshake, see media.messages and the README) and then speak newline-delimited JSON
@@ -28,7 +29,7 @@ from config.settings import media_secret_from_env
 from . import aiortc_hooks as hooks
 from . import messages as m
 from .forward import COUNTERS
-from .ice import IceFilter, parse_networks
+from .ice import IceFilter, parse_announced, parse_networks, parse_ports
 from .peer import PeerError, rtc_configuration
 from .plan import RoomPolicy
 from .room import Room, RoomFull
@@ -300,6 +301,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated CIDRs remote candidates may be in besides public addresses")
     parser.add_argument("--room-grace", type=float, default=30.0,
                         help="seconds an empty room is kept for reconnects before it closes")
+    parser.add_argument("--media-ports", type=parse_ports, default=None,
+                        help="UDP port range for media, e.g. 40000-40099 (default: any port)")
+    parser.add_argument("--announced-ip", type=parse_announced, default=None,
+                        help="address offered in host candidates (1:1 NAT, LAN demo)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     secret = media_secret_from_env()
@@ -308,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     hooks.harden_rtp_parsing()
     if args.ice_loopback_only:
         hooks.use_loopback_only()
+    hooks.bind_media_ports(args.media_ports)
+    hooks.announce_address(args.announced_ip, args.ice_loopback_only)
     ice = IceFilter(args.ice_loopback_only, parse_networks(args.ice_allowed_networks))
     worker = Worker(rtc_configuration(json.loads(args.ice_servers)), secret, ice, args.room_grace)
     asyncio.run(run(args.host, args.port, worker, args.exit_with_parent))

@@ -1,5 +1,5 @@
 """Command line: `python -m mvc migrate | seed | platform-admin EMAIL NAME | reminders [--once] | api-client create … |
-retention [--once] [--dry-run] | webhooks [--once]`."""
+retention [--once] [--dry-run] | webhooks [--once] | lan [ADDRESS]`."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,25 @@ COMMAND_CONFIG = {"REMINDER_THREAD": False, "RETENTION_THREAD": False, "WEBHOOK_
                   "MEDIA_ADDRESSES": ""}
 
 
+def _lan(address: str | None) -> int:
+    """`lan`: print the LAN address; `lan ADDRESS`: make its certificate, print how to open MVC_PUBLIC_URL."""
+    from mvc import lan
+
+    if not address:
+        try:
+            print(lan.lan_address())
+        except OSError as exc:  # no network: say how to choose the address instead
+            print(f"no LAN address found ({exc}): set LAN_IP=…", file=sys.stderr)
+            return 1
+        return 0
+    from config import settings
+
+    cert, _key = lan.ensure_certificate(address)
+    base = settings.load()["PUBLIC_URL"] or f"https://{address}:8000"  # make run-lan sets it
+    print(lan.instructions(f"{base}/m/demo", cert))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one management command."""
     argv = sys.argv[1:] if argv is None else argv
@@ -21,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return api_client(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m mvc")
-    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders", "retention", "webhooks"])
+    parser.add_argument("command", choices=["migrate", "seed", "platform-admin", "reminders", "retention", "webhooks",
+                                            "lan"])
     parser.add_argument("email", nargs="?", help="platform-admin: the account's e-mail")
     parser.add_argument("name", nargs="?", default="Platform admin", help="platform-admin: the account's name")
     parser.add_argument("--once", action="store_true",
@@ -34,11 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         return _retention(args.once, args.dry_run)
     if args.command == "webhooks":
         return _webhooks(args.once)
+    if args.command == "lan":
+        return _lan(args.email)
 
     from config import settings
     from mvc import db
 
-    cfg = settings.load()
+    try:
+        cfg = settings.load()
+    except settings.UnsafeProduction as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if args.command == "migrate":
         db.upgrade(cfg["DATABASE_URL"])
         print("database migrated")

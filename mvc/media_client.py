@@ -104,6 +104,17 @@ class NoMedia:
         pass
 
 
+def check_worker_settings(config: dict) -> None:
+    """Refuse at start-up, naming the setting, what the media workers would refuse later."""
+    from media.ice import parse_announced, parse_ports
+
+    for name, parse in (("MEDIA_PORTS", parse_ports), ("MEDIA_ANNOUNCED_IP", parse_announced)):
+        try:
+            parse(str(config[name]))
+        except ValueError as exc:
+            raise ValueError(f"MVC_{name}={config[name]!r} is not valid: {exc}") from None
+
+
 def init_media(app: Flask) -> None:
     """Start (or connect to) the media worker pool configured for this app."""
     hub = Hub(hosts_lookup(app))
@@ -119,6 +130,7 @@ def init_media(app: Flask) -> None:
         log.warning("media_pool_missing")
         app.extensions["mvc.media"] = NoMedia()
         return
+    check_worker_settings(app.config)
     lease = None
     if addresses and app.config["REDIS_URL"]:
         lease = redis_lease(app.config["REDIS_URL"])
@@ -131,6 +143,8 @@ def init_media(app: Flask) -> None:
         secret=app.config["MEDIA_SECRET"],
         ice_allowed_networks=app.config["ICE_ALLOWED_NETWORKS"],
         room_grace=float(app.config["MEDIA_ROOM_GRACE"]),
+        media_ports=app.config["MEDIA_PORTS"],
+        announced_ip=app.config["MEDIA_ANNOUNCED_IP"],
         on_message=hub.deliver,
         on_reassign=hub.reconnect_rooms,
     )

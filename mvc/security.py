@@ -55,8 +55,10 @@ def _headers(response):
         "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    # Invitation links carry tokens: never leak them to other sites.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # Invitation links carry tokens: never leak them to other sites. Same-origin, not
+    # no-referrer: over HTTPS, Flask-WTF's CSRF check refuses a form without a same-origin
+    # Referer, so no-referrer broke every form once MVC ran on HTTPS.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
     response.headers.setdefault("X-Frame-Options", "DENY")
     return response

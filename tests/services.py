@@ -8,10 +8,15 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+import requests
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -131,3 +136,46 @@ class Redis:
             self.proc.terminate()
             self.proc.wait(10)
             shutil.rmtree(self.dir or "", ignore_errors=True)
+
+
+class Gunicorn:
+    """The app under gunicorn as `make run` starts it (TLS=1 in env: HTTPS), in its own
+    process group on a fixed port, started, stopped and killed at will."""
+
+    def __init__(self, env: dict, port: int, log_path, verify: str | bool = True) -> None:
+        self.env, self.port, self.log_path, self.verify = env, port, log_path, verify
+        scheme = "https" if env.get("TLS") == "1" else "http"
+        self.url = f"{scheme}://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+                 "--threads", "20", "wsgi:app"],
+                cwd=Path(__file__).resolve().parents[1], env=self.env, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.time() + 60
+        while True:
+            assert self.proc.poll() is None, f"gunicorn exited: {self.log_path.read_text()[-2000:]}"
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=10, verify=self.verify).status_code == 200:
+                    return
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or the worker still boots
+                pass
+            assert time.time() < deadline, "gunicorn did not answer /healthz"
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """Kill master and worker at once, as a crash or `kill -9` would."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), as a deployment's rolling restart does."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -3,53 +3,16 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-import requests
 from sqlmodel import Session, select
 
 from mvc import db as mvc_db
 from mvc.models import Room
 from mvc.seed import seed_demo
 from tests.conftest import ROOT, http_join
-from tests.services import free_port
+from tests.services import Gunicorn, free_port
 from tests.wsclient import Page
-
-
-class Gunicorn:
-    """The app in its own process group on a fixed port, started and killed at will."""
-
-    def __init__(self, env: dict, port: int, log_path) -> None:
-        self.env, self.port, self.log_path = env, port, log_path
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
-                 "--threads", "20", "wsgi:app"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.time() + 60
-        while True:
-            assert self.proc.poll() is None, f"gunicorn exited: {self.log_path.read_text()[-2000:]}"
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=10).status_code == 200:
-                    return
-            except (requests.ConnectionError, requests.Timeout):  # not listening, or the worker still boots
-                pass
-            assert time.time() < deadline, "gunicorn did not answer /healthz"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        """Kill master and worker at once, as a crash or `kill -9` would."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 @pytest.fixture
@@ -148,3 +111,62 @@ def test_a_restart_mid_meeting_keeps_every_decision_of_the_host(server):
     assert f"person-{karen_pid}" in html and "Co-host" in html
     for page in (host, karen, bo, ulla):
         page.close()
+
+
+def test_a_rolling_restart_of_two_web_processes_under_redis_keeps_the_meeting(tmp_path, postgres, redis_server):
+    """Production shape: PostgreSQL, Redis, two gunicorns; each is restarted while the other serves."""
+    import redis
+
+    store = redis.Redis.from_url(redis_server.url)
+    store.flushdb()  # the live state of rooms of earlier tests' databases (same room ids)
+    url = postgres.fresh_database(f"mvc_rolling_{os.getpid()}_{id(tmp_path)}")
+    mvc_db.upgrade(url)
+    with Session(mvc_db.make_engine(url)) as session:
+        seed_demo(session)
+        pin = session.exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MVC_")}
+    env.update(MVC_DATABASE_URL=url, MVC_REDIS_URL=redis_server.url, MVC_SECRET_KEY="rolling-test",
+               MVC_MEDIA_WORKERS="0", MVC_REMINDER_THREAD="0", MVC_RETENTION_THREAD="0",
+               MVC_LOG_LEVEL="WARNING", MVC_SEED_DEMO="0")
+    a = Gunicorn(env, free_port(), tmp_path / "a.log")
+    b = Gunicorn(env, free_port(), tmp_path / "b.log")
+    a.start()
+    b.start()
+    try:
+        host_http, host = joined(a.url, "Nurse Nina", pin)
+        karen_http, karen = joined(b.url, "Karen Jensen")
+        for msg in ({"action": "mute_all"}, {"action": "layout", "value": "host_large"},
+                    {"action": "lock", "on": "1"}):
+            host.send(msg)
+        karen.send({"action": "hand", "on": "1"})
+        host.wait_text("Meeting locked.")
+        host.wait_text('class="hand-name">Karen Jensen')
+
+        a.stop()  # the host's process goes first; Karen's keeps the meeting going
+        karen.send({"action": "chat", "text": "while the first one restarts"})
+        karen.wait_text("while the first one restarts")
+        a.start()
+        host = Page(a.url, "demo", host_http)
+        snap = host.wait_text('data-view="meeting"')
+        assert "Meeting locked." in snap and 'data-layout="host_large"' in snap
+        assert "while the first one restarts" in snap and 'class="hand-name">Karen Jensen' in snap
+
+        b.stop()  # then Karen's
+        host.send({"action": "chat", "text": "while the second one restarts"})
+        host.wait_text("while the second one restarts")
+        b.start()
+        karen = Page(b.url, "demo", karen_http)
+        snap = karen.wait_text('data-view="meeting"')
+        assert "Lower hand" in snap and "Microphone off" in snap
+        assert "while the second one restarts" in snap and 'data-layout="host_large"' in snap
+        # Both pages are in the one meeting again: a chat line crosses the two processes.
+        karen.send({"action": "chat", "text": "after both restarts"})
+        host.wait_text("after both restarts")
+        newcomer = Page(b.url, "demo", http_join(b.url, "demo", "Ulla Uhd"))
+        newcomer.wait_text('data-view="knocking"')  # still locked
+        for page in (host, karen, newcomer):
+            page.close()
+    finally:
+        a.kill()
+        b.kill()
+        store.flushdb()  # nor leave this meeting's lock to later tests

@@ -17,7 +17,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from conftest import SECRET, until, worker_in_process
+from conftest import SECRET, free_udp_ports, until, worker_in_process
 from media import aiortc_hooks as hooks
 from media.bot import Bot
 
@@ -181,3 +181,64 @@ def test_malformed_header_extension_is_a_value_error_after_hardening():
     packet = header + ext + b"payload"
     with pytest.raises(ValueError):
         RtpPacket.parse(packet, ids)
+
+
+def test_bind_media_ports_keeps_host_candidates_in_the_range_and_refuses_past_it():
+    ports = free_udp_ports(2)
+
+    async def scenario():
+        connections = [aioice.ice.Connection(ice_controlling=True) for _ in range(3)]
+        try:
+            for c in connections[:2]:
+                await c.gather_candidates()
+            with pytest.raises(hooks.PortsExhausted, match=f"MVC_MEDIA_PORTS {ports[0]}-{ports[-1]}"):
+                await connections[2].gather_candidates()
+            return sorted(c.local_candidates[0].port for c in connections[:2])
+        finally:
+            for c in connections:
+                await c.close()
+
+    hooks.bind_media_ports(ports)
+    try:
+        assert asyncio.run(scenario()) == list(ports)
+    finally:
+        hooks.bind_media_ports(None)
+    assert aioice.ice.asyncio is asyncio
+
+
+def test_announce_address_writes_the_address_into_host_candidates():
+    async def scenario():
+        connection = aioice.ice.Connection(ice_controlling=True)
+        try:
+            await connection.gather_candidates()
+            return [(c.type, c.host) for c in connection.local_candidates]
+        finally:
+            await connection.close()
+
+    hooks.announce_address("203.0.113.7", loopback_only=True)
+    try:
+        assert asyncio.run(scenario()) == [("host", "203.0.113.7")]
+    finally:
+        hooks.announce_address(None)
+    assert asyncio.run(scenario()) == [("host", "127.0.0.1")]
+
+
+def test_a_gathering_that_runs_out_of_ports_half_way_closes_what_it_bound():
+    ports = free_udp_ports(1)
+    saved = aioice.ice.get_host_addresses
+
+    async def scenario():
+        connection = aioice.ice.Connection(ice_controlling=True)
+        with pytest.raises(hooks.PortsExhausted):
+            await connection.gather_candidates()  # two addresses, one port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", ports[0]))  # free again
+        await connection.close()
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1", "127.0.0.1"]
+    hooks.bind_media_ports(ports)
+    try:
+        asyncio.run(scenario())
+    finally:
+        hooks.bind_media_ports(None)
+        aioice.ice.get_host_addresses = saved

@@ -134,7 +134,12 @@ class BoundedNacks:
 
     def add(self, packet: Any) -> bool:
         """Note a received packet; True if it revealed a new gap (a NACK should go out)."""
-        return bool(self.generator.add(packet))
+        gap = bool(self.generator.add(packet))
+        if gap:
+            now = self._clock()
+            for seq in self.generator.missing:
+                self._first.setdefault(seq, now)
+        return gap
 
     def due(self) -> list[int]:
         """Sequence numbers to NACK now (each counted as one try); gives up on old ones."""

@@ -1,7 +1,7 @@
 """Scenarios under real impairment, run by test_impairment.py inside `unshare -n`.
 
     MVC_OUTER_NETNS=$(readlink /proc/self/ns/net) unshare -n \
-        python tests/media/impaired.py downlink|one_to_one|uplink
+        python tests/media/impaired.py downlink|one_to_one|uplink|lossy_uplink
 
 Must run in a private network namespace (it refuses otherwise): it brings up that
 namespace's `lo`, runs a worker and aiortc bots on it, and limits ONE bot's traffic with
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ SECRET = "impairment-secret"
 ROOM = "weak-room"
 RATE, BURST, QUEUE_LATENCY = "300kbit", "4kb", "100ms"
 DELAY, LOSS = 0.080, 0.02
+UPLINK_LOSS = 0.25  # fraction of a publisher's packets lost in lossy_uplink
 FAST = 1_000_000  # bit/s of video a one-to-one publisher sends (well above RATE)
 
 
@@ -156,6 +158,35 @@ async def uplink(address) -> dict:
     return result
 
 
+async def lossy_uplink(address) -> dict:
+    """Two people; a quarter of a's packets are lost on the way up, with no queueing delay
+    (which aiortc's delay-based estimator would see): the worker's loss cap must act."""
+    a, b = bots = [Bot(address, ROOM, pid, secret=SECRET, video=(640, 360, 30), bitrate=FAST)
+                   for pid in "ab"]
+    await asyncio.gather(*(x.join() for x in bots))
+    a.send({"type": "policy", "room": ROOM, "policy": {"layout": "tiles"}})
+    await until(lambda: b.frames["a"] >= 10, 30, "video flowing")
+    await until(lambda: any(v > 2 * 300_000 for _, v in a.remb_received), 20,
+                "a told it may send over 600 kbit/s")
+    before = max(v for _, v in a.remb_received)
+    rng = random.Random(7)
+
+    def lossy(original):
+        async def send(data: bytes) -> None:
+            if rng.random() >= UPLINK_LOSS:
+                await original(data)
+        return send
+
+    hooks.wrap_transport_send(next(s for s in a.pc.getSenders() if s.kind == "video"), lossy)
+    start = time.monotonic()
+    took = await until(lambda: any(t > start and v < 0.8 * before for t, v in a.remb_received),
+                       20, "a told to send less")
+    result = {"remb_before": before, "remb_after": min(v for t, v in a.remb_received if t > start),
+              "came_down_after_s": round(took, 2)}
+    await asyncio.gather(*(x.leave() for x in bots), return_exceptions=True)
+    return result
+
+
 async def main(name: str) -> dict:
     """Run one scenario against a worker in this process, on this namespace's lo."""
     hooks.harden_rtp_parsing()
@@ -164,7 +195,7 @@ async def main(name: str) -> dict:
     server = await asyncio.start_server(worker.serve, "127.0.0.1", 0, limit=MAX_LINE)
     try:
         return await {"downlink": downlink, "one_to_one": one_to_one,
-                      "uplink": uplink}[name](server.sockets[0].getsockname()[:2])
+                      "uplink": uplink, "lossy_uplink": lossy_uplink}[name](server.sockets[0].getsockname()[:2])
     finally:
         server.close()
         await worker.close()

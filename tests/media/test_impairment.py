@@ -67,3 +67,9 @@ def test_one_to_one_publisher_is_told_to_send_less_when_the_subscriber_link_is_w
 def test_publisher_on_a_weak_uplink_is_told_to_send_less():
     r = scenario("uplink")
     assert r["remb_after"] < 300_000 and r["came_down_after_s"] < 5, r
+
+
+def test_publisher_with_a_lossy_uplink_is_told_to_send_less():
+    # Random loss without queueing delay: only the worker's receive-side loss cap sees it.
+    r = scenario("lossy_uplink")
+    assert r["remb_after"] < 0.8 * r["remb_before"] and r["came_down_after_s"] < 5, r

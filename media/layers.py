@@ -128,6 +128,8 @@ class Adaptation:
                 if down.up is not None and not down.paused and rate > 0:
                     self.rates[down.up] = max(rate, 0.8 * self.rates.get(down.up, rate))
         self._octets = octets
+        current = {d.up for peer in self.room.peers.values() for d in peer.downs.values()}
+        self.rates = {up: r for up, r in self.rates.items() if up in current}  # forget left ones
         return sent
 
     def _gate(self, pid: str, peer: Any, estimate: float | None, now: float) -> None:

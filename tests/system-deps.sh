@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages when it is missing: Chromium for the
 # browser tests, PostgreSQL and Redis server binaries (the tests start their own on spare
-# ports when none answers on the standard ones), and Node's npm for axe-core.
+# ports when none answers on the standard ones), Node's npm for axe-core,
+# and iproute2 (ip, tc) for the weak-network tests.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -13,6 +14,8 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# ip and tc for the weak-network tests (a private network namespace with traffic control).
+{ command -v ip && command -v tc; } >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

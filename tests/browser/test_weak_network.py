@@ -56,6 +56,7 @@ LOCAL_PORT_JS = """async () => {
 }"""
 
 
+@pytest.mark.timeout(300)
 def test_page_on_a_really_weak_downlink_says_video_paused():
     """Three Chromium pages in a private network namespace; one page's downlink is cut to
     300 kbit/s by the kernel: that page (only) says its video is paused."""
@@ -66,7 +67,7 @@ def test_page_on_a_really_weak_downlink_says_video_paused():
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {sys.executable} -m pytest "
          f"-x -q -p no:cacheprovider {__file__}::test_inside_namespace"],
-        env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        env=env, capture_output=True, text=True, timeout=280, cwd=ROOT)
     assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-4000:] + done.stderr[-2000:]
 
 

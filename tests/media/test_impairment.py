@@ -41,7 +41,7 @@ def scenario(name: str) -> dict:
     """Run one scenario of impaired.py in a fresh network namespace; its results."""
     env = {**os.environ, "MVC_OUTER_NETNS": os.readlink("/proc/self/ns/net")}
     done = subprocess.run(["unshare", "-n", sys.executable, str(SCRIPT), name],
-                          capture_output=True, text=True, env=env, timeout=180)
+                          capture_output=True, text=True, env=env, timeout=110)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -275,7 +275,7 @@ def on_sender_rtcp(sender: RTCRtpSender, callback: Callable[[Any], None]) -> Non
 
 
 def sender_octets(sender: RTCRtpSender) -> int:
-    """Payload octets the sender has sent so far (as in its RTCP sender reports)."""
+    """Payload octets sent so far: what count_sent accumulates (media.layers measures rates by it)."""
     return sender._RTCRtpSender__octet_count  # type: ignore[attr-defined]
 
 

@@ -76,7 +76,8 @@ class DownlinkFeedback:
 
     def update(self, sent_rate: float) -> None:
         """Apply the loss rule once for what the worker sent (bit/s) since the last update."""
-        self.loss_estimate = loss_rule(self.loss_estimate, sent_rate, self.loss)
+        if sent_rate > 0:  # nothing sent (or not counted): nothing learnt
+            self.loss_estimate = loss_rule(self.loss_estimate, sent_rate, self.loss)
 
     def estimate(self, corroborated: bool = False) -> float | None:
         """The subscriber's downlink in bit/s: the lower of a fresh REMB and the loss rule.

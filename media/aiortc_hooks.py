@@ -382,3 +382,33 @@ def wrap_transport_send(sender: RTCRtpSender,
     """Route every RTP packet the sender's transport sends through wrap(original) (tests: loss)."""
     transport = sender.transport
     transport._send_rtp = wrap(transport._send_rtp)  # type: ignore[method-assign]
+
+
+# -- bandwidth feedback and impairment (media.bwe, media.layers, tests) ---------------
+def on_sender_rtcp(sender: RTCRtpSender, callback: Callable[[Any], None]) -> None:
+    """Call callback(packet) for every RTCP packet routed to the sender (REMB, RR, ...),
+    before aiortc handles it as usual."""
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        callback(packet)
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def sender_octets(sender: RTCRtpSender) -> int:
+    """Payload octets sent so far: what count_sent accumulates (media.layers measures rates by it)."""
+    return sender._RTCRtpSender__octet_count  # type: ignore[attr-defined]
+
+
+def wrap_datagrams_received(pc: RTCPeerConnection,
+                            wrap: Callable[[Callable[[bytes, Any], None]], Callable[[bytes, Any], None]]) -> int:
+    """Route every UDP datagram the connection's ICE sockets receive through wrap(original)
+    (tests: delay and loss on a receiver); returns how many sockets were wrapped."""
+    count = 0
+    for t in pc.getTransceivers()[:1]:
+        for protocol in t.receiver.transport.transport._connection._protocols:
+            protocol.datagram_received = wrap(protocol.datagram_received)
+            count += 1
+    return count

@@ -13,6 +13,7 @@ import collections
 import fractions
 import json
 import math
+import random
 import re
 import time
 from collections import defaultdict
@@ -24,8 +25,9 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.codecs import is_rtx
-from aiortc.rtcrtpreceiver import NackGenerator
-from aiortc.rtp import RtpPacket, unwrap_rtx
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtp import (RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci,
+                        unpack_remb_fci, unwrap_rtx)
 
 from config.settings import media_secret_from_env
 
@@ -182,6 +184,9 @@ class Bot:
         self.errors: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.joined_at = 0.0
+        self.audio_gap: dict[str, float] = defaultdict(float)  # longest audio gap (s) per publisher
+        self._audio_last: dict[str, float] = {}
+        self.remb_received: list[tuple[float, int]] = []  # (when, bit/s) REMBs for our video
         self.tracks: list[EncodedTrack] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._writer: asyncio.StreamWriter | None = None
@@ -236,6 +241,7 @@ class Bot:
             transceiver.setCodecPreferences(
                 [c for c in caps if c.mimeType == self.mime or c.mimeType == "video/rtx"])
             hooks.on_picture_loss(sender, video.restart)
+            hooks.on_sender_rtcp(sender, self._note_remb)
             self._send_audio_level(self.pc.addTrack(audio))
         else:
             self.pc.addTransceiver("audio", direction="recvonly")
@@ -244,6 +250,32 @@ class Bot:
         self.send({"type": "offer", "room": self.room, "pid": self.pid,
                    "sdp": self.pc.localDescription.sdp})
         await asyncio.wait_for(self._answered.wait(), 10)
+
+    def _note_remb(self, packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            self.remb_received.append((time.monotonic(), unpack_remb_fci(packet.fci)[0]))
+
+    def reset_audio_gaps(self) -> None:
+        """Measure the longest audio gaps from now on."""
+        self.audio_gap.clear()
+        self._audio_last.clear()
+
+    def impair(self, delay: float, loss: float, seed: int = 1) -> None:
+        """Delay every datagram this bot receives by `delay` s and drop a `loss` fraction."""
+        loop = asyncio.get_event_loop()
+        rng = random.Random(seed)
+
+        def wrap(original: Callable[[bytes, Any], None]) -> Callable[[bytes, Any], None]:
+            def received(data: bytes, addr: Any) -> None:
+                if rng.random() >= loss:
+                    loop.call_later(delay, original, data, addr)
+            return received
+
+        assert hooks.wrap_datagrams_received(self.pc, wrap) > 0
+
+    def port(self) -> int:
+        """The local UDP port of this bot's (bundled) connection."""
+        return next(hooks.udp_sockets(self.pc)).getsockname()[1]
 
     def _send_audio_level(self, sender: Any) -> None:
         """Tag audio packets with ssrc-audio-level = self.level (-dBov; 127 is silence)."""
@@ -306,6 +338,7 @@ class Bot:
         """Count packets per publisher; like a browser, NACK lost video and take RTX."""
         state = hooks.receiver_state(receiver)
         codecs, rtx_ssrc = state.codecs, state.rtx_ssrc
+        streams, estimator = state.remote_streams, state.remote_bitrate_estimator
         original: Any = None
         nack = NackGenerator()
         seen: set[int] = set()
@@ -315,11 +348,17 @@ class Bot:
             if self.decode:
                 await original(packet, arrival_time_ms)
             self.packets += 1
+            if not self.decode:
+                await self._report(receiver, streams, estimator, codecs, packet, arrival_time_ms)
             owner = self._owner.get(t.mid or "")
             if owner is None:
                 return
             if t.kind == "audio":
                 self.audio[owner] += 1
+                now = time.monotonic()
+                if owner in self._audio_last:
+                    self.audio_gap[owner] = max(self.audio_gap[owner], now - self._audio_last[owner])
+                self._audio_last[owner] = now
                 return
             codec = codecs.get(packet.payload_type)
             retransmitted = codec is not None and is_rtx(codec)
@@ -347,6 +386,27 @@ class Bot:
             return handle
 
         hooks.replace_rtp_handler(receiver, install)
+
+    @staticmethod
+    async def _report(receiver: Any, streams: dict[int, Any], estimator: Any,
+                      codecs: dict[int, Any], packet: RtpPacket, arrival_time_ms: int) -> None:
+        """Feed aiortc's receiver reports and send REMB, like a browser's receiver does."""
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        if packet.ssrc not in streams:
+            streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        streams[packet.ssrc].add(packet)
+        if estimator is None or packet.extensions.abs_send_time is None:
+            return
+        remb = estimator.add(abs_send_time=packet.extensions.abs_send_time,
+                             arrival_time_ms=arrival_time_ms,
+                             payload_size=len(packet.payload) + packet.padding_size,
+                             ssrc=packet.ssrc)
+        rtcp_ssrc = hooks.receiver_rtcp_ssrc(receiver)
+        if remb is not None and rtcp_ssrc is not None:
+            await hooks.send_rtcp(receiver, RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)))
 
     async def _drain(self, t: Any, track: MediaStreamTrack) -> None:
         try:

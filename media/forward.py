@@ -28,6 +28,7 @@ from aiortc.rtp import (RTCP_PSFB_APP, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPack
 from aiortc import clock
 
 from . import aiortc_hooks as hooks
+from .bwe import BoundedNacks, UplinkControl
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class UpTrack:
         self.blocked = False
         self.packets = 0
         self.on_audio_level: Callable[[str, int], None] | None = None
+        self.uplink = UplinkControl()  # weak uplinks: caps the REMB we send (media.bwe)
+        self.remb_limit: float | None = None  # set by media.layers (one-to-one calls)
         self._receiver = receiver
         self._media_ssrc: int | None = None
         self._last_pli = 0.0
@@ -71,7 +74,8 @@ class UpTrack:
         state = hooks.receiver_state(r)
         codecs, rtx_ssrc = state.codecs, state.rtx_ssrc
         streams, active = state.remote_streams, state.active_ssrc
-        nack, estimator = state.nack_generator, state.remote_bitrate_estimator
+        estimator = state.remote_bitrate_estimator
+        nack = BoundedNacks(state.nack_generator) if state.nack_generator is not None else None
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             if estimator is not None and packet.extensions.abs_send_time is not None:
@@ -84,7 +88,7 @@ class UpTrack:
                 if rtcp_ssrc is not None and remb is not None:
                     await hooks.send_rtcp(r, RtcpPsfbPacket(
                         fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                        fci=pack_remb_fci(*remb)))
+                        fci=pack_remb_fci(self.uplink.remb(remb[0], self.remb_limit), remb[1])))
             codec = codecs.get(packet.payload_type)
             if codec is None:
                 return
@@ -102,7 +106,7 @@ class UpTrack:
                 codec = codecs[apt]
             self._media_ssrc = packet.ssrc
             if nack is not None and nack.add(packet):
-                await hooks.send_nack(r, packet.ssrc, sorted(nack.missing))
+                await hooks.send_nack(r, packet.ssrc, nack.take())
             await self.forward(packet, codec)
 
         hooks.replace_rtp_handler(r, lambda _original: handle)
@@ -146,6 +150,19 @@ class UpTrack:
     def _deferred_pli(self) -> None:
         self._pli_later = None
         self.request_keyframe()
+
+    def send_remb(self, bitrate: int) -> None:
+        """Tell the publisher the most it may send on this stream (RTCP REMB)."""
+        rtcp_ssrc = hooks.receiver_rtcp_ssrc(self._receiver)
+        if self._media_ssrc is not None and rtcp_ssrc is not None:
+            asyncio.ensure_future(hooks.send_rtcp(self._receiver, RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                fci=pack_remb_fci(bitrate, [self._media_ssrc]))))
+
+    def media_statistics(self) -> tuple[int, int] | None:
+        """Packets expected and received so far on the publisher's media SSRC."""
+        stats = hooks.receiver_state(self._receiver).remote_streams.get(self._media_ssrc or -1)
+        return None if stats is None else (stats.packets_expected, stats.packets_received)
 
     def _send_pli(self) -> None:
         if self._media_ssrc is not None:
@@ -196,6 +213,11 @@ class DownTrack:
         self._history: dict[int, RtpPacket] = hooks.rtp_history(sender)
         hooks.after_send_started(sender, self._started)
         hooks.on_picture_loss(sender, self._on_picture_loss)
+        # Weak downlinks (media.layers): the subscriber's REMB and receiver reports go to
+        # on_feedback; a paused down track keeps its binding but gets no packets.
+        self.on_feedback: Callable[[Any], None] | None = None
+        self.paused = False
+        hooks.on_sender_rtcp(sender, self._feedback)
 
     async def _started(self, parameters: RTCRtpSendParameters) -> None:
         self._codec = parameters.codecs[0]
@@ -207,11 +229,30 @@ class DownTrack:
         if self.up is not None:
             self.up.request_keyframe()
 
+    def _feedback(self, packet: Any) -> None:
+        if self.on_feedback is not None:
+            self.on_feedback(packet)
+
+    def pause(self, paused: bool) -> None:
+        """Stop or resume forwarding without unbinding (resuming waits for a keyframe)."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if self.up is None:
+            return
+        if paused:
+            self.up.downs.discard(self)
+        else:
+            self.up.downs.add(self)
+            self._rebound = self._last_seq is not None
+            self.up.request_keyframe()
+
     def bind(self, up: UpTrack) -> None:
         """Start forwarding `up` on this sender (a re-bound sender keeps seq/ts contiguous)."""
         self.unbind()
         self.up = up
-        up.downs.add(self)
+        if not self.paused:
+            up.downs.add(self)
         self._rebound = self._last_seq is not None
         if self._codec is not None:
             up.request_keyframe()

@@ -257,7 +257,8 @@ def policy_message(room: str, policy: dict[str, Any]) -> PolicyMsg:
 
 
 # -- worker → web -------------------------------------------------------------------
-REPLY_TYPES = ("answer", "offer", "error", "speaker", "policy_refused", "room_closed", "pong")
+REPLY_TYPES = ("answer", "offer", "error", "speaker", "policy_refused", "room_closed", "pong",
+               "downlink")
 
 
 @dataclass
@@ -296,6 +297,12 @@ def error(message: str, pid: str | None = None, room: str | None = None) -> Repl
 def speaker(room: str, pid: str) -> Reply:
     """pid is the room's active speaker now (for every page of the room)."""
     return Reply("speaker", to=ROOM, room=room, pid=pid)
+
+
+def downlink(room: str, pid: str, video_paused: bool) -> Reply:
+    """pid's downlink is too weak for (some of) its video: message "video_paused", or "ok"."""
+    return Reply("downlink", to=pid, room=room, pid=pid,
+                 message="video_paused" if video_paused else "ok")
 
 
 def policy_refused(room: str, message: str) -> Reply:

@@ -22,6 +22,7 @@ from . import aiortc_hooks as hooks
 from . import messages as m
 from .forward import DownTrack, SilentTrack, UpTrack
 from .ice import CandidateBudget, IceFilter
+from .opus import with_fec_and_dtx
 from .sdpmap import Codecs, Extensions, tables_from
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class Peer:
             await self.pc.setLocalDescription(answer)
             self._reusable()
             enlarge_socket_buffers(self.pc)
-            self.reply(m.answer(self.room, self.pid, self.pc.localDescription.sdp))
+            self.reply(m.answer(self.room, self.pid, with_fec_and_dtx(self.pc.localDescription.sdp)))
             self.ready = True
             return new
 
@@ -206,7 +207,7 @@ class Peer:
                 offer = await self.pc.createOffer()
             await self.pc.setLocalDescription(offer)
             self._reusable()
-            self.reply(m.offer(self.room, self.pid, self.pc.localDescription.sdp))
+            self.reply(m.offer(self.room, self.pid, with_fec_and_dtx(self.pc.localDescription.sdp)))
 
     def sync(self, wanted: dict[tuple[str, str], UpTrack]) -> bool:
         """Forward exactly `wanted` ((publisher, name) → up track); True if SDP must change.

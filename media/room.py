@@ -13,6 +13,7 @@ from aiortc import RTCConfiguration
 from . import messages as m
 from .forward import UpTrack
 from .ice import IceFilter
+from .layers import Adaptation
 from .peer import Peer, Reply
 from .plan import RoomPolicy, can_join, compute_plan, screen_receivers
 from .speaker import SpeakerDetector
@@ -54,6 +55,8 @@ class Room:
         self._grace = grace
         self._expiry: asyncio.TimerHandle | None = None
         self._ticker = self.spawn(self._tick_speaker())
+        self.adaptation = Adaptation(self)  # weak networks: pausing, REMB caps
+        self.spawn(self.adaptation.run())
         self._watch_empty()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
@@ -125,6 +128,7 @@ class Room:
         """Remove a participant and stop forwarding its media."""
         peer = self.peers.pop(pid, None)
         self.speaker.forget(pid)
+        self.adaptation.forget(pid)
         self._watch_empty()
         if peer is not None:
             await self._close_peer(peer)
@@ -184,7 +188,10 @@ class Room:
                         wanted[(pub, kind)] = up
             if screen is not None and pid in screen_to:
                 wanted[(screen.pid, "screen")] = screen
-            if peer.sync(wanted):
+            changed = peer.sync(wanted)
+            for down in peer.downs.values():
+                self.adaptation.watch(down, pid)
+            if changed:
                 self.spawn(self._renegotiate(peer))
 
     async def _renegotiate(self, peer: Peer) -> None:

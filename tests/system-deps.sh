@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages when it is missing: Chromium for the
 # browser tests, PostgreSQL and Redis server binaries (the tests start their own on spare
-# ports when none answers on the standard ones), Node's npm for axe-core, and nginx, Caddy
-# and coturn, whose own tools check the sample configurations in config/.
+# ports when none answers on the standard ones), Node's npm for axe-core, iproute2 (ip, tc)
+# for the weak-network tests, and nginx, Caddy and coturn, whose own tools check the sample
+# configurations in config/.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -14,6 +15,8 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# ip and tc for the weak-network tests (a private network namespace with traffic control).
+{ command -v ip && command -v tc; } >/dev/null 2>&1 || need+=(iproute2)
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 tools=()
 have nginx || tools+=(nginx)

@@ -9,7 +9,9 @@
  *               and dispatches "mvc:tiles" on document when tiles come or go.
  * MVCMedia.start() rejects when the browser cannot do WebRTC (no or a blocked RTCPeerConnection).
  * MVCMedia.handle(msg)  for worker messages relayed by the server:
- *               answer, offer (renegotiation), error, speaker, reconnect (worker replaced).
+ *               answer, offer (renegotiation), error, speaker, reconnect (worker replaced),
+ *               downlink (video paused for a poor connection: shows #video-paused, and
+ *               the container gets class "video-paused", which hides non-speakers' video).
  * MVCMedia.switchDevice(kind, deviceId), setLocal(kind, on), pip(pid), pc(), stop().
  * MVCMedia.share(on) -> Promise<bool>: start (getDisplayMedia) or stop sending the screen;
  *               false if the user cancelled the picker. opts.onShareEnded() is called when
@@ -30,6 +32,12 @@
     opts.container.querySelectorAll(".tile").forEach(function (el) {
       el.classList.toggle("speaking", el.dataset.pid === speaker);
     });
+  }
+
+  function videoPaused(on) {
+    var note = document.getElementById("video-paused");
+    if (note) note.hidden = !on;
+    opts.container.classList.toggle("video-paused", on);
   }
 
   // The page learns of new and removed tiles by "mvc:tiles" (names, host and hand marks, layout).
@@ -196,6 +204,8 @@
       } else if (msg.type === "speaker") {
         speaker = msg.pid;
         markSpeaker();
+      } else if (msg.type === "downlink") {
+        videoPaused(msg.message === "video_paused");
       } else if (msg.type === "reconnect") {
         restart(0);
       } else if (msg.type === "error" && !/^offer failed: glare/.test(msg.message || "")) {

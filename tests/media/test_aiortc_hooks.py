@@ -72,6 +72,25 @@ def seen() -> dict:
             a.level, b.level = 10, 127
             await until(lambda: room.speaker.current == "a", what="a speaking")
             out["speaker"] = room.speaker.current
+            # on_sender_rtcp: b's receiver reports and REMB reach the worker's down sender
+            # (the worker's room hooks every down track; b's bot reports like a browser)
+            feedback = room.adaptation.feedback["b"]
+            await until(lambda: feedback.remb is not None and feedback.reports > 2,
+                        what="b's RTCP feedback at the worker")
+            out["feedback_reports"] = feedback.reports
+            out["octets"] = hooks.sender_octets(down.sender)
+            # wrap_datagrams_received: every datagram b receives passes the wrapper
+            got = []
+
+            def count(original):
+                def received(data, addr):
+                    got.append(len(data))
+                    original(data, addr)
+                return received
+
+            out["wrapped"] = hooks.wrap_datagrams_received(b.pc, count)
+            before = b.packets
+            await until(lambda: len(got) > 10 and b.packets > before + 10, what="wrapped datagrams")
             await asyncio.gather(*(x.leave() for x in bots))
 
     asyncio.run(scenario())
@@ -125,6 +144,15 @@ def test_picture_loss_and_nack_reach_the_publisher(seen):
 
 def test_wrapped_frame_source_tags_audio_levels(seen):
     assert seen["speaker"] == "a"
+
+
+def test_sender_rtcp_and_octets_carry_subscriber_feedback(seen):
+    assert seen["feedback_reports"] > 2  # on_sender_rtcp: REMB and receiver reports
+    assert seen["octets"] > 10_000  # sender_octets: what the worker sent b for a's video
+
+
+def test_wrapped_datagrams_are_what_the_connection_receives(seen):
+    assert seen["wrapped"] == 1  # one bundled loopback socket
 
 
 def test_use_loopback_only():

@@ -1,0 +1,170 @@
+"""Bandwidth estimation from RTCP feedback, and bounded NACKs (no aiortc imports but rtp).
+
+Downlink: every subscriber's browser reports on what the worker sends it — REMB (its
+receive-side estimate for all the video it gets) and receiver reports (the fraction of
+packets lost per stream). `DownlinkFeedback` keeps both for one subscriber and turns them
+into one estimate in bit/s with the loss-based rule of Google congestion control: more
+than 10 % loss → the estimate drops to the sent rate × (1 − loss/2); under 2 % → it may
+grow by 5 % per update. media.layers uses it to pause video and to tell a one-to-one
+publisher to send less.
+
+Uplink: `UplinkControl` applies the same rule to what the worker receives from a
+publisher (its receive-side loss), and caps the REMB the worker sends that publisher.
+
+`BoundedNacks` keeps the worker from asking a publisher again and again for packets that
+will not come in time: a lost packet is NACKed at most NACK_TRIES times and never after
+NACK_WINDOW seconds, so subscribers are not made to wait for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc.rtp import (RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket,
+                        unpack_remb_fci)
+
+LOSS_HIGH = 0.10  # above this loss fraction the estimate comes down
+LOSS_LOW = 0.02  # below this it may go up
+GROWTH = 1.05  # per update while loss is low
+LOSS_SMOOTHING = 0.5  # weight of the newest loss report
+FEEDBACK_STALE = 5.0  # seconds after which a REMB no longer counts
+MIN_ESTIMATE = 30_000  # bit/s: never tell anyone to go below this (audio must fit)
+NACK_TRIES = 3  # a lost packet is asked for at most this many times
+NACK_WINDOW = 0.5  # seconds after which a lost packet is given up
+
+
+def loss_rule(estimate: float | None, rate: float, loss: float) -> float | None:
+    """One step of the loss-based controller: the new estimate (None: no limit known yet)."""
+    if loss > LOSS_HIGH:
+        base = rate if estimate is None else min(estimate, rate)
+        return max(MIN_ESTIMATE, base * (1 - loss / 2))
+    if loss < LOSS_LOW and estimate is not None:
+        return estimate * GROWTH
+    return estimate
+
+
+class DownlinkFeedback:
+    """What one subscriber reports about its downlink, as one estimate in bit/s."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.remb: float | None = None
+        self.loss = 0.0
+        self.loss_estimate: float | None = None
+        self.reports = 0  # RTCP packets seen (REMB or receiver reports)
+        self._clock = clock
+        self._remb_at = 0.0
+        self._last_packet: Any = None
+
+    def on_rtcp(self, packet: Any) -> None:
+        """Take one RTCP packet from the subscriber (each one once, whichever sender got it)."""
+        if packet is self._last_packet:
+            return  # aiortc hands a compound report to every sender it names
+        self._last_packet = packet
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                self.remb = float(unpack_remb_fci(packet.fci)[0])
+            except ValueError:
+                return
+            self._remb_at = self._clock()
+            self.reports += 1
+        elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and packet.reports:
+            worst = max(r.fraction_lost for r in packet.reports) / 256
+            self.loss = LOSS_SMOOTHING * worst + (1 - LOSS_SMOOTHING) * self.loss
+            self.reports += 1
+
+    def update(self, sent_rate: float) -> None:
+        """Apply the loss rule once for what the worker sent (bit/s) since the last update."""
+        if sent_rate > 0:  # nothing sent (or not counted): nothing learnt
+            self.loss_estimate = loss_rule(self.loss_estimate, sent_rate, self.loss)
+
+    def estimate(self, corroborated: bool = False) -> float | None:
+        """The subscriber's downlink in bit/s: the lower of a fresh REMB and the loss rule.
+
+        With `corroborated`, a REMB counts only while there is loss too: a receiver's
+        REMB starts low and ramps up, which must not pause anyone's video.
+        """
+        values = [v for v in (self.loss_estimate,) if v is not None]
+        fresh = self.remb is not None and self._clock() - self._remb_at < FEEDBACK_STALE
+        if fresh and (not corroborated or self.loss >= LOSS_LOW):
+            values.append(self.remb)  # type: ignore[arg-type]
+        return min(values) if values else None
+
+
+class UplinkControl:
+    """The most the worker lets one publisher's video send (its REMB), from receive-side loss."""
+
+    def __init__(self) -> None:
+        self.cap: float | None = None
+        self.loss = 0.0
+        self.estimator: float | None = None  # aiortc's own delay-based REMB value
+        self._expected = 0
+        self._received = 0
+
+    def update(self, expected: int, received: int, rate: float) -> None:
+        """Account the publisher's packet counters (cumulative) and received rate (bit/s)."""
+        d_expected, d_received = expected - self._expected, received - self._received
+        self._expected, self._received = expected, received
+        if d_expected <= 0 or rate <= 0:
+            return
+        self.loss = max(0.0, (d_expected - d_received) / d_expected)
+        self.cap = loss_rule(self.cap, rate, self.loss)
+        if self.cap is not None and self.estimator is not None and self.cap > self.estimator:
+            self.cap = None  # recovered: the delay-based estimate leads again
+
+    def remb(self, estimate: float, limit: float | None = None) -> int:
+        """The REMB value to send: aiortc's estimate, capped by uplink loss and by `limit`."""
+        self.estimator = estimate
+        return self.value(limit) or int(estimate)
+
+    def value(self, limit: float | None = None) -> int | None:
+        """The least of aiortc's last estimate, the loss cap and `limit` (None: no limit)."""
+        values = [v for v in (self.estimator, self.cap, limit) if v is not None]
+        return int(max(MIN_ESTIMATE, min(values))) if values else None
+
+
+class BoundedNacks:
+    """A NACK generator's missing set, pruned so no packet is asked for too often or late."""
+
+    def __init__(self, generator: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        self.generator = generator
+        self._clock = clock
+        self._first: dict[int, float] = {}
+        self._tries: dict[int, int] = {}
+
+    def add(self, packet: Any) -> bool:
+        """Note a received packet; True if it revealed a new gap (a NACK should go out)."""
+        gap = bool(self.generator.add(packet))
+        if gap:
+            now = self._clock()
+            for seq in self.generator.missing:
+                self._first.setdefault(seq, now)
+        return gap
+
+    def due(self) -> list[int]:
+        """Sequence numbers to NACK now (each counted as one try); gives up on old ones."""
+        missing: set[int] = self.generator.missing
+        now = self._clock()
+        for seq in list(self._first):
+            if seq not in missing:
+                del self._first[seq]
+                self._tries.pop(seq, None)
+        out = []
+        for seq in sorted(missing):
+            first = self._first.setdefault(seq, now)
+            tries = self._tries.get(seq, 0)
+            if tries >= NACK_TRIES or now - first > NACK_WINDOW:
+                missing.discard(seq)  # will not come in time: stop waiting for it
+                del self._first[seq]
+                self._tries.pop(seq, None)
+                continue
+            out.append(seq)
+        return out
+
+    def take(self) -> list[int]:
+        """The sequence numbers for one NACK, counting a try for each."""
+        out = self.due()
+        for seq in out:
+            self._tries[seq] = self._tries.get(seq, 0) + 1
+        return out

@@ -1,0 +1,119 @@
+"""Bandwidth feedback, video pausing, bounded NACKs and Opus FEC/DTX, decision by decision."""
+from __future__ import annotations
+
+import asyncio
+
+from aiortc import RTCPeerConnection
+from aiortc.rtcrtpreceiver import NackGenerator
+from aiortc.rtp import (RTCP_PSFB_APP, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPacket,
+                        RtpPacket, pack_remb_fci)
+
+from media import bwe
+from media.bwe import BoundedNacks, DownlinkFeedback, UplinkControl, loss_rule
+from media.layers import EVERYTHING, HOLD, NO_VIDEO, SETTLE, SPEAKER_ONLY, VideoGate
+from media.opus import with_fec_and_dtx
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rr(fraction: float) -> RtcpRrPacket:
+    info = RtcpReceiverInfo(ssrc=1, fraction_lost=int(fraction * 256), packets_lost=0,
+                            highest_sequence=0, jitter=0, lsr=0, dlsr=0)
+    return RtcpRrPacket(ssrc=9, reports=[info])
+
+
+def remb(bps: int) -> RtcpPsfbPacket:
+    return RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=9, media_ssrc=0, fci=pack_remb_fci(bps, [1]))
+
+
+def test_loss_rule_cuts_on_heavy_loss_grows_on_none_and_holds_between():
+    assert loss_rule(None, 1_000_000, 0.5) == 750_000
+    assert loss_rule(800_000, 1_000_000, 0.0) == 800_000 * bwe.GROWTH
+    assert loss_rule(800_000, 1_000_000, 0.05) == 800_000
+    assert loss_rule(None, 1_000_000, 0.0) is None  # no loss yet: no limit
+    assert loss_rule(None, 10_000, 0.9) == bwe.MIN_ESTIMATE
+
+
+def test_downlink_feedback_counts_each_compound_packet_once_and_trusts_remb_only_with_loss():
+    clock = Clock()
+    f = DownlinkFeedback(clock)
+    packet = rr(0.5)
+    for _ in range(3):  # aiortc hands one compound report to each sender it names
+        f.on_rtcp(packet)
+    assert f.reports == 1 and f.loss == 0.25
+    f.on_rtcp(remb(200_000))
+    assert f.estimate() == 200_000
+    for _ in range(4):
+        f.on_rtcp(rr(0.0))
+    assert f.loss < bwe.LOSS_LOW
+    assert f.estimate(corroborated=True) is None  # a ramping REMB alone pauses nobody
+    clock.now += bwe.FEEDBACK_STALE + 1
+    assert f.estimate() is None  # a stale REMB no longer counts
+
+
+def test_uplink_control_caps_the_remb_on_receive_side_loss_and_lets_go_when_recovered():
+    u = UplinkControl()
+    assert u.remb(1_500_000) == 1_500_000
+    u.update(100, 100, rate=1_000_000)
+    u.update(200, 160, rate=1_000_000)  # 40 % lost
+    assert u.cap == 800_000 and u.remb(1_500_000) == 800_000
+    assert u.remb(1_500_000, limit=250_000) == 250_000  # a one-to-one subscriber's limit
+    for n in range(3, 20):
+        u.update(n * 100, n * 100 - 40, rate=1_000_000)  # no new loss: grows back
+    assert u.cap is None and u.remb(1_500_000) == 1_500_000
+
+
+def test_bounded_nacks_give_up_after_tries_or_window():
+    clock = Clock()
+    nacks = BoundedNacks(NackGenerator(), clock)
+    nacks.add(RtpPacket(sequence_number=1))
+    assert nacks.add(RtpPacket(sequence_number=3))  # 2 is missing
+    for _ in range(bwe.NACK_TRIES):
+        assert nacks.take() == [2]
+    assert nacks.take() == []  # asked often enough: subscribers are not kept waiting
+    assert nacks.add(RtpPacket(sequence_number=5))
+    clock.now += bwe.NACK_WINDOW + 0.1
+    assert nacks.take() == []  # too late to be of use
+
+
+def test_video_gate_pauses_non_speakers_then_all_and_resumes_after_hold():
+    gate = VideoGate()
+    need = {EVERYTHING: 900_000, SPEAKER_ONLY: 300_000, NO_VIDEO: 0}.__getitem__
+    now = 10.0
+    assert gate.decide(now, None, need) == EVERYTHING  # no feedback yet
+    assert gate.decide(now, 500_000, need) == SPEAKER_ONLY
+    assert gate.decide(now + 0.1, 100_000, need) == SPEAKER_ONLY  # settling
+    now += SETTLE
+    assert gate.decide(now, 100_000, need) == NO_VIDEO
+    assert gate.decide(now + HOLD / 2, 5_000_000, need) == NO_VIDEO  # held
+    now += HOLD * 4
+    assert gate.decide(now, 500_000, need) == SPEAKER_ONLY
+    now += gate.hold + SETTLE
+    assert gate.decide(now, 2_000_000, need) == EVERYTHING
+
+
+def test_opus_gets_inband_fec_and_dtx_in_what_the_worker_sends():
+    async def scenario():
+        a, b = RTCPeerConnection(), RTCPeerConnection()
+        a.addTransceiver("audio")
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        sdp = with_fec_and_dtx(b.localDescription.sdp)
+        await a.setRemoteDescription(type(b.localDescription)(sdp=sdp, type="answer"))
+        await a.close()
+        await b.close()
+        return b.localDescription.sdp, sdp
+
+    before, after = asyncio.run(scenario())
+    assert "useinbandfec=1" not in before
+    fmtp = [line for line in after.split("\r\n") if line.startswith("a=fmtp:")]
+    assert any("useinbandfec=1" in line and "usedtx=1" in line for line in fmtp), fmtp
+    assert with_fec_and_dtx("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=0") \
+        == "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1;usedtx=1"

@@ -10,6 +10,7 @@ here, then raise PINNED.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import struct
@@ -20,7 +21,10 @@ from typing import Any
 import aioice
 import aioice.ice
 import aiortc
+import aiortc.clock
+import aiortc.rtcdtlstransport as rtcdtls
 import aiortc.rtcpeerconnection as rtcpc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, rtp
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
@@ -224,12 +228,6 @@ def set_stream_ids(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
     sender._track_id = track_id
 
 
-async def send_rtp(sender: RTCRtpSender, packet: rtp.RtpPacket) -> None:
-    """Send one RTP packet on the sender's transport, bypassing its encoder."""
-    transport = sender.transport
-    await transport._send_rtp(packet.serialize(transport._rtp_header_extensions_map))
-
-
 def count_sent(sender: RTCRtpSender, ntp: int, timestamp: int, octets: int) -> None:
     """Account one sent packet in the sender's RTCP sender reports."""
     sender._RTCRtpSender__ntp_timestamp = ntp  # type: ignore[attr-defined]
@@ -259,3 +257,120 @@ def wrap_transport_send(sender: RTCRtpSender,
     """Route every RTP packet the sender's transport sends through wrap(original) (tests: loss)."""
     transport = sender.transport
     transport._send_rtp = wrap(transport._send_rtp)  # type: ignore[method-assign]
+
+
+# -- the direct packet path (no coroutine, queue or RtpPacket per forwarded packet) ----
+def extension_ids(sender: RTCRtpSender) -> rtp.HeaderExtensions:
+    """The header extension ids negotiated on the sender's transport (None: not negotiated)."""
+    return sender.transport._rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore
+
+
+def rtp_sender(sender: RTCRtpSender) -> Callable[[bytes], int]:
+    """A plain function sending one RTP packet: SRTP protect, then the selected ICE pair's
+    socket, with no coroutine in between. It returns the bytes sent; ConnectionError when
+    the transport is not (or no longer) connected."""
+    connected = rtcdtls.State.CONNECTED
+
+    def send(data: bytes) -> int:
+        dtls = sender.transport
+        if dtls._state is not connected:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        data = dtls._tx_srtp.protect(data)
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            raise ConnectionError("Cannot send data, not connected")
+        pair.protocol.transport.sendto(data, pair.remote_addr)
+        dtls._RTCDtlsTransport__tx_bytes += len(data)
+        dtls._RTCDtlsTransport__tx_packets += 1
+        return len(data)
+
+    return send
+
+
+class _RawHistory(dict):  # type: ignore[type-arg]
+    """A sender's retransmission history holding serialized packets, parsed only on NACK."""
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        super().__init__()
+        self._sender = sender
+
+    def get(self, key: int, default: Any = None) -> Any:
+        raw = super().get(key)
+        if raw is None:
+            return default
+        return rtp.RtpPacket.parse(raw, self._sender.transport._rtp_header_extensions_map)
+
+
+def raw_rtp_history(sender: RTCRtpSender) -> dict[int, bytes]:
+    """Give the sender a history of serialized packets (seq % RTP_HISTORY_SIZE → bytes),
+    answered on NACK (with RTX) like its own, and return it for filling."""
+    history = _RawHistory(sender)
+    sender._RTCRtpSender__rtp_history = history  # type: ignore[attr-defined]
+    return history
+
+
+SyncRtpHandler = Callable[[rtp.RtpPacket, int], None]
+
+
+def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
+    """Call handle(packet, arrival_time_ms) for the receiver's RTP straight from the UDP
+    socket's callback: no STUN parse attempt, queue hand-off or DTLS-transport coroutine.
+    DTLS, STUN and RTCP keep aiortc's path."""
+
+    async def queued(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
+        handle(packet, arrival_time_ms)
+
+    r._handle_rtp_packet = queued  # type: ignore[method-assign]
+    dtls = r.transport
+    handlers = getattr(dtls, "_mvc_direct", None)
+    if handlers is not None:
+        handlers[r] = handle
+        return
+    handlers = dtls._mvc_direct = {r: handle}
+    connection = dtls.transport._connection
+    queue = connection.data_received
+    connected = rtcdtls.State.CONNECTED
+    extensions_map, router = dtls._rtp_header_extensions_map, dtls._rtp_router
+    current_ms = aiortc.clock.current_ms
+
+    def data_received(data: bytes, component: int) -> None:
+        if len(data) < 12:
+            queue(data, component)
+            return
+        first = data[0]
+        srtp = dtls._rx_srtp
+        if (first < 128 or first > 191 or srtp is None or dtls._state is not connected
+                or 191 < data[1] < 209):  # not SRTP, or SRTCP (as aiortc's is_rtcp)
+            queue(data, component)
+            return
+        arrival_ms = current_ms()
+        dtls._RTCDtlsTransport__rx_bytes += len(data)
+        dtls._RTCDtlsTransport__rx_packets += 1
+        try:
+            packet = rtp.RtpPacket.parse(srtp.unprotect(data), extensions_map)
+        except (pylibsrtp.Error, ValueError):
+            return
+        receiver = router.route_rtp(packet)
+        direct = handlers.get(receiver)
+        if direct is not None:
+            direct(packet, arrival_ms)
+        elif receiver is not None:
+            asyncio.ensure_future(receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_ms))
+
+    connection.data_received = data_received
+
+    for protocol in connection._protocols:
+        _skip_stun_parse_for_media(protocol, connection)
+
+
+def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> None:
+    """Hand RTP/RTCP datagrams (first byte 128-191) to the connection without trying STUN."""
+    stun_path = protocol.datagram_received
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        if 127 < data[0] < 192:
+            connection.data_received(data, protocol.local_candidate.component)
+        else:
+            stun_path(data, addr)
+
+    protocol.datagram_received = datagram_received

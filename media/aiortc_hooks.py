@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,6 @@ from typing import Any
 import aioice
 import aioice.ice
 import aiortc
-import aiortc.clock
 import aiortc.rtcdtlstransport as rtcdtls
 import aiortc.rtcpeerconnection as rtcpc
 import pylibsrtp
@@ -260,6 +260,21 @@ def wrap_transport_send(sender: RTCRtpSender,
 
 
 # -- the direct packet path (no coroutine, queue or RtpPacket per forwarded packet) ----
+NTP_UNIX_OFFSET = 2208988800  # seconds from 1900 (NTP's epoch, aiortc.clock's) to 1970
+
+
+def current_ms() -> int:
+    """aiortc.clock.current_ms() (ms since 1900) without building datetime objects."""
+    return int((time.time() + NTP_UNIX_OFFSET) * 1000)
+
+
+def current_ntp_time() -> int:
+    """aiortc.clock.current_ntp_time() (64-bit NTP) without building datetime objects."""
+    now = time.time() + NTP_UNIX_OFFSET
+    seconds = int(now)
+    return (seconds << 32) | int((now - seconds) * (1 << 32))
+
+
 def extension_ids(sender: RTCRtpSender) -> rtp.HeaderExtensions:
     """The header extension ids negotiated on the sender's transport (None: not negotiated)."""
     return sender.transport._rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore
@@ -331,7 +346,6 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
     queue = connection.data_received
     connected = rtcdtls.State.CONNECTED
     extensions_map, router = dtls._rtp_header_extensions_map, dtls._rtp_router
-    current_ms = aiortc.clock.current_ms
 
     def data_received(data: bytes, component: int) -> None:
         if len(data) < 12:

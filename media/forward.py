@@ -127,7 +127,7 @@ class UpTrack:
             self._recent_order.append(seq)
             if len(self._recent_order) > RECENT_SEQUENCES:
                 self._recent.discard(self._recent_order.popleft())
-        ntp = clock.current_ntp_time()
+        ntp = hooks.current_ntp_time()
         abs_send_time = (ntp >> 14) & 0x00FFFFFF
         level = packet.extensions.audio_level
         level_byte = ((0x80 if level[0] else 0) | level[1]) if level else 0x7F

@@ -378,7 +378,8 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
 
 
 def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> None:
-    """Hand RTP/RTCP datagrams (first byte 128-191) to the connection without trying STUN."""
+    """Hand RTP/RTCP datagrams (first byte 128-191) to the connection without trying STUN,
+    and let one readiness event of the socket read every datagram already queued."""
     stun_path = protocol.datagram_received
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
@@ -388,3 +389,29 @@ def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> None:
             stun_path(data, addr)
 
     protocol.datagram_received = datagram_received
+    transport = protocol.transport
+    if transport is not None and hasattr(transport, "_sock_fd"):  # asyncio's selector loop
+        transport._loop._add_reader(transport._sock_fd, _draining_reader(transport, protocol))
+
+
+DRAIN_AT_ONCE = 64  # datagrams read per readiness event at most (then others get a turn)
+
+
+def _draining_reader(transport: Any, protocol: Any) -> Callable[[], None]:
+    """asyncio's datagram _read_ready, reading until the socket is empty (or DRAIN_AT_ONCE)."""
+    recvfrom, size = transport._sock.recvfrom, transport.max_size
+
+    def read_ready() -> None:
+        for _ in range(DRAIN_AT_ONCE):
+            if transport._conn_lost:
+                return
+            try:
+                data, addr = recvfrom(size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            protocol.datagram_received(data, addr)
+
+    return read_ready

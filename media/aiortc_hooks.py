@@ -348,6 +348,8 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
     extensions_map, router = dtls._rtp_header_extensions_map, dtls._rtp_router
 
     def data_received(data: bytes, component: int) -> None:
+        if not wrapped:  # the sockets exist once gathered (after this hook, on a first offer)
+            wrapped.extend(_skip_stun_parse_for_media(p, connection) for p in connection._protocols)
         if len(data) < 12:
             queue(data, component)
             return
@@ -371,13 +373,11 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
         elif receiver is not None:
             asyncio.ensure_future(receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_ms))
 
+    wrapped: list[Any] = []
     connection.data_received = data_received
 
-    for protocol in connection._protocols:
-        _skip_stun_parse_for_media(protocol, connection)
 
-
-def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> None:
+def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> Any:
     """Hand RTP/RTCP datagrams (first byte 128-191) to the connection without trying STUN,
     and let one readiness event of the socket read every datagram already queued."""
     stun_path = protocol.datagram_received
@@ -392,6 +392,7 @@ def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> None:
     transport = protocol.transport
     if transport is not None and hasattr(transport, "_sock_fd"):  # asyncio's selector loop
         transport._loop._add_reader(transport._sock_fd, _draining_reader(transport, protocol))
+    return protocol
 
 
 DRAIN_AT_ONCE = 64  # datagrams read per readiness event at most (then others get a turn)

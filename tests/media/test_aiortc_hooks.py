@@ -79,6 +79,12 @@ def seen() -> dict:
             ids = hooks.extension_ids(down.sender)
             out["extension_ids"] = (ids.mid, ids.abs_send_time)
             out["direct"] = getattr(up.receiver.transport, "_mvc_direct", {}).get(up.receiver)
+            protocols = up.receiver.transport.transport._connection._protocols
+            selector = asyncio.get_running_loop()._selector
+            out["socket_path"] = [
+                (p.datagram_received.__qualname__.split(".")[0],
+                 selector.get_key(p.transport._sock_fd).data[0]._callback.__qualname__.split(".")[0])
+                for p in protocols]
             # rtp_sender: one plain call puts one SRTP packet on the wire to b (a fresh
             # sequence number, which the forwarded stream then skips)
             seq = (down._last_seq + 1) & 0xFFFF
@@ -157,6 +163,9 @@ def test_direct_packet_path_hooks(seen):
     assert all(seen["extension_ids"])  # extension_ids: mid and abs-send-time negotiated with b
     assert callable(seen["direct"])  # handle_rtp_directly: installed on the DTLS transport
     assert seen["up_packets"] > 10  # ... and the packets reached it
+    # ... and media skips the STUN parse, one readiness event reading every queued datagram
+    assert seen["socket_path"] and set(seen["socket_path"]) == {
+        ("_skip_stun_parse_for_media", "_draining_reader")}
     assert seen["direct_send"]  # rtp_sender
 
 

@@ -2,9 +2,10 @@
 
 Nothing is decoded, re-encoded or re-packetised. The publisher's receiver keeps aiortc's
 SRTP, RTCP receiver reports, REMB and NACK generation, but its jitter buffer, depayloader
-and decoder thread are bypassed: each packet is handed to the down tracks, which rewrite
-SSRC, payload type, sequence number and timestamp and send it on the subscriber's
-transport. The down sender keeps a history so NACKs from the subscriber are answered
+and decoder thread are bypassed: each packet is handed, straight from the socket callback, to
+the down tracks, which write SSRC, payload type, sequence number, timestamp and header
+extensions in place on a copy of a per-subscriber header template followed by the payload,
+and protect and send it on the subscriber's selected ICE pair without a coroutine. The down sender keeps a history so NACKs from the subscriber are answered
 (with RTX), and PLI/FIR from the subscriber becomes a rate-limited PLI upstream.
 """
 

@@ -155,7 +155,7 @@ def test_sender_hooks_carry_forwarded_packets(seen):
     assert seen["down_codec"] is not None  # after_send_started
     assert seen["stream_id"] == "a"  # set_stream_ids
     assert seen["ssrc_seen_by_b"]  # sender_ssrc
-    assert seen["packets_sent"] > 10  # send_rtp + count_sent (RTCP sender reports)
+    assert seen["packets_sent"] > 10  # rtp_sender + count_sent (RTCP sender reports)
 
 
 def test_direct_packet_path_hooks(seen):

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,9 @@ from typing import Any
 import aioice
 import aioice.ice
 import aiortc
+import aiortc.rtcdtlstransport as rtcdtls
 import aiortc.rtcpeerconnection as rtcpc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, rtp
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
@@ -347,12 +350,6 @@ def set_stream_ids(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
     sender._track_id = track_id
 
 
-async def send_rtp(sender: RTCRtpSender, packet: rtp.RtpPacket) -> None:
-    """Send one RTP packet on the sender's transport, bypassing its encoder."""
-    transport = sender.transport
-    await transport._send_rtp(packet.serialize(transport._rtp_header_extensions_map))
-
-
 def count_sent(sender: RTCRtpSender, ntp: int, timestamp: int, octets: int) -> None:
     """Account one sent packet in the sender's RTCP sender reports."""
     sender._RTCRtpSender__ntp_timestamp = ntp  # type: ignore[attr-defined]
@@ -412,3 +409,161 @@ def wrap_datagrams_received(pc: RTCPeerConnection,
             protocol.datagram_received = wrap(protocol.datagram_received)
             count += 1
     return count
+
+# -- the direct packet path (no coroutine, queue or RtpPacket per forwarded packet) ----
+NTP_UNIX_OFFSET = 2208988800  # seconds from 1900 (NTP's epoch, aiortc.clock's) to 1970
+
+
+def current_ms() -> int:
+    """aiortc.clock.current_ms() (ms since 1900) without building datetime objects."""
+    return int((time.time() + NTP_UNIX_OFFSET) * 1000)
+
+
+def current_ntp_time() -> int:
+    """aiortc.clock.current_ntp_time() (64-bit NTP) without building datetime objects."""
+    now = time.time() + NTP_UNIX_OFFSET
+    seconds = int(now)
+    return (seconds << 32) | int((now - seconds) * (1 << 32))
+
+
+def extension_ids(sender: RTCRtpSender) -> rtp.HeaderExtensions:
+    """The header extension ids negotiated on the sender's transport (None: not negotiated)."""
+    return sender.transport._rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore
+
+
+def rtp_sender(sender: RTCRtpSender) -> Callable[[bytes], int]:
+    """A plain function sending one RTP packet: SRTP protect, then the selected ICE pair's
+    socket, with no coroutine in between. It returns the bytes sent; ConnectionError when
+    the transport is not (or no longer) connected."""
+    connected = rtcdtls.State.CONNECTED
+
+    def send(data: bytes) -> int:
+        dtls = sender.transport
+        if dtls._state is not connected:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        data = dtls._tx_srtp.protect(data)
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            raise ConnectionError("Cannot send data, not connected")
+        pair.protocol.transport.sendto(data, pair.remote_addr)
+        dtls._RTCDtlsTransport__tx_bytes += len(data)
+        dtls._RTCDtlsTransport__tx_packets += 1
+        return len(data)
+
+    return send
+
+
+class _RawHistory(dict):  # type: ignore[type-arg]
+    """A sender's retransmission history holding serialized packets, parsed only on NACK."""
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        super().__init__()
+        self._sender = sender
+
+    def get(self, key: int, default: Any = None) -> Any:
+        raw = super().get(key)
+        if raw is None:
+            return default
+        return rtp.RtpPacket.parse(raw, self._sender.transport._rtp_header_extensions_map)
+
+
+def raw_rtp_history(sender: RTCRtpSender) -> dict[int, bytes]:
+    """Give the sender a history of serialized packets (seq % RTP_HISTORY_SIZE → bytes),
+    answered on NACK (with RTX) like its own, and return it for filling."""
+    history = _RawHistory(sender)
+    sender._RTCRtpSender__rtp_history = history  # type: ignore[attr-defined]
+    return history
+
+
+SyncRtpHandler = Callable[[rtp.RtpPacket, int], None]
+
+
+def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
+    """Call handle(packet, arrival_time_ms) for the receiver's RTP straight from the UDP
+    socket's callback: no STUN parse attempt, queue hand-off or DTLS-transport coroutine.
+    DTLS, STUN and RTCP keep aiortc's path."""
+
+    async def queued(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
+        handle(packet, arrival_time_ms)
+
+    r._handle_rtp_packet = queued  # type: ignore[method-assign]
+    dtls = r.transport
+    handlers = getattr(dtls, "_mvc_direct", None)
+    if handlers is not None:
+        handlers[r] = handle
+        return
+    handlers = dtls._mvc_direct = {r: handle}
+    connection = dtls.transport._connection
+    queue = connection.data_received
+    connected = rtcdtls.State.CONNECTED
+    extensions_map, router = dtls._rtp_header_extensions_map, dtls._rtp_router
+
+    def data_received(data: bytes, component: int) -> None:
+        if not wrapped:  # the sockets exist once gathered (after this hook, on a first offer)
+            wrapped.extend(_skip_stun_parse_for_media(p, connection) for p in connection._protocols)
+        if len(data) < 12:
+            queue(data, component)
+            return
+        first = data[0]
+        srtp = dtls._rx_srtp
+        if (first < 128 or first > 191 or srtp is None or dtls._state is not connected
+                or 191 < data[1] < 209):  # not SRTP, or SRTCP (as aiortc's is_rtcp)
+            queue(data, component)
+            return
+        arrival_ms = current_ms()
+        dtls._RTCDtlsTransport__rx_bytes += len(data)
+        dtls._RTCDtlsTransport__rx_packets += 1
+        try:
+            packet = rtp.RtpPacket.parse(srtp.unprotect(data), extensions_map)
+        except (pylibsrtp.Error, ValueError):
+            return
+        receiver = router.route_rtp(packet)
+        direct = handlers.get(receiver)
+        if direct is not None:
+            direct(packet, arrival_ms)
+        elif receiver is not None:
+            asyncio.ensure_future(receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_ms))
+
+    wrapped: list[Any] = []
+    connection.data_received = data_received
+
+
+def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> Any:
+    """Hand RTP/RTCP datagrams (first byte 128-191) to the connection without trying STUN,
+    and let one readiness event of the socket read every datagram already queued."""
+    stun_path = protocol.datagram_received
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        if 127 < data[0] < 192:
+            connection.data_received(data, protocol.local_candidate.component)
+        else:
+            stun_path(data, addr)
+
+    protocol.datagram_received = datagram_received
+    transport = protocol.transport
+    if transport is not None and hasattr(transport, "_sock_fd"):  # asyncio's selector loop
+        transport._loop._add_reader(transport._sock_fd, _draining_reader(transport, protocol))
+    return protocol
+
+
+DRAIN_AT_ONCE = 64  # datagrams read per readiness event at most (then others get a turn)
+
+
+def _draining_reader(transport: Any, protocol: Any) -> Callable[[], None]:
+    """asyncio's datagram _read_ready, reading until the socket is empty (or DRAIN_AT_ONCE)."""
+    recvfrom, size = transport._sock.recvfrom, transport.max_size
+
+    def read_ready() -> None:
+        for _ in range(DRAIN_AT_ONCE):
+            if transport._conn_lost:
+                return
+            try:
+                data, addr = recvfrom(size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            protocol.datagram_received(data, addr)
+
+    return read_ready

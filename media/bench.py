@@ -88,6 +88,9 @@ async def bench(publishers: int, subscribers: int, seconds: float, warmup: float
             "received_fps_min": round(min(fps), 1) if fps else None,
             "received_fps_mean": round(sum(fps) / len(fps), 1) if fps else None,
             "cpu_percent_per_pair": round(cpu / pairs, 2) if pairs else None,
+            "cpu_percent_per_publisher": round(cpu / publishers, 2) if publishers else None,
+            "cpu_us_per_egress_packet": round(
+                1e6 * (cpu1 - cpu0) / max(load1["packets_out"] - load0["packets_out"], 1), 1),
             "bots_cpu_percent": round(100 * (own1 - own0) / elapsed, 1),
             "cpus": os.cpu_count(),
         }

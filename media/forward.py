@@ -2,9 +2,10 @@
 
 Nothing is decoded, re-encoded or re-packetised. The publisher's receiver keeps aiortc's
 SRTP, RTCP receiver reports, REMB and NACK generation, but its jitter buffer, depayloader
-and decoder thread are bypassed: each packet is handed to the down tracks, which rewrite
-SSRC, payload type, sequence number and timestamp and send it on the subscriber's
-transport. The down sender keeps a history so NACKs from the subscriber are answered
+and decoder thread are bypassed: each packet is handed, straight from the socket callback, to
+the down tracks, which write SSRC, payload type, sequence number, timestamp and header
+extensions in place on a copy of a per-subscriber header template followed by the payload,
+and protect and send it on the subscriber's selected ICE pair without a coroutine. The down sender keeps a history so NACKs from the subscriber are answered
 (with RTX), and PLI/FIR from the subscriber becomes a rate-limited PLI upstream.
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import collections
 import logging
 import random
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +40,7 @@ VIDEO_FRAME_TICKS = 3000  # 1/30 s at 90 kHz, the gap left when a stream is re-b
 
 # Packets into up tracks and out of down tracks since the worker started (for `pong`).
 COUNTERS = {"packets_in": 0, "packets_out": 0}
+_SEQ_TS = struct.Struct("!BHL")  # marker|payload type, sequence number, timestamp
 
 
 class UpTrack:
@@ -77,7 +80,7 @@ class UpTrack:
         estimator = state.remote_bitrate_estimator
         nack = BoundedNacks(state.nack_generator) if state.nack_generator is not None else None
 
-        async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             if estimator is not None and packet.extensions.abs_send_time is not None:
                 remb = estimator.add(
                     abs_send_time=packet.extensions.abs_send_time,
@@ -86,9 +89,9 @@ class UpTrack:
                     ssrc=packet.ssrc)
                 rtcp_ssrc = hooks.receiver_rtcp_ssrc(r)
                 if rtcp_ssrc is not None and remb is not None:
-                    await hooks.send_rtcp(r, RtcpPsfbPacket(
+                    asyncio.ensure_future(hooks.send_rtcp(r, RtcpPsfbPacket(
                         fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                        fci=pack_remb_fci(self.uplink.remb(remb[0], self.remb_limit), remb[1])))
+                        fci=pack_remb_fci(self.uplink.remb(remb[0], self.remb_limit), remb[1]))))
             codec = codecs.get(packet.payload_type)
             if codec is None:
                 return
@@ -106,12 +109,12 @@ class UpTrack:
                 codec = codecs[apt]
             self._media_ssrc = packet.ssrc
             if nack is not None and nack.add(packet):
-                await hooks.send_nack(r, packet.ssrc, nack.take())
-            await self.forward(packet, codec)
+                asyncio.ensure_future(hooks.send_nack(r, packet.ssrc, nack.take()))
+            self.forward(packet, codec)
 
-        hooks.replace_rtp_handler(r, lambda _original: handle)
+        hooks.handle_rtp_directly(r, handle)
 
-    async def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+    def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """Send one packet to every down track (nothing at all while blocked)."""
         self.packets += 1
         COUNTERS["packets_in"] += 1
@@ -129,9 +132,13 @@ class UpTrack:
             self._recent_order.append(seq)
             if len(self._recent_order) > RECENT_SEQUENCES:
                 self._recent.discard(self._recent_order.popleft())
-        ntp = clock.current_ntp_time()
-        for down in list(self.downs):
-            await down.send(packet, codec, ntp)
+        ntp = hooks.current_ntp_time()
+        abs_send_time = (ntp >> 14) & 0x00FFFFFF
+        level = packet.extensions.audio_level
+        level_byte = ((0x80 if level[0] else 0) | level[1]) if level else 0x7F
+        mime = codec.mimeType.lower()
+        for down in tuple(self.downs):
+            down.send(packet, mime, ntp, abs_send_time, level_byte)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
@@ -210,7 +217,12 @@ class DownTrack:
         self._last_ts: int | None = None
         self._resync = False
         self._rebound = False
-        self._history: dict[int, RtpPacket] = hooks.rtp_history(sender)
+        self._history: dict[int, bytes] = hooks.raw_rtp_history(sender)
+        self._send = hooks.rtp_sender(sender)
+        self._header: bytes | None = None
+        self._mime = ""
+        self._marker_pt = 0
+        self._level_at = self._abs_at = 0
         hooks.after_send_started(sender, self._started)
         hooks.on_picture_loss(sender, self._on_picture_loss)
         # Weak downlinks (media.layers): the subscriber's REMB and receiver reports go to
@@ -222,6 +234,7 @@ class DownTrack:
     async def _started(self, parameters: RTCRtpSendParameters) -> None:
         self._codec = parameters.codecs[0]
         self._mid = parameters.muxId
+        self._make_header(self._codec, self._mid)
         if self.up is not None:
             self.up.request_keyframe()
 
@@ -264,10 +277,15 @@ class DownTrack:
             self.up = None
         self._resync = True
 
-    async def send(self, packet: RtpPacket, codec: RTCRtpCodecParameters, ntp: int) -> None:
-        """Rewrite one publisher packet for this subscriber and send it (ntp: send time)."""
-        out_codec = self._codec
-        if out_codec is None or out_codec.mimeType.lower() != codec.mimeType.lower():
+    def send(self, packet: RtpPacket, mime: str, ntp: int, abs_send_time: int,
+             level_byte: int) -> None:
+        """Rewrite one publisher packet for this subscriber and send it (ntp: send time).
+
+        The header is written in place into a copy of this track's header template
+        (SSRC, mid and extension ids fixed per subscriber), followed by the payload bytes.
+        """
+        header = self._header
+        if header is None or self._mime != mime:
             return
         if self._rebound:
             self._ts_offset = (self._last_ts + VIDEO_FRAME_TICKS - packet.timestamp) % (1 << 32)
@@ -276,24 +294,47 @@ class DownTrack:
         if self._resync and self._last_seq is not None:
             self._seq_offset = (self._last_seq + 1 - packet.sequence_number) % (1 << 16)
         self._resync = False
-        out = RtpPacket(
-            payload_type=out_codec.payloadType,
-            marker=packet.marker,
-            sequence_number=(packet.sequence_number + self._seq_offset) % (1 << 16),
-            timestamp=(packet.timestamp + self._ts_offset) % (1 << 32),
-            ssrc=hooks.sender_ssrc(self.sender),
-            payload=packet.payload,
-        )
-        out.extensions.mid = self._mid
-        out.extensions.audio_level = packet.extensions.audio_level
-        if self.kind == "video":
-            out.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
-        self._last_seq, self._last_ts = out.sequence_number, out.timestamp
-        self._history[out.sequence_number % RTP_HISTORY_SIZE] = out
+        seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
+        ts = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
+        head = bytearray(header)
+        _SEQ_TS.pack_into(head, 1, self._marker_pt | (0x80 if packet.marker else 0), seq, ts)
+        if self._level_at:
+            head[self._level_at] = level_byte
+        if self._abs_at:
+            head[self._abs_at:self._abs_at + 3] = abs_send_time.to_bytes(3, "big")
+        out = bytes(head) + packet.payload
+        self._last_seq, self._last_ts = seq, ts
+        self._history[seq % RTP_HISTORY_SIZE] = out
         try:
-            await hooks.send_rtp(self.sender, out)
+            self._send(out)
         except ConnectionError:
             return
         self.packets += 1
         COUNTERS["packets_out"] += 1
-        hooks.count_sent(self.sender, ntp, out.timestamp, len(out.payload))
+        hooks.count_sent(self.sender, ntp, ts, len(packet.payload))
+
+    def _make_header(self, codec: RTCRtpCodecParameters, mid: str | None) -> None:
+        """Build this track's RTP header template (extension ids as negotiated with the subscriber)."""
+        ids = hooks.extension_ids(self.sender)
+        items: list[tuple[str, int, bytes]] = []
+        if ids.mid and mid:
+            items.append(("mid", ids.mid, mid.encode()))
+        if ids.audio_level and self.kind == "audio":
+            items.append(("level", ids.audio_level, b"\x7f"))
+        if ids.abs_send_time and self.kind == "video":
+            items.append(("abs", ids.abs_send_time, b"\0\0\0"))
+        one_byte = all(i < 15 and 0 < len(v) <= 16 for _, i, v in items)
+        ext, at = bytearray(), {}
+        for name, x_id, value in items:
+            ext += bytes([(x_id << 4) | (len(value) - 1)] if one_byte else [x_id, len(value)])
+            at[name] = 12 + 4 + len(ext)
+            ext += value
+        ext += b"\0" * (-len(ext) % 4)
+        header = bytearray(struct.pack("!BBHLL", 0x90 if items else 0x80, 0, 0, 0,
+                                       hooks.sender_ssrc(self.sender)))
+        if items:
+            header += struct.pack("!HH", 0xBEDE if one_byte else 0x1000, len(ext) // 4) + ext
+        self._level_at, self._abs_at = at.get("level", 0), at.get("abs", 0)
+        self._marker_pt = codec.payloadType
+        self._mime = codec.mimeType.lower()
+        self._header = bytes(header)

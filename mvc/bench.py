@@ -6,8 +6,9 @@ Starts the app in-process (embedded defaults, temporary SQLite, one media worker
 ICE), opens the demo room on a 390x844 viewport with a fake camera, and prints one JSON
 line: bytes transferred for the join page and for the meeting page (compressed, as sent),
 and median times from pressing "Join" to the meeting view and to the first remote video
-frame, with the host already in the meeting. Needs the test dependencies (playwright and
-Debian's chromium).
+frame, with the host already in the meeting; then, with the meeting locked, from the host
+pressing "Let in" for a knocking guest to that guest's first remote video frame. Needs the
+test dependencies (playwright and Debian's chromium).
 """
 from __future__ import annotations
 
@@ -60,6 +61,34 @@ def _wait(page, expression: str, timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
+FIRST_FRAME = ("Array.from(document.querySelectorAll('#tiles .tile:not(.self) video'))"
+               ".some(v => v.videoWidth > 0)")
+ACT = "form:has(input[name=action][value={}]) button"
+
+
+def _let_in(browser, base: str, host, runs: int) -> list[float]:
+    """Seconds from the host pressing "Let in" to a knocking guest's first remote frame."""
+    host.click(ACT.format("lock"))
+    host.wait_for_selector("form:has(input[name=action][value=lock]):has(input[name=on][value='0'])")
+    out = []
+    for i in range(runs):
+        ctx = browser.new_context(viewport={"width": 390, "height": 844})
+        page = ctx.new_page()
+        page.goto(f"{base}/m/demo")
+        page.fill("#name", f"Knocking {i}")
+        page.click("form.stack button[type=submit]")
+        page.wait_for_selector("#stage[data-view=knocking]")
+        button = host.locator(ACT.format("admit")).first
+        button.wait_for()
+        page.wait_for_timeout(300)  # the waiting page settles, as a person's would
+        started = time.monotonic()
+        button.click()
+        _wait(page, FIRST_FRAME)
+        out.append(time.monotonic() - started)
+        ctx.close()
+    return out
+
+
 def run(runs: int) -> dict:
     """Measure `runs` guest joins against one host; return the figures."""
     from playwright.sync_api import sync_playwright
@@ -88,11 +117,11 @@ def run(runs: int) -> dict:
                 page.click("form.stack button[type=submit]")
                 page.wait_for_selector("#stage[data-view=meeting]")
                 to_meeting.append(time.monotonic() - started)
-                _wait(page, "Array.from(document.querySelectorAll('#tiles .tile:not(.self) video'))"
-                            ".some(v => v.videoWidth > 0)")
+                _wait(page, FIRST_FRAME)
                 to_frame.append(time.monotonic() - started)
                 meeting_page.append(page.evaluate(TRANSFER_JS))
                 ctx.close()
+            let_in = _let_in(browser, base, host, runs)
             browser.close()
     finally:
         server.shutdown()
@@ -104,6 +133,7 @@ def run(runs: int) -> dict:
         "meeting_page_bytes": int(statistics.median(meeting_page)),
         "join_to_meeting_s": round(statistics.median(to_meeting), 3),
         "join_to_first_remote_frame_s": round(statistics.median(to_frame), 3),
+        "let_in_to_first_remote_frame_s": round(statistics.median(let_in), 3),
     }
 
 

@@ -16,6 +16,7 @@ import aiortc.rtcpeerconnection as rtcpc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RTP_HISTORY_SIZE
 
 from conftest import SECRET, free_udp_ports, until, worker_in_process
 from media import aiortc_hooks as hooks
@@ -53,6 +54,44 @@ def seen() -> dict:
             out["rtcp_ssrc"] = hooks.receiver_rtcp_ssrc(up.receiver)
             out["up_packets"] = up.packets
             out["history"] = len(hooks.rtp_history(down.sender))
+            # raw_rtp_history: bytes kept, an RtpPacket handed to aiortc's NACK handling
+            history = hooks.rtp_history(down.sender)
+            key, raw = next(iter(dict(history).items()))
+            out["history_raw"] = isinstance(raw, bytes)
+            kept = history.get(key)
+            out["history_packet"] = (kept.sequence_number % RTP_HISTORY_SIZE == key,
+                                     kept.ssrc == hooks.sender_ssrc(down.sender),
+                                     kept.extensions.mid == down._mid)
+            got: list[tuple[int, int]] = []  # (payload type, sequence number) at b
+            b_video = next(t.receiver for t in b.pc.getTransceivers()
+                           if t.receiver.track and t.receiver.track.kind == "video")
+
+            def spy(previous):
+                async def handle(packet, arrival_time_ms):
+                    got.append((packet.payload_type, packet.sequence_number))
+                    await previous(packet, arrival_time_ms)
+                return handle
+
+            hooks.replace_rtp_handler(b_video, spy)
+            await down.sender._retransmit(kept.sequence_number)  # as on a NACK from b
+            rtx = hooks.rtx_payload_type(down.sender)
+            await until(lambda: any(pt == rtx for pt, _ in got), what="retransmission (RTX)")
+            ids = hooks.extension_ids(down.sender)
+            out["extension_ids"] = (ids.mid, ids.abs_send_time)
+            out["direct"] = getattr(up.receiver.transport, "_mvc_direct", {}).get(up.receiver)
+            protocols = up.receiver.transport.transport._connection._protocols
+            selector = asyncio.get_running_loop()._selector
+            out["socket_path"] = [
+                (p.datagram_received.__qualname__.split(".")[0],
+                 selector.get_key(p.transport._sock_fd).data[0]._callback.__qualname__.split(".")[0])
+                for p in protocols]
+            # rtp_sender: one plain call puts one SRTP packet on the wire to b (a fresh
+            # sequence number, which the forwarded stream then skips)
+            seq = (down._last_seq + 1) & 0xFFFF
+            down._seq_offset = (down._seq_offset + 1) & 0xFFFF
+            hooks.rtp_sender(down.sender)(raw[:2] + seq.to_bytes(2, "big") + raw[4:])
+            await until(lambda: any(s == seq for _, s in got), what="direct send")
+            out["direct_send"] = True
             out["down_codec"] = down._codec
             out["stream_id"] = hooks.stream_id(down.sender)
             out["ssrc_seen_by_b"] = f"a=ssrc:{hooks.sender_ssrc(down.sender)} " in b.pc.remoteDescription.sdp
@@ -135,7 +174,25 @@ def test_sender_hooks_carry_forwarded_packets(seen):
     assert seen["down_codec"] is not None  # after_send_started
     assert seen["stream_id"] == "a"  # set_stream_ids
     assert seen["ssrc_seen_by_b"]  # sender_ssrc
-    assert seen["packets_sent"] > 10  # send_rtp + count_sent (RTCP sender reports)
+    assert seen["packets_sent"] > 10  # rtp_sender + count_sent (RTCP sender reports)
+
+
+def test_direct_packet_path_hooks(seen):
+    assert seen["history_raw"] and seen["history_packet"] == (True, True, True)
+    assert all(seen["extension_ids"])  # extension_ids: mid and abs-send-time negotiated with b
+    assert callable(seen["direct"])  # handle_rtp_directly: installed on the DTLS transport
+    assert seen["up_packets"] > 10  # ... and the packets reached it
+    # ... and media skips the STUN parse, one readiness event reading every queued datagram
+    assert seen["socket_path"] and set(seen["socket_path"]) == {
+        ("_skip_stun_parse_for_media", "_draining_reader")}
+    assert seen["direct_send"]  # rtp_sender
+
+
+def test_clock_matches_aiortcs():
+    from aiortc import clock
+
+    assert abs(hooks.current_ms() - clock.current_ms()) < 50
+    assert abs((hooks.current_ntp_time() >> 32) - (clock.current_ntp_time() >> 32)) <= 1
 
 
 def test_picture_loss_and_nack_reach_the_publisher(seen):

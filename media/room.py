@@ -20,6 +20,7 @@ from .speaker import SpeakerDetector
 
 log = logging.getLogger(__name__)
 SPEAKER_TICK = 0.2  # seconds between active-speaker decisions
+COUNTS_INTERVAL = 10.0  # seconds between worker_counts reports
 
 
 class RoomFull(Exception):
@@ -57,6 +58,7 @@ class Room:
         self._ticker = self.spawn(self._tick_speaker())
         self.adaptation = Adaptation(self)  # weak networks: pausing, REMB caps
         self.spawn(self.adaptation.run())
+        self.spawn(self._report_counts())
         self._watch_empty()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
@@ -217,6 +219,22 @@ class Room:
             new = self.speaker.tick(time.monotonic())
             if new is not None:
                 self._on_speaker(self, new)
+
+    async def _report_counts(self) -> None:
+        while True:
+            await asyncio.sleep(COUNTS_INTERVAL)
+            self.report_counts()
+
+    def report_counts(self) -> None:
+        """Send each web process the counts of its participants since the last report."""
+        per_reply: dict[Any, dict[str, dict[str, int]]] = {}
+        for pid, peer in self.peers.items():
+            now = peer.counts()
+            per_reply.setdefault(peer.reply, {})[pid] = {
+                k: max(0, v - peer.reported.get(k, 0)) for k, v in now.items()}
+            peer.reported = now
+        for reply, counts in per_reply.items():
+            reply(m.worker_counts(self.id, counts))
 
     def load(self) -> dict[str, int]:
         """Peers and forwarded streams in this room."""

@@ -136,6 +136,7 @@ class Room:
             await self._close_peer(peer)
 
     async def _close_peer(self, peer: Peer) -> None:
+        self.report_counts([peer])  # what it got since the last report is not lost
         try:
             await peer.close()
         finally:
@@ -225,14 +226,16 @@ class Room:
             await asyncio.sleep(COUNTS_INTERVAL)
             self.report_counts()
 
-    def report_counts(self) -> None:
-        """Send each web process the counts of its participants since the last report."""
+    def report_counts(self, peers: list[Peer] | None = None) -> None:
+        """Send each web process the counts of its participants (default: all) since the last
+        report; participants with nothing new are left out."""
         per_reply: dict[Any, dict[str, dict[str, int]]] = {}
-        for pid, peer in self.peers.items():
+        for peer in self.peers.values() if peers is None else peers:
             now = peer.counts()
-            per_reply.setdefault(peer.reply, {})[pid] = {
-                k: max(0, v - peer.reported.get(k, 0)) for k, v in now.items()}
+            new = {k: max(0, v - peer.reported.get(k, 0)) for k, v in now.items()}
             peer.reported = now
+            if any(new.values()):
+                per_reply.setdefault(peer.reply, {})[peer.pid] = new
         for reply, counts in per_reply.items():
             reply(m.worker_counts(self.id, counts))
 

@@ -272,8 +272,9 @@ class DownTrack:
             self.up.request_keyframe()
 
     def _count_skipped(self) -> None:
-        """Add what the up track received since the last count while this track is paused."""
-        if self.paused and self.up is not None:
+        """Add what the up track received since the last count while this track is paused
+        (not while the publisher is blocked: media held back by policy is not dropped)."""
+        if self.paused and self.up is not None and not self.up.blocked:
             self._skipped += self.up.packets - self._paused_at
         self._paused_at = self.up.packets if self.up is not None else 0
 

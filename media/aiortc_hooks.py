@@ -459,15 +459,17 @@ class _RawHistory(dict):  # type: ignore[type-arg]
     def __init__(self, sender: RTCRtpSender) -> None:
         super().__init__()
         self._sender = sender
+        self.misses = 0  # NACKed packets that were no longer (or never) in the history
 
     def get(self, key: int, default: Any = None) -> Any:
         raw = super().get(key)
         if raw is None:
+            self.misses += 1
             return default
         return rtp.RtpPacket.parse(raw, self._sender.transport._rtp_header_extensions_map)
 
 
-def raw_rtp_history(sender: RTCRtpSender) -> dict[int, bytes]:
+def raw_rtp_history(sender: RTCRtpSender) -> _RawHistory:
     """Give the sender a history of serialized packets (seq % RTP_HISTORY_SIZE → bytes),
     answered on NACK (with RTX) like its own, and return it for filling."""
     history = _RawHistory(sender)

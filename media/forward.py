@@ -59,6 +59,7 @@ class UpTrack:
         self.downs: set[DownTrack] = set()
         self.blocked = False
         self.packets = 0
+        self.octets = 0  # payload bytes received (with `packets`: the publisher's ingest)
         self.on_audio_level: Callable[[str, int], None] | None = None
         self.uplink = UplinkControl()  # weak uplinks: caps the REMB we send (media.bwe)
         self.remb_limit: float | None = None  # set by media.layers (one-to-one calls)
@@ -117,6 +118,7 @@ class UpTrack:
     def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """Send one packet to every down track (nothing at all while blocked)."""
         self.packets += 1
+        self.octets += len(packet.payload)
         COUNTERS["packets_in"] += 1
         if self.blocked:
             return  # not forwarded, and never the active speaker either
@@ -171,6 +173,11 @@ class UpTrack:
         stats = hooks.receiver_state(self._receiver).remote_streams.get(self._media_ssrc or -1)
         return None if stats is None else (stats.packets_expected, stats.packets_received)
 
+    def lost_upstream(self) -> int:
+        """Packets of the publisher's media SSRC that never reached the worker (so far)."""
+        counts = self.media_statistics()
+        return 0 if counts is None else max(0, counts[0] - counts[1])
+
     def _send_pli(self) -> None:
         if self._media_ssrc is not None:
             asyncio.ensure_future(hooks.send_pli(self._receiver, self._media_ssrc))
@@ -209,6 +216,9 @@ class DownTrack:
         self.sender = sender
         self.up: UpTrack | None = None
         self.packets = 0
+        self.send_failures = 0
+        self._skipped = 0  # packets of the up track not sent while paused (see skipped())
+        self._paused_at = 0  # the up track's packet count when this track was paused
         self._codec: RTCRtpCodecParameters | None = None
         self._mid: str | None = None
         self._seq_offset = random.randrange(1 << 16)
@@ -217,7 +227,7 @@ class DownTrack:
         self._last_ts: int | None = None
         self._resync = False
         self._rebound = False
-        self._history: dict[int, bytes] = hooks.raw_rtp_history(sender)
+        self._history = hooks.raw_rtp_history(sender)
         self._send = hooks.rtp_sender(sender)
         self._header: bytes | None = None
         self._mime = ""
@@ -250,6 +260,7 @@ class DownTrack:
         """Stop or resume forwarding without unbinding (resuming waits for a keyframe)."""
         if paused == self.paused:
             return
+        self._count_skipped()
         self.paused = paused
         if self.up is None:
             return
@@ -260,10 +271,28 @@ class DownTrack:
             self._rebound = self._last_seq is not None
             self.up.request_keyframe()
 
+    def _count_skipped(self) -> None:
+        """Add what the up track received since the last count while this track is paused
+        (not while the publisher is blocked: media held back by policy is not dropped)."""
+        if self.paused and self.up is not None and not self.up.blocked:
+            self._skipped += self.up.packets - self._paused_at
+        self._paused_at = self.up.packets if self.up is not None else 0
+
+    def skipped(self) -> int:
+        """Packets not forwarded to the subscriber because its downlink was paused (media.layers)."""
+        self._count_skipped()
+        return self._skipped
+
+    def dropped(self) -> int:
+        """Packets meant for the subscriber that never reached it: send failures, NACKs the
+        history could not answer, and packets skipped while paused."""
+        return self.send_failures + self._history.misses + self.skipped()
+
     def bind(self, up: UpTrack) -> None:
         """Start forwarding `up` on this sender (a re-bound sender keeps seq/ts contiguous)."""
         self.unbind()
         self.up = up
+        self._paused_at = up.packets
         if not self.paused:
             up.downs.add(self)
         self._rebound = self._last_seq is not None
@@ -272,6 +301,7 @@ class DownTrack:
 
     def unbind(self) -> None:
         """Stop forwarding at once."""
+        self._count_skipped()
         if self.up is not None:
             self.up.downs.discard(self)
             self.up = None
@@ -308,6 +338,7 @@ class DownTrack:
         try:
             self._send(out)
         except ConnectionError:
+            self.send_failures += 1
             return
         self.packets += 1
         COUNTERS["packets_out"] += 1

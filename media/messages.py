@@ -258,7 +258,8 @@ def policy_message(room: str, policy: dict[str, Any]) -> PolicyMsg:
 
 # -- worker → web -------------------------------------------------------------------
 REPLY_TYPES = ("answer", "offer", "error", "speaker", "policy_refused", "room_closed", "pong",
-               "downlink")
+               "downlink", "worker_counts")
+COUNT_NAMES = ("packets_in", "bytes_in", "packets_out", "packets_dropped")
 
 
 @dataclass
@@ -272,6 +273,7 @@ class Reply:
     sdp: str | None = None
     message: str | None = None
     load: dict[str, int] | None = None
+    counts: dict[str, dict[str, int]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The message without empty fields (what a page receives)."""
@@ -313,6 +315,12 @@ def policy_refused(room: str, message: str) -> Reply:
 def room_closed(room: str) -> Reply:
     """The worker closed the room (empty past the grace period, or told to)."""
     return Reply("room_closed", to=WEB, room=room)
+
+
+def worker_counts(room: str, counts: dict[str, dict[str, int]]) -> Reply:
+    """Per participant of the room (pid → COUNT_NAMES → number), what the worker received,
+    forwarded and dropped since its last report (to the web process that signals for them)."""
+    return Reply("worker_counts", to=WEB, room=room, counts=counts)
 
 
 def pong(load: dict[str, int]) -> Reply:

@@ -103,6 +103,8 @@ class Peer:
         self._renegotiate_wanted = False
         self._up_transceivers: set[RTCRtpTransceiver] = set()
         self._tables: tuple[Codecs, Extensions] | None = None
+        self._all_ups: list[UpTrack] = []
+        self.reported: dict[str, int] = {}  # counts() at the last worker_counts report
 
     def is_new_session(self, sdp: str) -> bool:
         """True if this offer carries other ICE credentials than the current session."""
@@ -160,6 +162,7 @@ class Peer:
             self._up_transceivers.add(t)
             up = UpTrack(self.pid, t.kind, t.receiver, hooks.negotiated_codecs(t), name=name)
             self.ups[name] = up
+            self._all_ups.append(up)
             new.append(up)
         return new
 
@@ -254,6 +257,16 @@ class Peer:
                              f"{up.pid}-{up.name}-{uuid.uuid4().hex[:8]}")
         down.bind(up)
         return down
+
+    def counts(self) -> dict[str, int]:
+        """Totals since this connection began: packets and bytes in from the participant,
+        packets out to it, and packets dropped (lost on its uplink or meant for it and not sent)."""
+        ups, downs = self._all_ups, self._transceivers  # freed ones too: totals never shrink
+        return {"packets_in": sum(u.packets for u in ups),
+                "bytes_in": sum(u.octets for u in ups),
+                "packets_out": sum(d.packets for d in downs),
+                "packets_dropped": sum(u.lost_upstream() for u in ups)
+                + sum(d.dropped() for d in downs)}
 
     def forwarded(self) -> int:
         """Number of streams this peer currently receives."""

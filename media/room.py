@@ -20,6 +20,7 @@ from .speaker import SpeakerDetector
 
 log = logging.getLogger(__name__)
 SPEAKER_TICK = 0.2  # seconds between active-speaker decisions
+COUNTS_INTERVAL = 10.0  # seconds between worker_counts reports
 
 
 class RoomFull(Exception):
@@ -57,6 +58,7 @@ class Room:
         self._ticker = self.spawn(self._tick_speaker())
         self.adaptation = Adaptation(self)  # weak networks: pausing, REMB caps
         self.spawn(self.adaptation.run())
+        self.spawn(self._report_counts())
         self._watch_empty()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
@@ -134,6 +136,7 @@ class Room:
             await self._close_peer(peer)
 
     async def _close_peer(self, peer: Peer) -> None:
+        self.report_counts([peer])  # what it got since the last report is not lost
         try:
             await peer.close()
         finally:
@@ -217,6 +220,24 @@ class Room:
             new = self.speaker.tick(time.monotonic())
             if new is not None:
                 self._on_speaker(self, new)
+
+    async def _report_counts(self) -> None:
+        while True:
+            await asyncio.sleep(COUNTS_INTERVAL)
+            self.report_counts()
+
+    def report_counts(self, peers: list[Peer] | None = None) -> None:
+        """Send each web process the counts of its participants (default: all) since the last
+        report; participants with nothing new are left out."""
+        per_reply: dict[Any, dict[str, dict[str, int]]] = {}
+        for peer in self.peers.values() if peers is None else peers:
+            now = peer.counts()
+            new = {k: max(0, v - peer.reported.get(k, 0)) for k, v in now.items()}
+            peer.reported = now
+            if any(new.values()):
+                per_reply.setdefault(peer.reply, {})[peer.pid] = new
+        for reply, counts in per_reply.items():
+            reply(m.worker_counts(self.id, counts))
 
     def load(self) -> dict[str, int]:
         """Peers and forwarded streams in this room."""

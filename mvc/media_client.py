@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from media import messages as m
 from mvc import logs
+from mvc.stats.record import record_worker_counts
 
 log = logs.get("mvc.media")
 
@@ -26,11 +27,13 @@ class Hub:
     page of the room, or the room's hosts (looked up with `hosts_of`).
     """
 
-    def __init__(self, hosts_of: Callable[[str], set[str]] | None = None) -> None:
+    def __init__(self, hosts_of: Callable[[str], set[str]] | None = None,
+                 on_counts: Callable[[str, Any], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._targets: dict[str, Callable[[dict], None]] = {}
         self._rooms: dict[str, str] = {}  # pid -> room name (the meeting id as text)
         self.hosts_of = hosts_of or (lambda room: set())
+        self.on_counts = on_counts or (lambda room, counts: None)
 
     def register(self, room: int, pid: str, deliver: Callable[[dict], None]) -> None:
         with self._lock:
@@ -51,7 +54,9 @@ class Hub:
     def deliver(self, msg: Any) -> None:
         """Hand a worker reply (media.messages.Reply) to the pages it is addressed to."""
         room = str(msg.room) if msg.room is not None else None
-        if msg.type == "policy_refused" and room is not None:
+        if msg.type == "worker_counts":
+            self.on_counts(room, msg.counts)
+        elif msg.type == "policy_refused" and room is not None:
             log.warning("media_policy_refused", meeting=room, why=msg.message)
             self.notify_hosts(room)
         elif msg.to == m.ROOM and room is not None:
@@ -91,6 +96,14 @@ def hosts_lookup(app: Flask) -> Callable[[str], set[str]]:
     return hosts_of
 
 
+def counts_recorder(app: Flask) -> Callable[[str, Any], None]:
+    """on_counts(room, counts) for the Hub: a worker's per-participant counts onto their records."""
+    def on_counts(room: str, counts: Any) -> None:
+        with app.app_context():
+            record_worker_counts(room, counts)
+    return on_counts
+
+
 class NoMedia:
     """Stands in when no media workers are configured: signalling gets a clear error."""
 
@@ -117,7 +130,7 @@ def check_worker_settings(config: dict) -> None:
 
 def init_media(app: Flask) -> None:
     """Start (or connect to) the media worker pool configured for this app."""
-    hub = Hub(hosts_lookup(app))
+    hub = Hub(hosts_lookup(app), counts_recorder(app))
     app.extensions["mvc.hub"] = hub
     addresses = [a.strip() for a in str(app.config["MEDIA_ADDRESSES"]).split(",") if a.strip()]
     workers = int(app.config["MEDIA_WORKERS"])

@@ -5,6 +5,7 @@ participant record holds a role and technical facts, never a name or a user agen
 """
 from datetime import datetime
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 from mvc.models.base import utcnow
@@ -64,6 +65,11 @@ class ParticipantRecord(SQLModel, table=True):
     rtt_ms_sum: float = 0.0
     loss_pct_sum: float = 0.0
     freezes: int = 0
+    # What the media worker received from, forwarded to and dropped for this participant.
+    worker_packets_in: int = Field(default=0, sa_type=BigInteger)
+    worker_bytes_in: int = Field(default=0, sa_type=BigInteger)
+    worker_packets_out: int = Field(default=0, sa_type=BigInteger)
+    worker_packets_dropped: int = Field(default=0, sa_type=BigInteger)
     anonymised_at: datetime | None = None
 
 

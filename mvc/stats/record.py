@@ -23,6 +23,9 @@ log = logs.get("mvc.stats")
 QUALITY_MIN_SECONDS = 4.0  # pages report every 5 s; anything faster is dropped
 PAGE_EVENTS_PER_SOCKET = 40  # client errors and media states one socket may add to the timeline
 BAD_LOSS_PCT = 5.0  # "serious loss": at least this share of packets lost in either direction
+WORKER_MIN_PACKETS = 200  # a participant's worker drop share is judged once this many packets passed
+WORKER_COUNTS = {"packets_in": "worker_packets_in", "bytes_in": "worker_bytes_in",
+                 "packets_out": "worker_packets_out", "packets_dropped": "worker_packets_dropped"}
 # name in the page's report -> (column, upper bound); every value must be a finite number in [0, bound]
 QUALITY_FIELDS = {
     "rtt": ("rtt_ms", 60_000), "jitter": ("jitter_ms", 60_000), "lossIn": ("loss_in_pct", 100),
@@ -261,6 +264,49 @@ def record_quality(meeting_id: int, pid: str, values: dict) -> bool:
                   f"loss {loss:.1f} %, freezes {values['freezes']}, rtt {values.get('rtt_ms') or 0:.0f} ms", s=s)
         s.commit()
     return True
+
+
+def worker_drop_pct(row: ParticipantRecord) -> float:
+    """The share (in %) of the participant's packets that the media worker saw dropped."""
+    total = row.worker_packets_in + row.worker_packets_out + row.worker_packets_dropped
+    return 100.0 * row.worker_packets_dropped / total if total >= WORKER_MIN_PACKETS else 0.0
+
+
+def _worker_counts(counts) -> dict[str, dict[str, int]]:
+    """pid -> {column: count} from a worker_counts report; entries that are not sane are left out."""
+    out: dict[str, dict[str, int]] = {}
+    for pid, values in (counts.items() if isinstance(counts, dict) else ()):
+        if not isinstance(pid, str) or not isinstance(values, dict):
+            continue
+        clean = {column: values.get(name, 0) for name, column in WORKER_COUNTS.items()}
+        if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 40 for v in clean.values()):
+            out[pid] = clean
+    return out
+
+
+@_quiet
+def record_worker_counts(room: str | None, counts) -> None:
+    """Add a media worker's report (what it received, forwarded and dropped per participant since
+    its last one) to the participants' records; a high drop share goes on the support timeline."""
+    if not isinstance(room, str) or not room.isdigit():
+        return
+    meeting_id, clean = int(room), _worker_counts(counts)
+    if not clean:
+        return
+    with _session() as s:
+        for row in s.exec(select(ParticipantRecord).where(ParticipantRecord.meeting_id == meeting_id,
+                                                          ParticipantRecord.pid.in_(list(clean)))):
+            was_bad = worker_drop_pct(row) >= BAD_LOSS_PCT
+            for column, value in clean[row.pid].items():
+                setattr(row, column, getattr(row, column) + value)
+            s.add(row)
+            share = worker_drop_pct(row)
+            if share >= BAD_LOSS_PCT and not was_bad:
+                event(meeting_id, row.pid, "worker_drops",
+                      f"dropped {row.worker_packets_dropped} of "
+                      f"{row.worker_packets_in + row.worker_packets_out + row.worker_packets_dropped} packets "
+                      f"({share:.1f} %)", s=s)
+        s.commit()
 
 
 def _last_bad(s: Session, row: ParticipantRecord) -> bool:

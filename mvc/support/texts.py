@@ -55,4 +55,5 @@ EVENT_KINDS = {
     "disconnected": _l("Page disconnected"), "reconnect": _l("Page reconnected"), "left": _l("Left"),
     "ended": _l("Meeting ended"), "action": _l("Action"), "media_state": _l("Media connection"),
     "quality_dip": _l("Poor quality"), "client_error": _l("Error in the page"), "support_code": _l("Support code"),
+    "worker_drops": _l("Media worker: many packets dropped"),
 }

@@ -1,0 +1,52 @@
+"""A media worker's per-participant counts, routed by the Hub, land on the participant's record and timeline."""
+from __future__ import annotations
+
+import threading
+
+from sqlmodel import select
+
+from media import messages as m
+from mvc.models import ParticipantRecord, Room, SupportEvent
+from tests import staff
+from tests.conftest import http_join
+from tests.staff import db_outside_app_context  # noqa: F401 - replaces conftest's db here
+from tests.wsclient import Page
+
+
+def from_worker(app, msg) -> None:
+    """Deliver a worker reply as the pool's reader thread does (no app context)."""
+    reader = threading.Thread(target=app.extensions["mvc.hub"].deliver, args=(msg,))
+    reader.start()
+    reader.join()
+
+
+def test_worker_counts_add_up_on_the_record_and_many_drops_show_on_the_timeline(live_server, db):
+    app = live_server.app
+    pin = db.exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    host = Page(live_server.url, "demo", http_join(live_server.url, "demo", "Nurse Nina", pin))
+    host.wait_text('data-view="meeting"')
+    person = db.exec(select(ParticipantRecord)).one()
+    meeting = str(person.meeting_id)
+    few = {"packets_in": 500, "bytes_in": 400_000, "packets_out": 450, "packets_dropped": 2}
+    from_worker(app, m.worker_counts(meeting, {person.pid: few, "someone-else": few}))
+    from_worker(app, m.worker_counts(meeting, {person.pid: {**few, "packets_dropped": -5}}))  # not sane: ignored
+    from_worker(app, m.worker_counts("999999", {person.pid: few}))  # another meeting: ignored
+    db.refresh(person)
+    assert (person.worker_packets_in, person.worker_bytes_in, person.worker_packets_out,
+            person.worker_packets_dropped) == (500, 400_000, 450, 2)
+    assert not db.exec(select(SupportEvent).where(SupportEvent.kind == "worker_drops")).all()
+
+    many = {"packets_in": 500, "bytes_in": 400_000, "packets_out": 100, "packets_dropped": 300}
+    from_worker(app, m.worker_counts(meeting, {person.pid: many}))
+    from_worker(app, m.worker_counts(meeting, {person.pid: many}))  # still high: one line, not two
+    db.refresh(person)
+    assert (person.worker_packets_in, person.worker_packets_dropped) == (1500, 602)
+    [line] = db.exec(select(SupportEvent).where(SupportEvent.kind == "worker_drops")).all()
+    assert line.pid == person.pid and "dropped 302 of 1852 packets" in line.detail
+
+    staff.make_user(db, "support@demo.example", roles="support")
+    client = app.test_client()
+    staff.login(client, "support@demo.example")
+    page = client.get(f"/support/meetings/{meeting}").get_data(as_text=True)
+    assert "Media worker: many packets dropped" in page and "dropped 302 of 1852 packets" in page
+    host.close()

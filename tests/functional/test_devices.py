@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from tests.conftest import LiveServer, csrf_from
 from tests.functional.test_booking import book, make_app, rows  # noqa: F401 - fixtures
 from tests.functional.test_reminders_forwarding import Clock
 from tests.sms_helpers import login, make_staff, post_form, session_for
+from tests.wsclient import Page
 
 CODE_RE = re.compile(r'id="device-code"><strong>([A-Z0-9]{4})-([A-Z0-9]{4})</strong>')
 
@@ -264,6 +266,49 @@ def test_revoking_drops_an_open_device_screen_to_the_code_page(app, admin, serve
     page = admin.get("/manage/devices").get_data(as_text=True)
     admin.post(f"/manage/devices/{the_device(app).id}/revoke", data={"csrf_token": csrf_from(page)})
     sock.screen("unbound")
+
+
+def answered(app, admin, server) -> tuple[requests.Session, Device, Meeting, Page]:
+    """A device that was called and answered: its meeting page's websocket shows the meeting."""
+    browser = browser_bound(server, admin)
+    sock = DeviceSocket(server, browser)
+    sock.screen("idle")
+    device = the_device(app)
+    call(admin, device.id)
+    ringing = sock.screen("ringing")
+    row = rows(app, DeviceCall)[-1]
+    browser.post(f"{server.url}/device/calls/{row.id}/answer", data={"csrf_token": csrf_from(ringing)},
+                 allow_redirects=False)
+    sock.ws.close()  # the tablet left its idle page for the meeting page
+    for _ in range(100):
+        if not the_device(app).online:
+            break
+        time.sleep(0.05)
+    meeting = rows(app, Meeting, Meeting.id == row.meeting_id)[0]
+    page = Page(server.url, meeting.alias, browser)
+    page.wait_text('data-view="meeting"')
+    return browser, device, meeting, page
+
+
+def test_revoking_a_device_in_a_call_takes_it_out_of_the_meeting_at_once(app, admin, server):
+    browser, device, meeting, page = answered(app, admin, server)
+    listing = admin.get("/manage/devices").get_data(as_text=True)
+    admin.post(f"/manage/devices/{device.id}/revoke", data={"csrf_token": csrf_from(listing)})
+    page.wait_text('data-view="removed"')
+    state = app.extensions["mvc.live"].get(meeting.id)
+    assert device.name not in [p.name for p in state.participants.values()]
+    assert "Gør enheden klar" in browser.get(f"{server.url}/device").text  # where its meeting page sends it
+    assert {"device_revoked", "device_removed"} <= set(audit_actions(app))
+    page.close()
+
+
+def test_calling_a_device_that_is_in_a_call_says_busy(app, admin, server):
+    _browser, device, _meeting, page = answered(app, admin, server)
+    status = admin.get(call(admin, device.id).headers["Location"]).get_data(as_text=True)
+    assert 'data-status="busy"' in status and "Busy" in status
+    admin.get("/lang/da")
+    assert "Optaget" in admin.get("/manage/devices").get_data(as_text=True)
+    page.close()
 
 
 # -- bookings ------------------------------------------------------------------------------------

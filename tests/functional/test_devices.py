@@ -191,12 +191,12 @@ def server(app):
     live.stop()
 
 
-def browser_bound(server: LiveServer, admin) -> requests.Session:
-    """A real HTTP client (cookies kept) bound with a fresh code."""
+def browser_bound(server: LiveServer, admin=None, code: str = "") -> requests.Session:
+    """A real HTTP client (cookies kept) bound with the given code, or a fresh one the admin registers."""
     browser = requests.Session()
     browser.get(f"{server.url}/lang/da")
     page = browser.get(f"{server.url}/device").text
-    resp = browser.post(f"{server.url}/device", data={"csrf_token": csrf_from(page), "code": register(admin)},
+    resp = browser.post(f"{server.url}/device", data={"csrf_token": csrf_from(page), "code": code or register(admin)},
                         allow_redirects=False)
     assert resp.status_code == 302
     return browser
@@ -268,25 +268,31 @@ def test_revoking_drops_an_open_device_screen_to_the_code_page(app, admin, serve
     sock.screen("unbound")
 
 
-def answered(app, admin, server) -> tuple[requests.Session, Device, Meeting, Page]:
-    """A device that was called and answered: its meeting page's websocket shows the meeting."""
-    browser = browser_bound(server, admin)
+def answer_call(app, server: LiveServer, browser: requests.Session, ring) -> tuple[Meeting, Page]:
+    """The bound device answers the call ring() makes: its meeting page's websocket shows the meeting."""
     sock = DeviceSocket(server, browser)
     sock.screen("idle")
-    device = the_device(app)
-    call(admin, device.id)
+    ring()
     ringing = sock.screen("ringing")
     row = rows(app, DeviceCall)[-1]
     browser.post(f"{server.url}/device/calls/{row.id}/answer", data={"csrf_token": csrf_from(ringing)},
                  allow_redirects=False)
     sock.ws.close()  # the tablet left its idle page for the meeting page
-    for _ in range(100):
-        if not the_device(app).online:
-            break
+    deadline = time.monotonic() + 10
+    while rows(app, Device, Device.id == row.device_id)[0].online:
+        assert time.monotonic() < deadline, "the closed idle page still counts as online"
         time.sleep(0.05)
     meeting = rows(app, Meeting, Meeting.id == row.meeting_id)[0]
     page = Page(server.url, meeting.alias, browser)
     page.wait_text('data-view="meeting"')
+    return meeting, page
+
+
+def answered(app, admin, server) -> tuple[requests.Session, Device, Meeting, Page]:
+    """A device an admin registered, bound, called from the devices list and answering."""
+    browser = browser_bound(server, admin)
+    device = the_device(app)
+    meeting, page = answer_call(app, server, browser, lambda: call(admin, device.id))
     return browser, device, meeting, page
 
 

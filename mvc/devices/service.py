@@ -252,11 +252,12 @@ def _live_calls(db: Session, device: Device) -> list[DeviceCall]:
         Meeting.status == "open").order_by(DeviceCall.id.desc()).limit(10)))
 
 
-def in_call(db: Session, device: Device) -> bool:
-    """The device holds a seat in a live meeting it answered a call into."""
+def in_call(db: Session, device: Device, idle_open: bool) -> bool:
+    """The device is in a live meeting it answered a call into: its meeting page is connected there, or,
+    with its idle screen closed, it still holds its seat (a page reconnecting)."""
     for row in _live_calls(db, device):
         state = live_ops.store().get(row.meeting_id)
-        if state and any(p.invitation_id == row.invitation_id and rules.holds_seat(p)
+        if state and any(p.invitation_id == row.invitation_id and (p.connected or not idle_open and rules.holds_seat(p))
                          for p in state.participants.values()):
             return True
     return False
@@ -277,11 +278,12 @@ def leave_meetings(db: Session, user: User | None, device: Device) -> list[int]:
 
 
 def ring(db: Session, row: DeviceCall, device: Device, user: User | None = None) -> None:
-    """Ring the device if its idle screen is open; otherwise the call ends at once as 'busy' (it is in a
-    meeting, whose page replaced the idle screen) or 'offline'."""
+    """Ring the device if its idle screen is open; the call ends at once as 'busy' when the device is in a
+    meeting (whose page replaced the idle screen), or as 'offline'."""
     now = utcnow()
     row.rang_at = now
-    row.status = "ringing" if is_online(device, now) else "busy" if in_call(db, device) else "offline"
+    online = is_online(device, now)
+    row.status = "busy" if in_call(db, device, online) else "ringing" if online else "offline"
     if row.status == "ringing":  # a newer call replaces one still ringing
         db.exec(update(DeviceCall).where(DeviceCall.device_id == device.id, DeviceCall.status == "ringing",
                                          DeviceCall.id != row.id).values(status="cancelled"))

@@ -277,11 +277,7 @@ def answer_call(app, server: LiveServer, browser: requests.Session, ring) -> tup
     row = rows(app, DeviceCall)[-1]
     browser.post(f"{server.url}/device/calls/{row.id}/answer", data={"csrf_token": csrf_from(ringing)},
                  allow_redirects=False)
-    sock.ws.close()  # the tablet left its idle page for the meeting page
-    deadline = time.monotonic() + 10
-    while rows(app, Device, Device.id == row.device_id)[0].online:
-        assert time.monotonic() < deadline, "the closed idle page still counts as online"
-        time.sleep(0.05)
+    sock.ws.close()  # the tablet left its idle page for the meeting page (the server notices within seconds)
     meeting = rows(app, Meeting, Meeting.id == row.meeting_id)[0]
     page = Page(server.url, meeting.alias, browser)
     page.wait_text('data-view="meeting"')
@@ -309,12 +305,22 @@ def test_revoking_a_device_in_a_call_takes_it_out_of_the_meeting_at_once(app, ad
 
 
 def test_calling_a_device_that_is_in_a_call_says_busy(app, admin, server):
-    _browser, device, _meeting, page = answered(app, admin, server)
+    browser, device, meeting, page = answered(app, admin, server)
     status = admin.get(call(admin, device.id).headers["Location"]).get_data(as_text=True)
     assert 'data-status="busy"' in status and "Busy" in status
     admin.get("/lang/da")
     assert "Optaget" in admin.get("/manage/devices").get_data(as_text=True)
-    page.close()
+
+    page.close()  # back on its idle screen while its seat in the meeting is still kept: rung as usual
+    sock = DeviceSocket(server, browser)
+    sock.screen("idle")
+    deadline = time.monotonic() + 10
+    while any(p.connected for p in app.extensions["mvc.live"].get(meeting.id).participants.values()):
+        assert time.monotonic() < deadline, "the closed meeting page still counts as connected"
+        time.sleep(0.05)
+    assert 'data-status="ringing"' in admin.get(call(admin, device.id).headers["Location"]).get_data(as_text=True)
+    sock.screen("ringing")
+    sock.ws.close()
 
 
 # -- bookings ------------------------------------------------------------------------------------

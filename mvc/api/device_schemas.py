@@ -8,7 +8,7 @@ from pydantic import StringConstraints
 from mvc.api.schemas import Strict, Text
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=80)]
-CallStatus = Literal["scheduled", "ringing", "answered", "declined", "no_answer", "offline", "cancelled"]
+CallStatus = Literal["scheduled", "ringing", "answered", "declined", "no_answer", "busy", "offline", "cancelled"]
 
 
 class DeviceIn(Strict):

@@ -115,7 +115,7 @@ def device_code(device_id: str):
 
 @bp.post("/v2/devices/<device_id>/call")
 @doc("post", "Call a device now, into a booked meeting (meetingUuid) or a fresh one; "
-     "status 'offline' when it is not connected", body=CallIn, answer=CallOut, status=201)
+     "status 'busy' when it is in a call, 'offline' when it is not connected", body=CallIn, answer=CallOut, status=201)
 @allow(*CALL)
 def device_call(device_id: str):
     """Ring a device now."""
@@ -132,7 +132,7 @@ def device_call(device_id: str):
 
 
 @bp.get("/v2/devices/calls/<call_id>")
-@doc("get", "How a call goes: ringing, answered, declined, no_answer, offline", answer=CallOut)
+@doc("get", "How a call goes: ringing, answered, declined, no_answer, busy, offline", answer=CallOut)
 @allow(*CALL)
 def call_status(call_id: str):
     """One call's state."""

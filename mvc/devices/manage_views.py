@@ -111,7 +111,7 @@ def _own_call(call_id: int) -> tuple[DeviceCall, Device, Meeting]:
 @bp.get("/manage/devices/calls/<int:call_id>")
 @require_staff("host")
 def call_status(call_id: int):
-    """How the call goes (ringing, answered, declined, no answer, offline), kept live by polling."""
+    """How the call goes (ringing, answered, declined, no answer, busy, offline), kept live by polling."""
     row, device, meeting = _own_call(call_id)
     service.settle(db.session(), row)
     template = "manage/_device_call.html" if request.headers.get("HX-Request") else "manage/devices_call.html"

@@ -12,6 +12,8 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from mvc import logs, security
+from mvc.live import state as rules
+from mvc.meeting import live_ops
 from mvc.models import AuditEntry, Invitation, Meeting, Organisation, User
 from mvc.models.base import utcnow
 from mvc.models.device import Device, DeviceCall
@@ -111,13 +113,15 @@ def change(db: Session, user: User | None, device: Device, name: str, note: str,
 
 
 def revoke(db: Session, user: User | None, device: Device) -> None:
-    """Unbind the device: its credential and any code stop working, its screen drops to the code page."""
+    """Unbind the device: its credential and any code stop working, it leaves any meeting it is in,
+    and its screen drops to the code page."""
     device.credential_hash = device.code_hash = None
     device.bound_at = device.code_expires_at = None
     db.add(device)
     _audit(db, device.organisation_id, "device_revoked", device.name, actor=user)
-    db.commit()
+    db.commit()  # before its meeting page is sent home: /device then shows the code screen
     publish(device.id, {"kind": "revoked"})
+    leave_meetings(db, user, device)
     log.info("device_revoked", device=device.id)
 
 
@@ -230,7 +234,7 @@ def new_meeting(db: Session, user: User | None, device: Device) -> Meeting:
 
 
 def call(db: Session, user: User | None, device: Device, meeting: Meeting | None = None) -> DeviceCall:
-    """Call the device now (into a fresh instant meeting unless one is given); rings or records it offline."""
+    """Call the device now (into a fresh instant meeting unless one is given): it rings, or is busy or offline."""
     meeting = meeting or new_meeting(db, user, device)
     inv = _device_invitation(db, device, meeting)
     row = DeviceCall(device_id=device.id, meeting_id=meeting.id, invitation_id=inv.id,
@@ -241,11 +245,45 @@ def call(db: Session, user: User | None, device: Device, meeting: Meeting | None
     return row
 
 
+def _live_calls(db: Session, device: Device) -> list[DeviceCall]:
+    """The device's newest answered calls into meetings still open: the meetings it may be in now."""
+    return list(db.exec(select(DeviceCall).join(Meeting, Meeting.id == DeviceCall.meeting_id).where(
+        DeviceCall.device_id == device.id, DeviceCall.status == "answered", DeviceCall.invitation_id.is_not(None),
+        Meeting.status == "open").order_by(DeviceCall.id.desc()).limit(10)))
+
+
+def in_call(db: Session, device: Device, idle_open: bool) -> bool:
+    """The device is in a live meeting it answered a call into: its meeting page is connected there, or,
+    with its idle screen closed, it still holds its seat (a page reconnecting)."""
+    for row in _live_calls(db, device):
+        state = live_ops.store().get(row.meeting_id)
+        if state and any(p.invitation_id == row.invitation_id and (p.connected or not idle_open and rules.holds_seat(p))
+                         for p in state.participants.values()):
+            return True
+    return False
+
+
+def leave_meetings(db: Session, user: User | None, device: Device) -> list[int]:
+    """Take the device out of every live meeting it is in, as a host removes someone; each removal is audited."""
+    left = []
+    for row in _live_calls(db, device):
+        if live_ops.remove_where(row.meeting_id, lambda p, inv=row.invitation_id: p.invitation_id == inv):
+            left.append(row.meeting_id)
+            _audit(db, device.organisation_id, "device_removed", device.name, f"meeting {row.meeting_id}",
+                   actor=user)
+    db.commit()
+    if left:
+        log.info("device_removed", device=device.id, meetings=left)
+    return left
+
+
 def ring(db: Session, row: DeviceCall, device: Device, user: User | None = None) -> None:
-    """Ring the device if it is online; otherwise the call ends at once as 'offline'."""
+    """Ring the device if its idle screen is open; the call ends at once as 'busy' when the device is in a
+    meeting (whose page replaced the idle screen), or as 'offline'."""
     now = utcnow()
     row.rang_at = now
-    row.status = "ringing" if is_online(device, now) else "offline"
+    online = is_online(device, now)
+    row.status = "busy" if in_call(db, device, online) else "ringing" if online else "offline"
     if row.status == "ringing":  # a newer call replaces one still ringing
         db.exec(update(DeviceCall).where(DeviceCall.device_id == device.id, DeviceCall.status == "ringing",
                                          DeviceCall.id != row.id).values(status="cancelled"))

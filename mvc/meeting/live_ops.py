@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import time
+from typing import Callable
 
 from flask import current_app, render_template
 from flask_babel import gettext as _
@@ -121,6 +122,32 @@ def leave(meeting_id: int, pid: str) -> None:
     if gone is not None:
         webhooks().participant_left(meeting_id, gone)  # webhooks
     stats.record_left(meeting_id, pid)  # statistics
+
+
+def after_removal(meeting_id: int, person: Participant) -> None:
+    """Outside the state lock, once someone is removed: out of the media room, and the webhooks told."""
+    to_media(meeting_id, {"type": "leave", "pid": person.pid})
+    webhooks().participant_left(meeting_id, person, reason="removed")  # webhooks
+
+
+def remove_where(meeting_id: int, chosen: Callable[[Participant], bool]) -> list[Participant]:
+    """Remove, as a host does, everyone the test picks from a live meeting; their pages show the removed view."""
+    if store().get(meeting_id) is None:  # not live: nothing to remove, and no empty state left behind
+        return []
+
+    def apply(state: RoomState) -> list[Participant]:
+        gone = [p for p in state.participants.values() if chosen(p)]
+        for person in gone:
+            rules.send_away(state, person)
+        return gone
+
+    state, gone = store().update(meeting_id, apply)
+    for person in gone:
+        after_removal(meeting_id, person)
+    if gone:
+        publish_state(meeting_id, state)
+        sync_policy(meeting_id, state)
+    return gone
 
 
 def end_meeting(meeting_id: int) -> None:

@@ -5,7 +5,7 @@ from sqlmodel import Field, SQLModel
 
 from mvc.models.base import utcnow
 
-FINAL_CALL_STATES = ("answered", "declined", "no_answer", "offline", "cancelled")
+FINAL_CALL_STATES = ("answered", "declined", "no_answer", "busy", "offline", "cancelled")
 
 
 class Device(SQLModel, table=True):
@@ -33,7 +33,7 @@ class DeviceCall(SQLModel, table=True):
     device_id: int = Field(foreign_key="device.id", index=True)
     meeting_id: int = Field(foreign_key="meeting.id", index=True)
     invitation_id: int | None = Field(default=None, foreign_key="invitation.id")
-    # scheduled | ringing | answered | declined | no_answer | offline | cancelled
+    # scheduled | ringing | answered | declined | no_answer | busy | offline | cancelled
     status: str = Field(default="ringing", max_length=12, index=True)
     due_at: datetime | None = Field(default=None, index=True)  # for a booking: when to ring
     claimed_at: datetime | None = None

@@ -3,16 +3,18 @@
   "use strict";
   var script = document.currentScript;
 
-  // The meeting page (or the "you left" page) of a device: back to the idle screen when the meeting is over.
+  // The meeting page (or the "you left" page) of a device: back to the idle screen when the meeting is over
+  // (after a moment to read that it ended), at once when the device was removed or revoked (/device then
+  // shows the idle screen, or the code screen for a revoked credential).
   if (script && script.dataset.home) {
     var home = script.dataset.home;
-    var goHome = function () { setTimeout(function () { location.href = home; }, 3000); };
+    var goHome = function (delay) { setTimeout(function () { location.href = home; }, delay); };
     var watch = function () {
       var stage = document.getElementById("stage");
-      if (!stage) { goHome(); return; }
+      if (!stage) { goHome(3000); return; }
       var check = function () {
-        var s = document.getElementById("stage");
-        if (s && (s.dataset.view === "ended" || s.dataset.view === "removed")) { observer.disconnect(); goHome(); }
+        var s = document.getElementById("stage"), view = s && s.dataset.view;
+        if (view === "ended" || view === "removed") { observer.disconnect(); goHome(view === "removed" ? 0 : 3000); }
       };
       var observer = new MutationObserver(check);
       observer.observe(document.getElementById("main") || document.body, {subtree: true, childList: true, attributes: true});

@@ -128,9 +128,22 @@ def test_auto_answer_revoke_and_an_offline_device(server, phone):
     assert "Svarer selv om" in tablet.inner_text("[data-countdown]")
     tablet.wait_for_url("**/live")  # nobody tapped
     host.wait_for_selector("#device-call[data-status=answered]")
+    tablet.wait_for_selector("#stage[data-view=meeting]")
 
-    tablet.goto(f"{url}/device")
-    tablet.wait_for_selector("#device-screen[data-state=idle]")
+    # In the meeting: a second call is told "busy"; revoking takes it out, straight to the code screen.
+    host.goto(f"{url}/manage/devices")
+    host.click("tr:has-text('Oles tablet') form[action$='/call'] button")
+    host.wait_for_selector("#device-call[data-status=busy]")
+    assert "Optaget" in host.inner_text("#device-call")
+    host.goto(f"{url}/manage/devices")
+    host.click("tr:has-text('Oles tablet') form[action$='/revoke'] button")
+    tablet.wait_for_url("**/device")
+    tablet.wait_for_selector("#code")
+
+    # Bound again with a new code, idle: revoking drops the open screen to the code screen.
+    host.goto(f"{url}/manage/devices")
+    host.click("tr:has-text('Oles tablet') form[action$='/code'] button")
+    provision(tablet, url, host.inner_text("#device-code").strip())
     host.goto(f"{url}/manage/devices")
     host.click("tr:has-text('Oles tablet') form[action$='/revoke'] button")
     tablet.wait_for_selector("#code")  # dropped to the code screen without anyone touching it

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from tests.conftest import LiveServer, csrf_from
 from tests.functional.test_booking import book, make_app, rows  # noqa: F401 - fixtures
 from tests.functional.test_reminders_forwarding import Clock
 from tests.sms_helpers import login, make_staff, post_form, session_for
+from tests.wsclient import Page
 
 CODE_RE = re.compile(r'id="device-code"><strong>([A-Z0-9]{4})-([A-Z0-9]{4})</strong>')
 
@@ -189,12 +191,12 @@ def server(app):
     live.stop()
 
 
-def browser_bound(server: LiveServer, admin) -> requests.Session:
-    """A real HTTP client (cookies kept) bound with a fresh code."""
+def browser_bound(server: LiveServer, admin=None, code: str = "") -> requests.Session:
+    """A real HTTP client (cookies kept) bound with the given code, or a fresh one the admin registers."""
     browser = requests.Session()
     browser.get(f"{server.url}/lang/da")
     page = browser.get(f"{server.url}/device").text
-    resp = browser.post(f"{server.url}/device", data={"csrf_token": csrf_from(page), "code": register(admin)},
+    resp = browser.post(f"{server.url}/device", data={"csrf_token": csrf_from(page), "code": code or register(admin)},
                         allow_redirects=False)
     assert resp.status_code == 302
     return browser
@@ -264,6 +266,61 @@ def test_revoking_drops_an_open_device_screen_to_the_code_page(app, admin, serve
     page = admin.get("/manage/devices").get_data(as_text=True)
     admin.post(f"/manage/devices/{the_device(app).id}/revoke", data={"csrf_token": csrf_from(page)})
     sock.screen("unbound")
+
+
+def answer_call(app, server: LiveServer, browser: requests.Session, ring) -> tuple[Meeting, Page]:
+    """The bound device answers the call ring() makes: its meeting page's websocket shows the meeting."""
+    sock = DeviceSocket(server, browser)
+    sock.screen("idle")
+    ring()
+    ringing = sock.screen("ringing")
+    row = rows(app, DeviceCall)[-1]
+    browser.post(f"{server.url}/device/calls/{row.id}/answer", data={"csrf_token": csrf_from(ringing)},
+                 allow_redirects=False)
+    sock.ws.close()  # the tablet left its idle page for the meeting page (the server notices within seconds)
+    meeting = rows(app, Meeting, Meeting.id == row.meeting_id)[0]
+    page = Page(server.url, meeting.alias, browser)
+    page.wait_text('data-view="meeting"')
+    return meeting, page
+
+
+def answered(app, admin, server) -> tuple[requests.Session, Device, Meeting, Page]:
+    """A device an admin registered, bound, called from the devices list and answering."""
+    browser = browser_bound(server, admin)
+    device = the_device(app)
+    meeting, page = answer_call(app, server, browser, lambda: call(admin, device.id))
+    return browser, device, meeting, page
+
+
+def test_revoking_a_device_in_a_call_takes_it_out_of_the_meeting_at_once(app, admin, server):
+    browser, device, meeting, page = answered(app, admin, server)
+    listing = admin.get("/manage/devices").get_data(as_text=True)
+    admin.post(f"/manage/devices/{device.id}/revoke", data={"csrf_token": csrf_from(listing)})
+    page.wait_text('data-view="removed"')
+    state = app.extensions["mvc.live"].get(meeting.id)
+    assert device.name not in [p.name for p in state.participants.values()]
+    assert "Gør enheden klar" in browser.get(f"{server.url}/device").text  # where its meeting page sends it
+    assert {"device_revoked", "device_removed"} <= set(audit_actions(app))
+    page.close()
+
+
+def test_calling_a_device_that_is_in_a_call_says_busy(app, admin, server):
+    browser, device, meeting, page = answered(app, admin, server)
+    status = admin.get(call(admin, device.id).headers["Location"]).get_data(as_text=True)
+    assert 'data-status="busy"' in status and "Busy" in status
+    admin.get("/lang/da")
+    assert "Optaget" in admin.get("/manage/devices").get_data(as_text=True)
+
+    page.close()  # back on its idle screen while its seat in the meeting is still kept: rung as usual
+    sock = DeviceSocket(server, browser)
+    sock.screen("idle")
+    deadline = time.monotonic() + 10
+    while any(p.connected for p in app.extensions["mvc.live"].get(meeting.id).participants.values()):
+        assert time.monotonic() < deadline, "the closed meeting page still counts as connected"
+        time.sleep(0.05)
+    assert 'data-status="ringing"' in admin.get(call(admin, device.id).headers["Location"]).get_data(as_text=True)
+    sock.screen("ringing")
+    sock.ws.close()
 
 
 # -- bookings ------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from mvc.models import AuditEntry
 from mvc.models.device import Device, DeviceCall
 from tests.api_helpers import Api, make_client, meeting_body
 from tests.functional.test_api import app, make_app, rows  # noqa: F401 - fixtures
-from tests.functional.test_devices import type_code
+from tests.conftest import LiveServer
+from tests.functional.test_devices import answer_call, browser_bound, type_code
 
 
 @pytest.fixture
@@ -91,3 +92,20 @@ def test_a_device_credential_is_no_api_token(app, admin_api):
     for path in ("/v2/devices", f"/v2/devices/{device['id']}", "/v2/meetings", "/v2/info"):
         assert tablet.get(path).status_code == 401
         assert tablet.get(path, headers={"Authorization": f"Bearer {credential}"}).status_code == 401
+
+
+def test_through_the_api_a_device_in_a_call_is_busy_and_revoking_takes_it_out(app, admin_api):
+    device = checked(admin_api("POST", "/v2/devices", {"name": "Tablet"}), "DeviceOut", 201)
+    server = LiveServer(app)
+    try:
+        browser = browser_bound(server, code=device["provisioningCode"])
+        meeting, page = answer_call(app, server, browser, lambda: admin_api("POST", f"/v2/devices/{device['id']}/call"))
+        busy = checked(admin_api("POST", f"/v2/devices/{device['id']}/call"), "CallOut", 201)
+        assert busy["status"] == "busy"
+        checked(admin_api("POST", f"/v2/devices/{device['id']}/revoke"), "DeviceOut")
+        page.wait_text('data-view="removed"')
+        assert app.extensions["mvc.live"].get(meeting.id).participants == {}
+        assert "Gør enheden klar" in browser.get(f"{server.url}/device").text
+        page.close()
+    finally:
+        server.stop()

@@ -105,13 +105,7 @@ def admit_all(state, me, msg):
 
 def _send_away(state, person):
     rules.send_away(state, person)
-    pid = person.pid
-
-    def after(conn, _state):
-        live_ops.to_media(conn.meeting_id, {"type": "leave", "pid": pid})
-        live_ops.webhooks().participant_left(conn.meeting_id, person, reason="removed")  # webhooks
-
-    return after
+    return lambda conn, _state: live_ops.after_removal(conn.meeting_id, person)
 
 
 @action("deny", host=True)

@@ -39,7 +39,8 @@ KEYFRAME_INTERVAL = 0.5  # at most one PLI upstream per publisher per this many 
 VIDEO_FRAME_TICKS = 3000  # 1/30 s at 90 kHz, the gap left when a stream is re-bound
 
 # Packets into up tracks and out of down tracks since the worker started (for `pong`).
-COUNTERS = {"packets_in": 0, "packets_out": 0}
+# Process-wide figures for the pool's health and /metrics (plain ints: cheap on the packet path).
+COUNTERS = {"packets_in": 0, "packets_out": 0, "packets_dropped": 0, "nacks_sent": 0, "keyframe_requests": 0}
 _SEQ_TS = struct.Struct("!BHL")  # marker|payload type, sequence number, timestamp
 
 
@@ -110,6 +111,7 @@ class UpTrack:
                 codec = codecs[apt]
             self._media_ssrc = packet.ssrc
             if nack is not None and nack.add(packet):
+                COUNTERS["nacks_sent"] += 1
                 asyncio.ensure_future(hooks.send_nack(r, packet.ssrc, nack.take()))
             self.forward(packet, codec)
 
@@ -180,6 +182,7 @@ class UpTrack:
 
     def _send_pli(self) -> None:
         if self._media_ssrc is not None:
+            COUNTERS["keyframe_requests"] += 1
             asyncio.ensure_future(hooks.send_pli(self._receiver, self._media_ssrc))
 
     def close(self) -> None:
@@ -339,6 +342,7 @@ class DownTrack:
             self._send(out)
         except ConnectionError:
             self.send_failures += 1
+            COUNTERS["packets_dropped"] += 1
             return
         self.packets += 1
         COUNTERS["packets_out"] += 1

@@ -272,7 +272,7 @@ class Reply:
     pid: str | None = None
     sdp: str | None = None
     message: str | None = None
-    load: dict[str, int] | None = None
+    load: dict[str, float] | None = None
     counts: dict[str, dict[str, int]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -323,7 +323,7 @@ def worker_counts(room: str, counts: dict[str, dict[str, int]]) -> Reply:
     return Reply("worker_counts", to=WEB, room=room, counts=counts)
 
 
-def pong(load: dict[str, int]) -> Reply:
+def pong(load: dict[str, float]) -> Reply:
     """The answer to `ping`, with the worker's load."""
     return Reply("pong", to=WEB, load=load)
 

@@ -77,7 +77,7 @@ class WorkerLink:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.alive = False
-        self.load: dict[str, int] = {}
+        self.load: dict[str, float] = {}
         self.last_pong = 0.0
         self.write_lock = threading.Lock()
         self.reader: threading.Thread | None = None

@@ -72,11 +72,12 @@ class Worker:
         self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Future[Any]] = set()
 
-    def load(self) -> dict[str, int]:
-        """Rooms, peers and forwarded streams, as reported in `pong`."""
+    def load(self) -> dict[str, float]:
+        """Rooms, peers, forwarded streams, packet counters and CPU seconds used, as reported in `pong`."""
         loads = [r.load() for r in self.rooms.values()]
         return {"rooms": len(self.rooms), "peers": sum(x["peers"] for x in loads),
-                "forwarded": sum(x["forwarded"] for x in loads), **COUNTERS}
+                "forwarded": sum(x["forwarded"] for x in loads), **COUNTERS,
+                "cpu_seconds": round(time.process_time(), 2)}
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Authenticate one web process, then read its lines until it disconnects."""

@@ -58,6 +58,10 @@ def test_rooms_go_to_the_least_loaded_worker_and_pings_report_load():
         while sorted(h["load"].get("rooms") or 0 for h in pool.health()["workers"].values()) != [1, 1]:
             assert time.monotonic() < deadline, pool.health()
             time.sleep(0.05)
+        # What /metrics shows per worker: its CPU and its packet, NACK and keyframe counters.
+        for h in pool.health()["workers"].values():
+            assert h["load"]["cpu_seconds"] > 0
+            assert {"packets_in", "packets_out", "packets_dropped", "nacks_sent", "keyframe_requests"} <= set(h["load"])
     finally:
         pool.stop()
 

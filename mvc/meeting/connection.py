@@ -6,6 +6,7 @@ bus events, incoming messages, rendering and sending. One thread sends, so no lo
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -146,7 +147,8 @@ class Connection:
             reader.start()
             self._loop()
         except rules.RoomFull:
-            self.status(live_ops.room_full_text())
+            with contextlib.suppress(PageGone):  # the page may have gone while we looked for a seat
+                self.status(live_ops.room_full_text())
         except (ConnectionClosed, PageGone):
             log.info("ws_gone", meeting=self.meeting_id, pid=self.pid)
         finally:

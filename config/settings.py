@@ -54,6 +54,9 @@ UNSAFE_DEFAULTS: dict[str, tuple[Callable[[dict[str, object], dict[str, str]], b
                     "MVC_MAIL_BACKEND is outbox (e-mails are never sent): set it to smtp"),
     "insecure_cookies": (lambda c, env: not c["SECURE_COOKIES"],
                          "MVC_SECURE_COOKIES is off (cookies travel over plain HTTP): set it to 1"),
+    "http_public_url": (lambda c, env: not str(c["PUBLIC_URL"]).lower().startswith("https://"),
+                        "MVC_PUBLIC_URL is empty or not https (links in SMS, e-mails and the API would be "
+                        "missing or travel over plain HTTP): set it to https://…"),
 }
 
 
@@ -75,7 +78,7 @@ def check_production(config: dict[str, object], env: dict[str, str]) -> None:
 # name: (type, default, description). The README's configuration table mirrors this.
 SETTINGS: dict[str, tuple[type, object, str]] = {
     "ENV": (str, "embedded", "embedded, or production: then refuse to start with an unsafe embedded default."),
-    "ALLOW_UNSAFE": (str, "", "Unsafe defaults production may still use, comma-separated: secret_key, media_secret, sqlite, outbox_sms, outbox_mail, insecure_cookies."),
+    "ALLOW_UNSAFE": (str, "", "Unsafe defaults production may still use, comma-separated: secret_key, media_secret, sqlite, outbox_sms, outbox_mail, insecure_cookies, http_public_url."),
     "SECRET_KEY": (str, None, "Signs sessions and invitation links (embedded: made once in var/)."),
     "DATABASE_URL": (str, f"sqlite:///{VAR / 'mvc.db'}", "SQLAlchemy URL: SQLite or postgresql+psycopg://…"),
     "DB_POOL_SIZE": (int, 10, "Database connections each web process keeps open."),

@@ -97,11 +97,13 @@ def create_app(config: dict | None = None) -> Flask:
 def _template_helpers(app: Flask) -> None:
     from zoneinfo import ZoneInfo
 
-    from flask import render_template
+    from flask import render_template, request
     from flask_babel import get_locale
     from flask_babel import gettext as _
     from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import HTTPException
 
+    from mvc.api import views as api_views
     from mvc.auth import current_user
     from mvc.models.room import LAYOUT_LABELS
     from mvc.security import breached_wait, retry_text
@@ -116,34 +118,40 @@ def _template_helpers(app: Flask) -> None:
     def _localtime(value, fmt: str = "%d-%m-%Y %H:%M") -> str:
         return value.astimezone(local).strftime(fmt) if value else ""
 
-    def page(status: int, title: str, message: str):
-        return render_template("error.html", title=title, message=message, theme=None), status
+    def page(exc: HTTPException, title: str, message: str):
+        if api_views.owns(request.path):  # the API answers its errors as JSON, the site with a page
+            return api_views.http_error(exc)
+        return render_template("error.html", title=title, message=message, theme=None), exc.code
 
     @app.errorhandler(403)
-    def _forbidden(_e):
-        return page(403, _("Not allowed"), _("You do not have access to this page. Ask your organisation's administrator if you need it."))
+    def _forbidden(e):
+        return page(e, _("Not allowed"), _("You do not have access to this page. Ask your organisation's administrator if you need it."))
 
     @app.errorhandler(404)
-    def _not_found(_e):
-        return page(404, _("Page not found"), _("The page you asked for does not exist."))
+    def _not_found(e):
+        return page(e, _("Page not found"), _("The page you asked for does not exist."))
 
     @app.errorhandler(405)
-    def _method(_e):
-        return page(405, _("That did not work"), _("The page cannot be used that way."))
+    def _method(e):
+        return page(e, _("That did not work"), _("The page cannot be used that way."))
 
     @app.errorhandler(413)
-    def _too_large(_e):
-        return page(413, _("Too large"), _("What you sent is too large. Files may be at most 2 MB."))
+    def _too_large(e):
+        return page(e, _("Too large"), _("What you sent is too large. Files may be at most 2 MB."))
 
     @app.errorhandler(429)
-    def _too_many(_e):
-        return page(429, _("Please wait a moment"), _("There have been too many attempts. %(retry)s",
-                                                      retry=retry_text(breached_wait())))
+    def _too_many(e):
+        return page(e, _("Please wait a moment"), _("There have been too many attempts. %(retry)s",
+                                                     retry=retry_text(breached_wait())))
 
     @app.errorhandler(CSRFError)
-    def _csrf(_e):
-        return page(400, _("Please try again"), _("The page had been open too long or was sent twice. Go back, reload the page and try again."))
+    def _csrf(e):
+        return page(e, _("Please try again"), _("The page had been open too long or was sent twice. Go back, reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def _other(e):
+        return api_views.http_error(e) if api_views.owns(request.path) else e
 
     @app.errorhandler(500)
-    def _server_error(_e):
-        return page(500, _("Something went wrong"), _("An error occurred on our side. Please try again in a moment."))
+    def _server_error(e):
+        return page(e, _("Something went wrong"), _("An error occurred on our side. Please try again in a moment."))

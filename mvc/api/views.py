@@ -7,6 +7,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Response, current_app, g, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import Session
+from werkzeug.exceptions import HTTPException
 
 from mvc import db, logs
 from mvc.api import bp, clients, fhir, invitations, meetings, oauth, openapi, webhooks
@@ -20,6 +21,7 @@ from mvc.extensions import limiter
 from mvc.manage import audit
 from mvc.models import Organisation, WebhookEndpoint
 from mvc.models.base import utcnow
+from mvc.security import breached_wait, retry_text
 from mvc.sms.limits import LimitReached
 
 log = logs.get("mvc.api")
@@ -27,6 +29,7 @@ READ = ("meeting-user", "meeting-planner", "meeting-admin", "meeting-provisioner
 WRITE = ("meeting-user", "meeting-planner", "meeting-admin")
 MINUTE = 60
 PUBLIC = ("api.token", "api.openapi_json", "api.docs")  # no token needed
+PREFIXES = ("/v2/", "/oauth/token")
 
 
 def error(status: int, code: int, text: str, headers: dict | None = None) -> Response:
@@ -35,6 +38,20 @@ def error(status: int, code: int, text: str, headers: dict | None = None) -> Res
     resp.status_code = status
     resp.headers.update(headers or {})
     return resp
+
+
+def owns(path: str) -> bool:
+    """Whether path is under the API's URL prefixes, where every error is the JSON error body."""
+    return path.startswith(PREFIXES)
+
+
+def http_error(exc: HTTPException) -> Response:
+    """An HTTP error under the API's prefixes (no route, wrong method, the token endpoint's limit, …) as JSON."""
+    texts = {404: _("No such endpoint."), 405: _("This endpoint does not take this method."),
+             429: _("Too many requests. %(retry)s", retry=retry_text(breached_wait())),
+             500: _("An error occurred on our side. Please try again in a moment.")}
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    return error(exc.code or 500, exc.code or 500, texts.get(exc.code, exc.name), headers)
 
 
 @bp.errorhandler(Invalid)

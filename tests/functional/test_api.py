@@ -466,6 +466,33 @@ def test_rate_limit_per_client_answers_429_with_retry_after(make_app):
     assert other("GET", "/v2/info").status_code == 200  # per client
 
 
+def api_error(resp, status: int) -> dict:
+    """The API's JSON error body, after checking the status and that it is JSON."""
+    assert resp.status_code == status and resp.mimetype == "application/json", resp.get_data(as_text=True)[:200]
+    body = resp.get_json()
+    assert set(body) == {"errorCode", "errorText"} and body["errorText"]
+    return body
+
+
+def test_unknown_api_path_answers_json_404_and_the_site_keeps_its_page(app, client, planner):
+    assert api_error(planner("GET", "/v2/no-such-thing"), 404)["errorCode"] == 404
+    site = client.get("/no-such-page")
+    assert site.status_code == 404 and site.mimetype == "text/html"
+
+
+def test_a_wrong_method_answers_json_405_with_allow(app, client, planner):
+    wrong = planner("PUT", "/v2/info", {})
+    assert api_error(wrong, 405)["errorCode"] == 405 and "GET" in wrong.headers["Allow"]
+    assert api_error(client.get("/oauth/token"), 405)["errorCode"] == 405
+
+
+def test_token_endpoint_address_limit_answers_json_with_retry_after(app):
+    client = app.test_client()
+    answers = [get_token(client, "nobody", "wrong") for _ in range(31)]
+    assert {resp.status_code for resp in answers[:30]} == {401}
+    assert api_error(answers[30], 429)["errorCode"] == 429 and int(answers[30].headers["Retry-After"]) > 0
+
+
 def test_command_line_creates_a_client_that_works(app, client, monkeypatch, capsys):
     from mvc.__main__ import main
 

@@ -19,6 +19,7 @@ SAFE = {
     "MVC_SMS_BACKEND": "twilio",
     "MVC_MAIL_BACKEND": "smtp",
     "MVC_SECURE_COOKIES": "1",
+    "MVC_PUBLIC_URL": "https://video.example.dk",
 }
 # Each unsafe default: the environment without the safe choice, and the setting the refusal must name.
 UNSAFE = {
@@ -28,6 +29,7 @@ UNSAFE = {
     "outbox_sms": ({"MVC_SMS_BACKEND": "outbox"}, "MVC_SMS_BACKEND"),
     "outbox_mail": ({"MVC_MAIL_BACKEND": None}, "MVC_MAIL_BACKEND"),
     "insecure_cookies": ({"MVC_SECURE_COOKIES": "0"}, "MVC_SECURE_COOKIES"),
+    "http_public_url": ({"MVC_PUBLIC_URL": None}, "MVC_PUBLIC_URL"),
 }
 
 
@@ -61,6 +63,14 @@ def test_each_unsafe_default_is_refused_naming_the_setting_unless_allowed(name):
     assert settings.load(env_with(changes, MVC_ENV="embedded"))["ENV"] == "embedded"
 
 
+def test_a_plain_http_public_url_is_refused_too():
+    with pytest.raises(settings.UnsafeProduction, match="http_public_url: MVC_PUBLIC_URL") as refused:
+        settings.load(env_with({"MVC_PUBLIC_URL": "http://video.example.dk"}))
+    assert str(refused.value).count("\n  ") == 1
+    allowed = env_with({"MVC_PUBLIC_URL": "http://video.example.dk"}, MVC_ALLOW_UNSAFE="http_public_url")
+    assert settings.load(allowed)["PUBLIC_URL"] == "http://video.example.dk"
+
+
 def test_allowing_one_default_does_not_allow_another():
     env = env_with({"MVC_DATABASE_URL": None, "MVC_SMS_BACKEND": "outbox"}, MVC_ALLOW_UNSAFE="sqlite")
     with pytest.raises(settings.UnsafeProduction, match="outbox_sms: MVC_SMS_BACKEND") as refused:
@@ -82,7 +92,7 @@ def test_the_command_line_refuses_to_start_and_says_what_to_change(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and not (tmp_path / "p.db").exists()
     for setting in ("MVC_SECRET_KEY", "MVC_DATABASE_URL", "MVC_SMS_BACKEND", "MVC_MAIL_BACKEND",
-                    "MVC_SECURE_COOKIES", "MVC_ALLOW_UNSAFE"):
+                    "MVC_SECURE_COOKIES", "MVC_PUBLIC_URL", "MVC_ALLOW_UNSAFE"):
         assert setting in done.stderr
     assert "Traceback" not in done.stderr
 

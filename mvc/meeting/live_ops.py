@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
 import time
 from typing import Callable
 
@@ -57,6 +58,9 @@ def publish_state(meeting_id: int, state: RoomState) -> None:
 def end(meeting_id: int) -> None:
     """Forget an ended meeting's live state, chat and rate-limit keys, and show its pages the end."""
     store().delete(meeting_id)
+    guard, locks = _policy_locks()
+    with guard:
+        locks.pop(meeting_id, None)
     store().publish(meeting_id, {"kind": "state", "v": 0})
     stats.record_end(meeting_id)  # statistics
 
@@ -189,21 +193,40 @@ def policy(state: RoomState) -> dict:
     }
 
 
+def _policy_locks() -> tuple[threading.Lock, dict[int, threading.Lock]]:
+    """This process's per-meeting policy locks and the lock that guards the table."""
+    return current_app.extensions.setdefault("mvc.policy_locks", (threading.Lock(), {}))
+
+
+def _policy_lock(meeting_id: int) -> threading.Lock:
+    """One lock per meeting in this process, so its policies reach the worker in order."""
+    guard, locks = _policy_locks()
+    with guard:
+        return locks.setdefault(meeting_id, threading.Lock())
+
+
 def sync_policy(meeting_id: int, state: RoomState) -> None:
     """Send the current forwarding policy to the room's media worker.
 
+    Pages' threads call this with the state they hold; one of them may hold an older state
+    than another that already sent (a page starting media while a host bans cameras). So
+    under the meeting's lock the newest stored state wins, and policies go out in order.
     A policy that media.messages refuses is never silent: the worker is told to hold
     (forward only hosts), the log says why and the hosts see a plain message.
     """
     room = str(meeting_id)
-    try:
-        msg = messages.policy_message(room, policy(state))
-    except messages.MessageError as exc:
-        log.warning("media_policy_refused", meeting=meeting_id, why=str(exc))
-        media().send(messages.Hold(room=room, reason=str(exc)))
-        current_app.extensions["mvc.hub"].notify_hosts(room)
-        return
-    media().send(msg)
+    with _policy_lock(meeting_id):
+        latest = store().get(meeting_id)
+        if latest is not None and latest.version > state.version:
+            state = latest
+        try:
+            msg = messages.policy_message(room, policy(state))
+        except messages.MessageError as exc:
+            log.warning("media_policy_refused", meeting=meeting_id, why=str(exc))
+            media().send(messages.Hold(room=room, reason=str(exc)))
+            current_app.extensions["mvc.hub"].notify_hosts(room)
+            return
+        media().send(msg)
 
 
 def ice_servers(pid: str) -> list[dict]:

@@ -78,3 +78,16 @@ def test_signalling_the_worker_would_refuse_is_answered_on_the_web_side(app, med
         live_ops.to_media(MEETING, {"type": "join", "pid": "guest"})
     assert media.sent() == [{"type": "join", "room": str(MEETING), "pid": "guest"}]
     assert inbox["guest"][0]["msg"]["type"] == "error"
+
+
+def test_a_page_holding_an_older_state_never_sends_the_worker_an_older_policy(app, media):
+    stale = seat(app, Participant(pid="host", name="Nina", role=HOST), Participant(pid="guest", name="Karen"))
+
+    def ban_cameras(state):
+        state.participants["guest"].cam = False
+
+    newer, _ = app.extensions["mvc.live"].update(MEETING, ban_cameras)
+    with app.app_context():
+        live_ops.sync_policy(MEETING, newer)  # the host's action
+        live_ops.sync_policy(MEETING, stale)  # a page that started media with the state before it
+    assert media.last_policy(MEETING)["video_blocked"] == ["guest"]

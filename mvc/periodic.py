@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Callable
 
 from flask import Flask
+from sqlmodel import Session
 
-from mvc import logs
+from mvc import db as mvc_db, logs
 from mvc.models.base import utcnow
 
 log = logs.get("mvc.periodic")
@@ -54,3 +55,32 @@ class PeriodicJob:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+
+
+class ClaimingJob(PeriodicJob):
+    """A PeriodicJob over database rows: each round lists the due rows, claims each with an
+    atomic UPDATE and handles the ones it won, so every row is handled once however many run."""
+
+    def due(self, db: Session, now: datetime) -> list[int]:
+        """Ids of rows whose time has come and that no live claim holds."""
+        raise NotImplementedError
+
+    def claim(self, db: Session, row_id: int, now: datetime) -> bool:
+        """Take one row; False when another job has it."""
+        raise NotImplementedError
+
+    def send(self, db: Session, row_id: int, now: datetime) -> str:
+        """Handle one claimed row; returns its outcome."""
+        raise NotImplementedError
+
+    def run_once(self) -> int:
+        """Handle every due row this job can claim; returns how many it handled."""
+        handled = 0
+        with self.app.app_context():
+            now = self.clock()
+            with Session(mvc_db.engine(), expire_on_commit=False) as db:
+                for row_id in self.due(db, now):
+                    if self.claim(db, row_id, now):
+                        self.send(db, row_id, now)
+                        handled += 1
+        return handled

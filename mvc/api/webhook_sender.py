@@ -18,11 +18,11 @@ from flask import Flask
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
-from mvc import db as mvc_db, logs
+from mvc import logs
 from mvc.api.webhooks import address_allowed, loopback_http, sign
 from mvc.models import ApiClient, WebhookDelivery, WebhookEndpoint
 from mvc.models.base import utcnow
-from mvc.periodic import PeriodicJob
+from mvc.periodic import ClaimingJob
 
 log = logs.get("mvc.webhooks")
 STALE_CLAIM = timedelta(minutes=5)  # a claim this old belongs to a process that died while posting
@@ -85,7 +85,7 @@ def post(url: str, headers: dict, body: str, timeout: float, loopback_ok: bool) 
         conn.close()
 
 
-class WebhookSender(PeriodicJob):
+class WebhookSender(ClaimingJob):
     """Sends due outbox rows; several may run at once and each row still goes out once."""
 
     thread_name = "mvc-webhooks"
@@ -110,7 +110,7 @@ class WebhookSender(PeriodicJob):
         db.commit()
         return result.rowcount == 1
 
-    def send(self, db: Session, row_id: int) -> str:
+    def send(self, db: Session, row_id: int, now: datetime | None = None) -> str:
         """Post a claimed row once and record the outcome: delivered, pending (retry later), failed or cancelled."""
         row = db.get(WebhookDelivery, row_id)
         endpoint = db.get(WebhookEndpoint, row.endpoint_id)
@@ -147,18 +147,6 @@ class WebhookSender(PeriodicJob):
             "webhook_" + status, delivery=row.id, endpoint=row.endpoint_id, kind=row.event_type,
             attempts=row.attempts, http=row.last_status, error=row.last_error)
         return status
-
-    def run_once(self) -> int:
-        """Send every due row this sender can claim; returns how many it tried."""
-        tried = 0
-        with self.app.app_context():
-            now = self.clock()
-            with Session(mvc_db.engine(), expire_on_commit=False) as db:
-                for row_id in self.due(db, now):
-                    if self.claim(db, row_id, now):
-                        self.send(db, row_id)
-                        tried += 1
-        return tried
 
 
 def init_app(app: Flask) -> None:

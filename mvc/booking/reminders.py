@@ -8,10 +8,10 @@ from flask import Flask, current_app
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
-from mvc import db as mvc_db, logs
+from mvc import logs
 from mvc.models import Invitation, Meeting, Organisation, Reminder, SmsMessage
 from mvc.models.base import utcnow
-from mvc.periodic import PeriodicJob
+from mvc.periodic import ClaimingJob
 from mvc.sms import limits, service as sms, texts
 
 log = logs.get("mvc.reminders")
@@ -45,7 +45,7 @@ def cancel(db: Session, meeting: Meeting) -> None:
     db.commit()
 
 
-class ReminderScheduler(PeriodicJob):
+class ReminderScheduler(ClaimingJob):
     """Sends due reminders; any number of these may run at once (threads, processes, machines)."""
 
     thread_name = "mvc-reminders"
@@ -98,18 +98,6 @@ class ReminderScheduler(PeriodicJob):
         msg = sms.deliver(db, org, inv.phone, body, purpose="reminder", meeting_id=meeting.id,
                           invitation_id=inv.id, reminder_id=row.id)
         return "failed" if msg.status == "failed" else "sent"
-
-    def run_once(self) -> int:
-        """Send every due reminder this scheduler can claim; returns how many it handled."""
-        handled = 0
-        with self.app.app_context():
-            now = self.clock()
-            with Session(mvc_db.engine(), expire_on_commit=False) as db:
-                for reminder_id in self.due(db, now):
-                    if self.claim(db, reminder_id, now):
-                        self.send(db, reminder_id, now)
-                        handled += 1
-        return handled
 
 
 def init_app(app: Flask) -> None:

@@ -218,7 +218,10 @@ def retry_text(seconds: int) -> str:
 def breached_wait() -> int:
     """Seconds until the flask-limiter limit this request broke lets it through again."""
     breached = limiter.current_limit
-    return max(1, math.ceil(breached.reset_at - time.time())) if breached else 60
+    if not breached:
+        return 60
+    # reset_at is rounded up a whole second past the window: never say more than the window.
+    return max(1, min(breached.limit.get_expiry(), math.ceil(breached.reset_at - time.time())))
 
 
 @dataclass

@@ -96,6 +96,18 @@
     if (e.target && e.target.id === "controls") followControls();
   });
 
+  // A ws-send form pressed in the instant after the server re-rendered it, before htmx
+  // bound it, would otherwise do a plain browser submit and reload the page: bind it, send.
+  live.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (e.defaultPrevented || !form.hasAttribute || !form.hasAttribute("ws-send")) return;
+    e.preventDefault();
+    if (form.dataset.mvcRebound) return;
+    form.dataset.mvcRebound = "1";
+    htmx.process(form);
+    setTimeout(function () { form.requestSubmit(); }, 0);  // not from inside this submit event
+  });
+
   // Forms sent over the websocket (ws-send) are cleared once sent, for the next message.
   live.addEventListener("htmx:wsAfterSend", function (e) {
     var form = e.target.closest ? e.target.closest("form[data-reset]") : null;

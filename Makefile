@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PORT
 
-.PHONY: run run-lan test translations extract system-deps bench loadbench clean
+.PHONY: run run-lan test translations extract system-deps fastpath bench loadbench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(VENV)/.run-deps: requirements.txt | $(BIN)/python
 $(VENV)/.test-deps: requirements-test.txt requirements.txt $(VENV)/.run-deps
 	$(BIN)/pip install -q -r requirements-test.txt
 	touch $@
+
+# The media worker's per-packet egress in C (media/_rtpfast.c); without a compiler and the
+# Python headers the worker uses the same steps in Python (slower) and this says so.
+fastpath: $(VENV)/.run-deps
+	$(BIN)/python -m media.build_fastpath
 
 translations: $(VENV)/.run-deps
 	$(BIN)/pybabel compile -d mvc/translations
@@ -34,7 +39,7 @@ export TLS
 run: export MVC_PUBLIC_URL ?= $(if $(filter 1,$(TLS)),https://$(LAN_IP):$(PORT),http://127.0.0.1:$(PORT))
 run: export MVC_MEDIA_ANNOUNCED_IP ?= $(if $(filter 1,$(TLS)),$(LAN_IP))
 run: export MVC_SECURE_COOKIES ?= $(if $(filter 1,$(TLS)),1,0)
-run: $(VENV)/.run-deps translations
+run: $(VENV)/.run-deps translations fastpath
 	$(BIN)/python -m mvc migrate
 	$(BIN)/python -m mvc seed
 	$(if $(filter 1,$(TLS)),$(BIN)/python -m mvc lan $(LAN_IP))
@@ -46,16 +51,16 @@ run-lan:
 system-deps:
 	bash tests/system-deps.sh
 
-test: $(VENV)/.test-deps translations system-deps
+test: $(VENV)/.test-deps translations system-deps fastpath
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.run-deps
+bench: $(VENV)/.run-deps fastpath
 	$(BIN)/python -m media.bench --publishers 1 --subscribers 8 --seconds 20
 	$(BIN)/python -m media.bench --publishers 4 --subscribers 4 --seconds 20
 
-loadbench: $(VENV)/.run-deps
+loadbench: $(VENV)/.run-deps fastpath
 	$(BIN)/python -m mvc.loadbench --rooms 35
 	$(BIN)/python -m mvc.loadbench --rooms 30x5,150
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache media/_rtpfast*.so

@@ -41,7 +41,6 @@ VIDEO_FRAME_TICKS = 3000  # 1/30 s at 90 kHz, the gap left when a stream is re-b
 # Packets into up tracks and out of down tracks since the worker started (for `pong`).
 # Process-wide figures for the pool's health and /metrics (plain ints: cheap on the packet path).
 COUNTERS = {"packets_in": 0, "packets_out": 0, "packets_dropped": 0, "nacks_sent": 0, "keyframe_requests": 0}
-_SEQ_TS = struct.Struct("!BHL")  # marker|payload type, sequence number, timestamp
 
 
 class UpTrack:
@@ -231,7 +230,7 @@ class DownTrack:
         self._resync = False
         self._rebound = False
         self._history = hooks.raw_rtp_history(sender)
-        self._send = hooks.rtp_sender(sender)
+        self._write = hooks.rtp_writer(sender)
         self._header: bytes | None = None
         self._mime = ""
         self._marker_pt = 0
@@ -329,21 +328,17 @@ class DownTrack:
         self._resync = False
         seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
         ts = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-        head = bytearray(header)
-        _SEQ_TS.pack_into(head, 1, self._marker_pt | (0x80 if packet.marker else 0), seq, ts)
-        if self._level_at:
-            head[self._level_at] = level_byte
-        if self._abs_at:
-            head[self._abs_at:self._abs_at + 3] = abs_send_time.to_bytes(3, "big")
-        out = bytes(head) + packet.payload
         self._last_seq, self._last_ts = seq, ts
-        self._history[seq % RTP_HISTORY_SIZE] = out
         try:
-            self._send(out)
+            out = self._write(header, packet.payload, self._marker_pt | (0x80 if packet.marker else 0), seq, ts,
+                              self._level_at, level_byte, self._abs_at, abs_send_time)
         except ConnectionError:
+            out = None
+        if out is None:  # not connected, or the socket had no room: dropped
             self.send_failures += 1
             COUNTERS["packets_dropped"] += 1
             return
+        self._history[seq % RTP_HISTORY_SIZE] = out
         self.packets += 1
         COUNTERS["packets_out"] += 1
         hooks.count_sent(self.sender, ntp, ts, len(packet.payload))

@@ -15,6 +15,10 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# A C compiler and the Python headers for the media worker's compiled packet path.
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+  || need+=(python3-dev)
 # ip and tc for the weak-network tests (a private network namespace with traffic control).
 { command -v ip && command -v tc; } >/dev/null 2>&1 || need+=(iproute2)
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }

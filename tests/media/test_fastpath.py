@@ -1,0 +1,83 @@
+"""The compiled egress step (media/_rtpfast.c) writes, protects and sends exactly what the
+Python steps would, and refuses what it cannot send."""
+from __future__ import annotations
+
+import socket
+
+import pylibsrtp
+import pytest
+
+from media import aiortc_hooks as hooks
+
+KEY = bytes(range(30))  # AES_CM_128_HMAC_SHA1_80: 16-byte key + 14-byte salt
+SSRC = 0x11223344
+
+
+def sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
+    def session(kind: int) -> pylibsrtp.Session:
+        return pylibsrtp.Session(policy=pylibsrtp.Policy(key=KEY, ssrc_type=kind))
+    return session(pylibsrtp.Policy.SSRC_ANY_OUTBOUND), session(pylibsrtp.Policy.SSRC_ANY_INBOUND)
+
+
+def header() -> bytes:
+    # RTP with a one-byte extension block: audio level (id 1) at 17, abs-send-time (id 3) at 19.
+    return (bytes([0x90, 0, 0, 0, 0, 0, 0, 0]) + SSRC.to_bytes(4, "big")
+            + b"\xbe\xde\x00\x02" + b"\x10\x7f" + b"\x32\x00\x00\x00" + b"\x00\x00")
+
+
+def test_the_worker_runs_the_compiled_step():
+    assert hooks.FAST_PATH, "media/_rtpfast.c is not built: run `make` (python -m media.build_fastpath)"
+
+
+def test_compiled_and_python_steps_send_the_same_packet():
+    tx, rx = sessions()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(2)
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    out.setblocking(False)
+    try:
+        args = (header(), b"payload" * 100, 0x80 | 96, 0xBEEF, 0xDEADBEEF, 17, 0x85, 19, 0xABCDEF)
+        sent = hooks._python_rtp_writer(lambda data: out.sendto(tx.protect(data), listener.getsockname()))(*args)
+        assert rx.unprotect(listener.recv(2048)) == sent
+        assert sent[1] == 0x80 | 96 and sent[2:4] == b"\xbe\xef" and sent[4:8] == b"\xde\xad\xbe\xef"
+        assert sent[17] == 0x85 and sent[19:22] == b"\xab\xcd\xef" and sent.endswith(b"payload")
+        args = args[:3] + (0xBEF0,) + args[4:]  # the next packet (SRTP refuses a replayed one)
+        plain = hooks._rtpfast.send_rtp(out.fileno(), hooks._rtpfast.sockaddr(*listener.getsockname()),
+                                         hooks._srtp_context_address(tx), hooks._srtp_protect_address(), *args)
+        assert plain == hooks._python_rtp_writer(lambda data: len(data))(*args)
+        assert rx.unprotect(listener.recv(2048)) == plain
+    finally:
+        listener.close()
+        out.close()
+
+
+def test_compiled_step_refuses_bad_input_without_sending():
+    tx, _ = sessions()
+    fast = hooks._rtpfast
+    context, protect = hooks._srtp_context_address(tx), hooks._srtp_protect_address()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+        address = fast.sockaddr("127.0.0.1", 9)
+        with pytest.raises(ValueError):  # longer than one datagram may be
+            fast.send_rtp(out.fileno(), address, context, protect, header(), b"x" * 1500, 96, 1, 1, 0, 0, 0, 0)
+        with pytest.raises(ValueError):  # an offset outside the header
+            fast.send_rtp(out.fileno(), address, context, protect, header(), b"x", 96, 1, 1, 99, 0, 0, 0)
+        with pytest.raises(ValueError):
+            fast.send_rtp(out.fileno(), address, 0, protect, header(), b"x", 96, 1, 1, 0, 0, 0, 0)
+        with pytest.raises(ValueError):
+            fast.sockaddr("not-an-address", 9)
+        with pytest.raises(OSError):
+            fast.send_rtp(-1, address, context, protect, header(), b"x", 96, 1, 1, 0, 0, 0, 0)
+
+
+def test_compiled_unprotect_gives_the_packet_back_and_drops_forgeries():
+    tx, rx = sessions()
+    fast, context = hooks._rtpfast, hooks._srtp_context_address(rx)
+    unprotect = hooks._srtp_function_address("srtp_unprotect")
+    plain = hooks._python_rtp_writer(lambda data: len(data))(header(), b"voice", 111, 7, 1000, 17, 0x7F, 19, 0)
+    wire = tx.protect(plain)
+    assert fast.unprotect(context, unprotect, wire) == plain
+    assert fast.unprotect(context, unprotect, wire) is None  # a replay
+    forged = tx.protect(hooks._python_rtp_writer(lambda data: len(data))(header(), b"voice", 111, 8, 1000, 17, 0, 19, 0))
+    assert fast.unprotect(context, unprotect, forged[:-1] + bytes([forged[-1] ^ 1])) is None
+    assert fast.unprotect(context, unprotect, b"\x80" * 70_000) is None  # longer than any RTP packet

@@ -12,6 +12,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include <errno.h>
 #include <string.h>
@@ -61,6 +62,48 @@ static PyObject *fast_sockaddr(PyObject *self, PyObject *args) {
     return NULL;
 }
 
+/* Write header + payload into out (size bytes), with byte 1, seq, ts, level and abs-send-time. */
+static void write_packet(unsigned char *out, const char *header, Py_ssize_t head_len, const char *payload,
+                         Py_ssize_t body_len, long byte1, unsigned long seq, unsigned long ts, long level_at,
+                         long level_byte, long abs_at, unsigned long abs_time) {
+    memcpy(out, header, head_len);
+    memcpy(out + head_len, payload, body_len);
+    out[1] = (unsigned char)byte1;
+    out[2] = (unsigned char)(seq >> 8);
+    out[3] = (unsigned char)seq;
+    out[4] = (unsigned char)(ts >> 24);
+    out[5] = (unsigned char)(ts >> 16);
+    out[6] = (unsigned char)(ts >> 8);
+    out[7] = (unsigned char)ts;
+    if (level_at) out[level_at] = (unsigned char)level_byte;
+    if (abs_at) {
+        out[abs_at] = (unsigned char)(abs_time >> 16);
+        out[abs_at + 1] = (unsigned char)(abs_time >> 8);
+        out[abs_at + 2] = (unsigned char)abs_time;
+    }
+}
+
+/* Protect a copy of plain (size bytes) and send it. 0: sent; 1: no room (dropped);
+ * -1 with an exception set: SRTP refused it or the socket failed. */
+static int protect_and_send(unsigned long protect, unsigned long ctx, const unsigned char *plain,
+                            Py_ssize_t size, long fd, PyObject *addr) {
+    unsigned char wire[MAX_PACKET + MAX_TRAILER];
+    memcpy(wire, plain, size);
+    int length = (int)size;
+    int status = ((protect_fn)protect)((void *)ctx, wire, &length);
+    if (status != 0) {
+        PyErr_Format(PyExc_ValueError, "SRTP protect failed (%d)", status);
+        return -1;
+    }
+    /* The socket is non-blocking: no need to let go of the GIL for the call. */
+    ssize_t sent = sendto((int)fd, wire, (size_t)length, 0, (const struct sockaddr *)PyBytes_AS_STRING(addr),
+                          (socklen_t)PyBytes_GET_SIZE(addr));
+    if (sent >= 0) return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 1;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
+}
+
 /* send_rtp(fd, sockaddr, srtp_ctx, srtp_protect, header, payload, byte1, seq, ts,
  *          level_at, level_byte, abs_at, abs_send_time) -> bytes | None */
 static PyObject *fast_send_rtp(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -90,42 +133,159 @@ static PyObject *fast_send_rtp(PyObject *self, PyObject *const *args, Py_ssize_t
     PyObject *plain = PyBytes_FromStringAndSize(NULL, size);
     if (plain == NULL) return NULL;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(plain);
-    memcpy(out, PyBytes_AS_STRING(header), head_len);
-    memcpy(out + head_len, PyBytes_AS_STRING(payload), body_len);
-    out[1] = (unsigned char)byte1;
-    out[2] = (unsigned char)(seq >> 8);
-    out[3] = (unsigned char)seq;
-    out[4] = (unsigned char)(ts >> 24);
-    out[5] = (unsigned char)(ts >> 16);
-    out[6] = (unsigned char)(ts >> 8);
-    out[7] = (unsigned char)ts;
-    if (level_at) out[level_at] = (unsigned char)level_byte;
-    if (abs_at) {
-        out[abs_at] = (unsigned char)(abs_time >> 16);
-        out[abs_at + 1] = (unsigned char)(abs_time >> 8);
-        out[abs_at + 2] = (unsigned char)abs_time;
+    write_packet(out, PyBytes_AS_STRING(header), head_len, PyBytes_AS_STRING(payload), body_len, byte1, seq, ts,
+                 level_at, level_byte, abs_at, abs_time);
+    int result = protect_and_send(protect, (unsigned long)ctx, out, size, fd, addr);
+    if (result == 0) return plain;
+    Py_DECREF(plain);
+    if (result == 1) Py_RETURN_NONE;
+    return NULL;
+}
+
+/* Target: one subscriber's forwarded stream, armed by media.forward.DownTrack once it is
+ * connected and its sequence/timestamp offsets are set; fanout() sends to armed targets. */
+typedef struct {
+    PyObject_HEAD
+    int ready;               /* armed: fanout() sends to it */
+    long fd;                 /* the selected ICE pair's UDP socket */
+    PyObject *addr;          /* its remote address, from sockaddr() */
+    unsigned long ctx;       /* the sender's SRTP context (srtp_t) */
+    unsigned long protect;   /* srtp_protect */
+    PyObject *header;        /* the header template (SSRC, mid and extension ids filled) */
+    long payload_type;       /* byte 1 without the marker bit */
+    long level_at, abs_at;   /* offsets of the audio level and abs-send-time bytes (0: none) */
+    long seq_offset;         /* added to the publisher's sequence number (mod 2^16) */
+    unsigned long ts_offset; /* added to the publisher's timestamp (mod 2^32) */
+    long last_seq;           /* the last sequence number sent (-1: none yet) */
+    unsigned long last_ts;   /* the last timestamp sent */
+    unsigned long long last_ntp; /* the NTP time the last packet was sent at */
+    long long packets;       /* packets sent */
+    long long octets;        /* payload octets sent */
+    long long failures;      /* packets dropped because the socket had no room */
+    PyObject *history;       /* a list: plain packets by sequence number modulo its length */
+} Target;
+
+static void target_dealloc(Target *t) {
+    Py_XDECREF(t->addr);
+    Py_XDECREF(t->header);
+    Py_XDECREF(t->history);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *target_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    Target *t = (Target *)type->tp_alloc(type, 0);
+    if (t == NULL) return NULL;
+    t->last_seq = -1;
+    t->fd = -1;
+    return (PyObject *)t;
+}
+
+static PyMemberDef target_members[] = {
+    {"ready", T_INT, offsetof(Target, ready), 0, "armed: fanout() sends to it"},
+    {"fd", T_LONG, offsetof(Target, fd), 0, "UDP socket"},
+    {"addr", T_OBJECT, offsetof(Target, addr), 0, "remote address from sockaddr()"},
+    {"ctx", T_ULONG, offsetof(Target, ctx), 0, "srtp_t of the sender"},
+    {"protect", T_ULONG, offsetof(Target, protect), 0, "address of srtp_protect"},
+    {"header", T_OBJECT, offsetof(Target, header), 0, "RTP header template"},
+    {"payload_type", T_LONG, offsetof(Target, payload_type), 0, "payload type"},
+    {"level_at", T_LONG, offsetof(Target, level_at), 0, "audio level offset (0: none)"},
+    {"abs_at", T_LONG, offsetof(Target, abs_at), 0, "abs-send-time offset (0: none)"},
+    {"seq_offset", T_LONG, offsetof(Target, seq_offset), 0, "sequence number offset"},
+    {"ts_offset", T_ULONG, offsetof(Target, ts_offset), 0, "timestamp offset"},
+    {"last_seq", T_LONG, offsetof(Target, last_seq), 0, "last sequence number sent (-1: none)"},
+    {"last_ts", T_ULONG, offsetof(Target, last_ts), 0, "last timestamp sent"},
+    {"last_ntp", T_ULONGLONG, offsetof(Target, last_ntp), 0, "NTP send time of the last packet"},
+    {"packets", T_LONGLONG, offsetof(Target, packets), 0, "packets sent"},
+    {"octets", T_LONGLONG, offsetof(Target, octets), 0, "payload octets sent"},
+    {"failures", T_LONGLONG, offsetof(Target, failures), 0, "packets dropped (no room)"},
+    {"history", T_OBJECT, offsetof(Target, history), 0, "list of plain packets by seq modulo its length"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject TargetType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._rtpfast.Target",
+    .tp_basicsize = sizeof(Target),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One subscriber's forwarded stream, for fanout().",
+    .tp_new = target_new,
+    .tp_dealloc = (destructor)target_dealloc,
+    .tp_members = target_members,
+};
+
+/* Send one packet to a target; 1: sent, 0: not (disarmed or dropped); -1: error set. */
+static int send_to_target(Target *t, const char *payload, Py_ssize_t body_len, int marker, unsigned long seq,
+                          unsigned long ts, long level_byte, unsigned long abs_time, unsigned long long ntp) {
+    if (!t->ready || t->header == NULL || !PyBytes_Check(t->header) || t->addr == NULL || !PyBytes_Check(t->addr)
+        || t->ctx == 0 || t->protect == 0)
+        return 0;
+    Py_ssize_t head_len = PyBytes_GET_SIZE(t->header), size = head_len + body_len;
+    if (head_len < 12 || size > MAX_PACKET || t->level_at < 0 || t->level_at >= head_len || t->abs_at < 0
+        || t->abs_at + 3 > head_len) {
+        t->ready = 0; /* the Python path will refuse or re-arm it */
+        return 0;
     }
-    unsigned char wire[MAX_PACKET + MAX_TRAILER];
-    memcpy(wire, out, size);
-    int length = (int)size;
-    int status = ((protect_fn)protect)((void *)ctx, wire, &length);
-    if (status != 0) {
+    unsigned long out_seq = (seq + (unsigned long)t->seq_offset) & 0xFFFF;
+    unsigned long out_ts = (ts + t->ts_offset) & 0xFFFFFFFFUL;
+    PyObject *plain = PyBytes_FromStringAndSize(NULL, size);
+    if (plain == NULL) return -1;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(plain);
+    write_packet(out, PyBytes_AS_STRING(t->header), head_len, payload, body_len,
+                 t->payload_type | (marker ? 0x80 : 0), out_seq, out_ts, t->level_at, level_byte, t->abs_at, abs_time);
+    int result = protect_and_send(t->protect, t->ctx, out, size, t->fd, t->addr);
+    if (result != 0) {
         Py_DECREF(plain);
-        PyErr_Format(PyExc_ValueError, "SRTP protect failed (%d)", status);
+        if (result == 1) {
+            t->failures++;
+            return 0;
+        }
+        /* The socket or the SRTP session went away: leave it to the Python path. */
+        PyErr_Clear();
+        t->ready = 0;
+        return 0;
+    }
+    t->last_seq = (long)out_seq;
+    t->last_ts = out_ts;
+    t->last_ntp = ntp;
+    t->packets++;
+    t->octets += body_len;
+    if (t->history != NULL && PyList_Check(t->history) && PyList_GET_SIZE(t->history) > 0) {
+        Py_ssize_t slot = (Py_ssize_t)(out_seq % (unsigned long)PyList_GET_SIZE(t->history));
+        PyObject *old = PyList_GET_ITEM(t->history, slot);
+        PyList_SET_ITEM(t->history, slot, plain); /* steals the reference */
+        Py_XDECREF(old);
+    } else {
+        Py_DECREF(plain);
+    }
+    return 1;
+}
+
+/* fanout(targets, payload, marker, seq, ts, level_byte, abs_send_time, ntp) -> int:
+ * send one publisher packet to every armed target of the list; returns how many got it. */
+static PyObject *fast_fanout(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 8 || !PyList_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "fanout(targets: list, payload: bytes, marker, seq, ts, level_byte, abs, ntp)");
         return NULL;
     }
-    /* The socket is non-blocking: no need to let go of the GIL for the call. */
-    ssize_t sent = sendto((int)fd, wire, (size_t)length, 0, (const struct sockaddr *)PyBytes_AS_STRING(addr),
-                  (socklen_t)PyBytes_GET_SIZE(addr));
-    if (sent < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-            Py_DECREF(plain);
-            Py_RETURN_NONE;
-        }
-        Py_DECREF(plain);
-        return PyErr_SetFromErrno(PyExc_OSError);
+    long marker, level_byte;
+    unsigned long seq, ts, abs_time;
+    if (!as_long(args[2], &marker) || !as_ulong(args[3], &seq) || !as_ulong(args[4], &ts)
+        || !as_long(args[5], &level_byte) || !as_ulong(args[6], &abs_time))
+        return NULL;
+    unsigned long long ntp = PyLong_AsUnsignedLongLong(args[7]);
+    if (ntp == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    const char *payload = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t body_len = PyBytes_GET_SIZE(args[1]);
+    long sent = 0;
+    PyObject *targets = args[0];
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++) {
+        PyObject *item = PyList_GET_ITEM(targets, i);
+        if (!PyObject_TypeCheck(item, &TargetType)) continue;
+        int result = send_to_target((Target *)item, payload, body_len, (int)marker, seq, ts, level_byte, abs_time, ntp);
+        if (result < 0) return NULL;
+        sent += result;
     }
-    return plain;
+    return PyLong_FromLong(sent);
 }
 
 /* unprotect(srtp_ctx, srtp_unprotect, data) -> bytes | None: the plain RTP packet, or
@@ -151,6 +311,8 @@ static PyObject *fast_unprotect(PyObject *self, PyObject *const *args, Py_ssize_
 }
 
 static PyMethodDef methods[] = {
+    {"fanout", (PyCFunction)(void (*)(void))fast_fanout, METH_FASTCALL,
+     "Send one publisher packet to every armed Target of a list; returns how many got it."},
     {"unprotect", (PyCFunction)(void (*)(void))fast_unprotect, METH_FASTCALL,
      "SRTP-unprotect one packet; None when it does not authenticate."},
     {"send_rtp", (PyCFunction)(void (*)(void))fast_send_rtp, METH_FASTCALL,
@@ -161,4 +323,15 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rtpfast", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__rtpfast(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__rtpfast(void) {
+    if (PyType_Ready(&TargetType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&TargetType);
+    if (PyModule_AddObject(m, "Target", (PyObject *)&TargetType) < 0) {
+        Py_DECREF(&TargetType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

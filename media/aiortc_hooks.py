@@ -18,7 +18,7 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -350,14 +350,6 @@ def set_stream_ids(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
     sender._track_id = track_id
 
 
-def count_sent(sender: RTCRtpSender, ntp: int, timestamp: int, octets: int) -> None:
-    """Account one sent packet in the sender's RTCP sender reports."""
-    sender._RTCRtpSender__ntp_timestamp = ntp  # type: ignore[attr-defined]
-    sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
-    sender._RTCRtpSender__octet_count += octets  # type: ignore[attr-defined]
-    sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
-
-
 def wrap_next_encoded_frame(sender: RTCRtpSender,
                             wrap: Callable[[Callable[[Any], Awaitable[Any]]], Callable[[Any], Awaitable[Any]]]) -> None:
     """Replace the sender's frame source by wrap(original) (the bot tags audio levels)."""
@@ -395,7 +387,7 @@ def on_sender_rtcp(sender: RTCRtpSender, callback: Callable[[Any], None]) -> Non
 
 
 def sender_octets(sender: RTCRtpSender) -> int:
-    """Payload octets sent so far: what count_sent accumulates (media.layers measures rates by it)."""
+    """Payload octets sent so far: what sync_sent brings over (media.layers measures rates by it)."""
     return sender._RTCRtpSender__octet_count  # type: ignore[attr-defined]
 
 
@@ -539,16 +531,119 @@ def _srtp_context_address(session: pylibsrtp.Session) -> int:
     return int(ffi.cast("uintptr_t", session._srtp[0]))
 
 
-class _RawHistory(dict):  # type: ignore[type-arg]
-    """A sender's retransmission history holding serialized packets, parsed only on NACK."""
+_PROTECT_ADDRESS = _srtp_protect_address() if FAST_PATH else 0
+
+
+class _PyTarget:
+    """media._rtpfast.Target's fields, for when it is not built (never armed: every packet
+    then takes DownTrack's Python steps)."""
+
+    __slots__ = ("ready", "fd", "addr", "ctx", "protect", "header", "payload_type", "level_at", "abs_at",
+                 "seq_offset", "ts_offset", "last_seq", "last_ts", "last_ntp", "packets", "octets",
+                 "failures", "history")
+
+    def __init__(self) -> None:
+        self.ready = self.ctx = self.protect = self.payload_type = self.level_at = self.abs_at = 0
+        self.seq_offset = self.ts_offset = self.last_ts = self.last_ntp = 0
+        self.packets = self.octets = self.failures = 0
+        self.fd, self.last_seq = -1, -1
+        self.addr: bytes | None = None
+        self.header: bytes | None = None
+        self.history: list[bytes | None] | None = None
+
+
+def new_target() -> Any:
+    """A target for fanout(): one subscriber's forwarded stream (see media/_rtpfast.c)."""
+    return _rtpfast.Target() if FAST_PATH else _PyTarget()
+
+
+def fanout(targets: list[Any], payload: bytes, marker: int, seq: int, ts: int, level_byte: int,
+           abs_send_time: int, ntp: int) -> int:
+    """Send one publisher packet to every armed target in C; returns how many got it
+    (without media/_rtpfast: none, and the caller sends with rtp_writer)."""
+    return _rtpfast.fanout(targets, payload, marker, seq, ts, level_byte, abs_send_time, ntp) if FAST_PATH else 0
+
+
+Egress = tuple[Any, Any]  # the (SRTP session, ICE pair) a target was armed with
+
+
+def arm_target(sender: RTCRtpSender, target: Any) -> Egress | None:
+    """Point the target at the sender's current SRTP session and selected ICE pair and
+    return them (None, target left alone: not connected, or media/_rtpfast not built)."""
+    if not FAST_PATH:
+        return None
+    dtls = sender.transport
+    if dtls._state is not rtcdtls.State.CONNECTED or dtls._tx_srtp is None:
+        return None
+    pair = dtls.transport._connection._nominated.get(1)
+    if pair is None or pair.protocol.transport is None:
+        return None
+    target.fd = pair.protocol.transport._sock.fileno()
+    target.addr = _rtpfast.sockaddr(*pair.remote_addr[:2])
+    target.ctx = _srtp_context_address(dtls._tx_srtp)
+    target.protect = _PROTECT_ADDRESS
+    return dtls._tx_srtp, pair
+
+
+def egress_unchanged(sender: RTCRtpSender, armed: Egress) -> bool:
+    """Whether the sender still sends with the session and pair it was armed with."""
+    dtls = sender.transport
+    if dtls._state is not rtcdtls.State.CONNECTED or dtls._tx_srtp is not armed[0]:
+        return False
+    pair = dtls.transport._connection._nominated.get(1)
+    return pair is armed[1] and pair.protocol.transport is not None
+
+
+def before_get_stats(sender: RTCRtpSender, update: Callable[[], None]) -> None:
+    """Call update() before the sender's getStats() reads its counts."""
+    get_stats = sender.getStats
+
+    async def stats() -> Any:
+        update()
+        return await get_stats()
+
+    sender.getStats = stats  # type: ignore[method-assign]
+
+
+def sync_sent(sender: RTCRtpSender, target: Any, reported: list[int]) -> None:
+    """Bring the sender's RTCP sender-report counts (and its DTLS transport's) up to what
+    the target sent; reported holds [packets, octets] as last brought over."""
+    packets, octets = target.packets - reported[0], target.octets - reported[1]
+    if packets <= 0:
+        return
+    reported[0], reported[1] = target.packets, target.octets
+    sender._RTCRtpSender__ntp_timestamp = target.last_ntp  # type: ignore[attr-defined]
+    sender._RTCRtpSender__rtp_timestamp = target.last_ts  # type: ignore[attr-defined]
+    sender._RTCRtpSender__octet_count += octets  # type: ignore[attr-defined]
+    sender._RTCRtpSender__packet_count += packets  # type: ignore[attr-defined]
+    dtls = sender.transport
+    dtls._RTCDtlsTransport__tx_packets += packets
+    dtls._RTCDtlsTransport__tx_bytes += octets
+
+
+class _RawHistory(Mapping):  # type: ignore[type-arg]
+    """A sender's retransmission history: serialized packets in a ring indexed by
+    seq % RTP_HISTORY_SIZE (filled by DownTrack and by media/_rtpfast), parsed only on NACK."""
 
     def __init__(self, sender: RTCRtpSender) -> None:
-        super().__init__()
         self._sender = sender
+        self.ring: list[bytes | None] = [None] * rtp.RTP_HISTORY_SIZE
         self.misses = 0  # NACKed packets that were no longer (or never) in the history
 
+    def __getitem__(self, key: int) -> bytes:
+        raw = self.ring[key] if 0 <= key < len(self.ring) else None
+        if raw is None:
+            raise KeyError(key)
+        return raw
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for i, raw in enumerate(self.ring) if raw is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for raw in self.ring if raw is not None)
+
     def get(self, key: int, default: Any = None) -> Any:
-        raw = super().get(key)
+        raw = self.ring[key] if 0 <= key < len(self.ring) else None
         if raw is None:
             self.misses += 1
             return default
@@ -557,7 +652,7 @@ class _RawHistory(dict):  # type: ignore[type-arg]
 
 def raw_rtp_history(sender: RTCRtpSender) -> _RawHistory:
     """Give the sender a history of serialized packets (seq % RTP_HISTORY_SIZE → bytes),
-    answered on NACK (with RTX) like its own, and return it for filling."""
+    answered on NACK (with RTX) like its own, and return it for filling (its ring)."""
     history = _RawHistory(sender)
     sender._RTCRtpSender__rtp_history = history  # type: ignore[attr-defined]
     return history

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 RECENT_SEQUENCES = 512  # duplicate detection window per video up track
 KEYFRAME_INTERVAL = 0.5  # at most one PLI upstream per publisher per this many seconds
 VIDEO_FRAME_TICKS = 3000  # 1/30 s at 90 kHz, the gap left when a stream is re-bound
+REMB_INTERVAL_MS = 200  # a steady or rising uplink estimate goes to the publisher this often
+REMB_MIN_GAP_MS = 50  # and a falling one no more often than this
+SYNC_INTERVAL = 0.25  # s between a down track's connection checks and sender-report updates
 
 # Packets into up tracks and out of down tracks since the worker started (for `pong`).
 # Process-wide figures for the pool's health and /metrics (plain ints: cheap on the packet path).
@@ -70,6 +73,8 @@ class UpTrack:
         # Recently forwarded sequence numbers: a packet NACKed twice comes back twice.
         self._recent: set[int] = set()
         self._recent_order: collections.deque[int] = collections.deque()
+        self._mime = ""  # of the last packet forwarded
+        self._remb_sent = (-REMB_INTERVAL_MS, 0)  # (arrival ms, bitrate) of the last REMB sent
         self._install(receiver)
 
     def _install(self, receiver: RTCRtpReceiver) -> None:
@@ -88,11 +93,8 @@ class UpTrack:
                     arrival_time_ms=arrival_time_ms,
                     payload_size=len(packet.payload) + packet.padding_size,
                     ssrc=packet.ssrc)
-                rtcp_ssrc = hooks.receiver_rtcp_ssrc(r)
-                if rtcp_ssrc is not None and remb is not None:
-                    asyncio.ensure_future(hooks.send_rtcp(r, RtcpPsfbPacket(
-                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                        fci=pack_remb_fci(self.uplink.remb(remb[0], self.remb_limit), remb[1]))))
+                if remb is not None:
+                    self._remb(remb[0], remb[1], arrival_time_ms)
             codec = codecs.get(packet.payload_type)
             if codec is None:
                 return
@@ -115,6 +117,21 @@ class UpTrack:
             self.forward(packet, codec)
 
         hooks.handle_rtp_directly(r, handle)
+
+    def _remb(self, estimate: int, ssrcs: list[int], now_ms: int) -> None:
+        """Tell the publisher what its uplink carries (RTCP REMB), as browsers do: at once
+        when it drops by more than 3 %, otherwise at most every REMB_INTERVAL_MS (the
+        estimator may offer a new figure with every packet while it sees overuse)."""
+        bitrate = self.uplink.remb(estimate, self.remb_limit)
+        last_ms, last = self._remb_sent
+        if now_ms - last_ms < REMB_MIN_GAP_MS or (now_ms - last_ms < REMB_INTERVAL_MS and bitrate >= last * 0.97):
+            return
+        rtcp_ssrc = hooks.receiver_rtcp_ssrc(self._receiver)
+        if rtcp_ssrc is None:
+            return
+        self._remb_sent = (now_ms, bitrate)
+        asyncio.ensure_future(hooks.send_rtcp(self._receiver, RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs))))
 
     def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """Send one packet to every down track (nothing at all while blocked)."""
@@ -140,8 +157,18 @@ class UpTrack:
         level = packet.extensions.audio_level
         level_byte = ((0x80 if level[0] else 0) | level[1]) if level else 0x7F
         mime = codec.mimeType.lower()
-        for down in tuple(self.downs):
-            down.send(packet, mime, ntp, abs_send_time, level_byte)
+        if mime != self._mime:  # a codec change: every down track checks it in send()
+            self._mime = mime
+            for down in self.downs:
+                down.disarm()
+        downs = tuple(self.downs)
+        sent = hooks.fanout([d.target for d in downs], packet.payload, packet.marker, packet.sequence_number,
+                            packet.timestamp, level_byte, abs_send_time, ntp)
+        COUNTERS["packets_out"] += sent
+        if sent < len(downs):
+            for down in downs:
+                if not down.target.ready:
+                    down.send(packet, mime, ntp, abs_send_time, level_byte)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
@@ -211,30 +238,39 @@ class SilentTrack(MediaStreamTrack):
 
 
 class DownTrack:
-    """One forwarded stream to one subscriber, carried by an aiortc sender."""
+    """One forwarded stream to one subscriber, carried by an aiortc sender.
+
+    Its sequence/timestamp state lives in a fanout target (media/_rtpfast.c). The first
+    packet after anything changes (a new binding, a resync, a codec, the connection) takes
+    send() in Python, which sets the offsets and arms the target; after that UpTrack sends
+    to armed targets in one C call per received packet (hooks.fanout). A timer checks the
+    connection every SYNC_INTERVAL and brings the sender-report counts up to date.
+    """
 
     def __init__(self, kind: str, sender: RTCRtpSender) -> None:
         self.kind = kind
         self.sender = sender
         self.up: UpTrack | None = None
-        self.packets = 0
-        self.send_failures = 0
+        self._py_failures = 0
         self._skipped = 0  # packets of the up track not sent while paused (see skipped())
         self._paused_at = 0  # the up track's packet count when this track was paused
         self._codec: RTCRtpCodecParameters | None = None
         self._mid: str | None = None
-        self._seq_offset = random.randrange(1 << 16)
-        self._ts_offset = random.randrange(1 << 32)
-        self._last_seq: int | None = None
-        self._last_ts: int | None = None
+        self._history = hooks.raw_rtp_history(sender)
+        self.target = hooks.new_target()
+        self.target.history = self._history.ring
+        self.target.seq_offset = random.randrange(1 << 16)
+        self.target.ts_offset = random.randrange(1 << 32)
+        self._armed: hooks.Egress | None = None
+        self._reported = [0, 0]  # packets and octets brought over to the sender's reports
         self._resync = False
         self._rebound = False
-        self._history = hooks.raw_rtp_history(sender)
         self._write = hooks.rtp_writer(sender)
         self._header: bytes | None = None
         self._mime = ""
         self._marker_pt = 0
         self._level_at = self._abs_at = 0
+        self._sync_timer: asyncio.TimerHandle | None = None
         hooks.after_send_started(sender, self._started)
         hooks.on_picture_loss(sender, self._on_picture_loss)
         # Weak downlinks (media.layers): the subscriber's REMB and receiver reports go to
@@ -242,6 +278,49 @@ class DownTrack:
         self.on_feedback: Callable[[Any], None] | None = None
         self.paused = False
         hooks.on_sender_rtcp(sender, self._feedback)
+        hooks.before_get_stats(sender, lambda: hooks.sync_sent(sender, self.target, self._reported))
+
+    @property
+    def packets(self) -> int:
+        """Packets sent to the subscriber."""
+        return self.target.packets
+
+    @property
+    def send_failures(self) -> int:
+        """Packets not sent: not connected, or the socket had no room."""
+        return self._py_failures + self.target.failures
+
+    @property
+    def _last_seq(self) -> int | None:
+        return None if self.target.last_seq < 0 else self.target.last_seq
+
+    def disarm(self) -> None:
+        """Send the next packet through send() (which re-arms when all is well)."""
+        self.target.ready = 0
+
+    def _arm(self) -> None:
+        """Let fanout send to this track: connection, header and offsets are all set."""
+        armed = hooks.arm_target(self.sender, self.target)
+        if armed is None or self._header is None:
+            return
+        t = self.target
+        t.header, t.payload_type = self._header, self._marker_pt
+        t.level_at, t.abs_at = self._level_at, self._abs_at
+        self._armed = armed
+        t.ready = 1
+        if self._sync_timer is None:
+            self._sync_timer = asyncio.get_running_loop().call_later(SYNC_INTERVAL, self._sync)
+
+    def _sync(self) -> None:
+        """Every SYNC_INTERVAL while sending: the sender's report counts follow what was sent,
+        and a changed connection (new ICE pair, DTLS gone) disarms the target."""
+        self._sync_timer = None
+        hooks.sync_sent(self.sender, self.target, self._reported)
+        if self._armed is not None and not hooks.egress_unchanged(self.sender, self._armed):
+            self._armed = None
+            self.disarm()
+        if self.target.ready:
+            self._sync_timer = asyncio.get_running_loop().call_later(SYNC_INTERVAL, self._sync)
 
     async def _started(self, parameters: RTCRtpSendParameters) -> None:
         self._codec = parameters.codecs[0]
@@ -271,6 +350,7 @@ class DownTrack:
         else:
             self.up.downs.add(self)
             self._rebound = self._last_seq is not None
+            self.disarm()
             self.up.request_keyframe()
 
     def _count_skipped(self) -> None:
@@ -304,6 +384,7 @@ class DownTrack:
     def unbind(self) -> None:
         """Stop forwarding at once."""
         self._count_skipped()
+        self.disarm()
         if self.up is not None:
             self.up.downs.discard(self)
             self.up = None
@@ -311,7 +392,8 @@ class DownTrack:
 
     def send(self, packet: RtpPacket, mime: str, ntp: int, abs_send_time: int,
              level_byte: int) -> None:
-        """Rewrite one publisher packet for this subscriber and send it (ntp: send time).
+        """Rewrite one publisher packet for this subscriber and send it (ntp: send time),
+        setting the offsets after a change; then arm the target for fanout.
 
         The header is written in place into a copy of this track's header template
         (SSRC, mid and extension ids fixed per subscriber), followed by the payload bytes.
@@ -319,29 +401,35 @@ class DownTrack:
         header = self._header
         if header is None or self._mime != mime:
             return
+        t = self.target
         if self._rebound:
-            self._ts_offset = (self._last_ts + VIDEO_FRAME_TICKS - packet.timestamp) % (1 << 32)
+            t.ts_offset = (t.last_ts + VIDEO_FRAME_TICKS - packet.timestamp) % (1 << 32)
             self._rebound = False
             self._resync = True
-        if self._resync and self._last_seq is not None:
-            self._seq_offset = (self._last_seq + 1 - packet.sequence_number) % (1 << 16)
+        if self._resync and t.last_seq >= 0:
+            t.seq_offset = (t.last_seq + 1 - packet.sequence_number) % (1 << 16)
         self._resync = False
-        seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
-        ts = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-        self._last_seq, self._last_ts = seq, ts
+        seq = (packet.sequence_number + t.seq_offset) & 0xFFFF
+        ts = (packet.timestamp + t.ts_offset) & 0xFFFFFFFF
+        t.last_seq, t.last_ts = seq, ts
         try:
             out = self._write(header, packet.payload, self._marker_pt | (0x80 if packet.marker else 0), seq, ts,
                               self._level_at, level_byte, self._abs_at, abs_send_time)
         except ConnectionError:
             out = None
         if out is None:  # not connected, or the socket had no room: dropped
-            self.send_failures += 1
+            self._py_failures += 1
             COUNTERS["packets_dropped"] += 1
             return
-        self._history[seq % RTP_HISTORY_SIZE] = out
-        self.packets += 1
+        self._history.ring[seq % RTP_HISTORY_SIZE] = out
+        t.packets += 1
+        t.octets += len(packet.payload)
+        t.last_ntp = ntp
         COUNTERS["packets_out"] += 1
-        hooks.count_sent(self.sender, ntp, ts, len(packet.payload))
+        if hooks.FAST_PATH:
+            self._arm()
+        else:
+            hooks.sync_sent(self.sender, t, self._reported)
 
     def _make_header(self, codec: RTCRtpCodecParameters, mid: str | None) -> None:
         """Build this track's RTP header template (extension ids as negotiated with the subscriber)."""
@@ -364,6 +452,7 @@ class DownTrack:
                                        hooks.sender_ssrc(self.sender)))
         if items:
             header += struct.pack("!HH", 0xBEDE if one_byte else 0x1000, len(ext) // 4) + ext
+        self.disarm()
         self._level_at, self._abs_at = at.get("level", 0), at.get("abs", 0)
         self._marker_pt = codec.payloadType
         self._mime = codec.mimeType.lower()

@@ -88,7 +88,7 @@ def seen() -> dict:
             # rtp_sender: one plain call puts one SRTP packet on the wire to b (a fresh
             # sequence number, which the forwarded stream then skips)
             seq = (down._last_seq + 1) & 0xFFFF
-            down._seq_offset = (down._seq_offset + 1) & 0xFFFF
+            down.target.seq_offset = (down.target.seq_offset + 1) & 0xFFFF
             hooks.rtp_sender(down.sender)(raw[:2] + seq.to_bytes(2, "big") + raw[4:])
             await until(lambda: any(s == seq for _, s in got), what="direct send")
             out["direct_send"] = True
@@ -174,7 +174,7 @@ def test_sender_hooks_carry_forwarded_packets(seen):
     assert seen["down_codec"] is not None  # after_send_started
     assert seen["stream_id"] == "a"  # set_stream_ids
     assert seen["ssrc_seen_by_b"]  # sender_ssrc
-    assert seen["packets_sent"] > 10  # rtp_sender + count_sent (RTCP sender reports)
+    assert seen["packets_sent"] > 10  # rtp_sender + sync_sent (RTCP sender reports)
 
 
 def test_direct_packet_path_hooks(seen):

@@ -310,7 +310,191 @@ static PyObject *fast_unprotect(PyObject *self, PyObject *const *args, Py_ssize_
     return PyBytes_FromStringAndSize((const char *)buffer, length);
 }
 
+/* parse_rtp(data, packet_cls, extensions_cls, ids) -> RtpPacket, as aiortc's
+ * RtpPacket.parse(data, extensions_map) (ValueError on a malformed packet). ids: the
+ * negotiated extension ids (0: not negotiated) in the order of EXTENSION_NAMES. */
+static const char *EXTENSION_NAMES[] = {"mid", "repaired_rtp_stream_id", "rtp_stream_id", "abs_send_time",
+                                        "transmission_offset", "audio_level", "transport_sequence_number"};
+#define N_EXTENSIONS 7
+static PyObject *ext_names[N_EXTENSIONS];
+static PyObject *s_version, *s_marker, *s_payload_type, *s_sequence_number, *s_timestamp, *s_ssrc, *s_csrc,
+    *s_extensions, *s_payload, *s_padding_size, *empty_tuple;
+
+static int set_extension(PyObject *ext, int which, const unsigned char *v, Py_ssize_t n) {
+    PyObject *value = NULL;
+    switch (which) {
+    case 0: value = PyUnicode_DecodeUTF8((const char *)v, n, NULL); break;      /* mid */
+    case 1: case 2: value = PyUnicode_DecodeASCII((const char *)v, n, NULL); break; /* rids */
+    case 3: /* abs_send_time: 3 bytes */
+        if (n != 3) goto bad;
+        value = PyLong_FromUnsignedLong(((unsigned long)v[0] << 16) | (v[1] << 8) | v[2]);
+        break;
+    case 4: /* transmission_offset: 24-bit signed */
+        if (n != 3) goto bad;
+        {
+            long x = ((long)v[0] << 16) | (v[1] << 8) | v[2];
+            if (x & 0x800000) x -= 0x1000000;
+            value = PyLong_FromLong(x);
+        }
+        break;
+    case 5: /* audio_level: (voice, level) */
+        if (n != 1) goto bad;
+        value = Py_BuildValue("(Oi)", (v[0] & 0x80) ? Py_True : Py_False, v[0] & 0x7F);
+        break;
+    case 6: /* transport_sequence_number */
+        if (n != 2) goto bad;
+        value = PyLong_FromLong((v[0] << 8) | v[1]);
+        break;
+    }
+    if (value == NULL) return -1;
+    int rc = PyObject_SetAttr(ext, ext_names[which], value);
+    Py_DECREF(value);
+    return rc;
+bad:
+    PyErr_SetString(PyExc_ValueError, "malformed RTP header extension");
+    return -1;
+}
+
+static int parse_extensions(PyObject *ext, const long *ids, unsigned profile, const unsigned char *v,
+                            Py_ssize_t len) {
+    Py_ssize_t pos = 0;
+    while (pos < len) {
+        if (v[pos] == 0) { pos++; continue; } /* padding */
+        long id;
+        Py_ssize_t n;
+        if (profile == 0xBEDE) {
+            id = v[pos] >> 4;
+            n = (v[pos] & 0x0F) + 1;
+            pos += 1;
+            if (pos + n > len) {
+                PyErr_SetString(PyExc_ValueError, "RTP one-byte header extension value is truncated");
+                return -1;
+            }
+        } else if (profile == 0x1000) {
+            if (pos + 2 > len) {
+                PyErr_SetString(PyExc_ValueError, "RTP two-byte header extension is truncated");
+                return -1;
+            }
+            id = v[pos];
+            n = v[pos + 1];
+            pos += 2;
+            if (pos + n > len) {
+                PyErr_SetString(PyExc_ValueError, "RTP two-byte header extension value is truncated");
+                return -1;
+            }
+        } else {
+            return 0; /* an unknown profile: no extensions, as aiortc */
+        }
+        for (int which = 0; which < N_EXTENSIONS; which++) {
+            if (ids[which] && ids[which] == id) {
+                if (set_extension(ext, which, v + pos, n) < 0) return -1;
+                break;
+            }
+        }
+        pos += n;
+    }
+    return 0;
+}
+
+static PyObject *fast_parse_rtp(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyType_Check(args[1]) || !PyType_Check(args[2])
+        || !PyTuple_Check(args[3]) || PyTuple_GET_SIZE(args[3]) != N_EXTENSIONS) {
+        PyErr_SetString(PyExc_TypeError, "parse_rtp(data: bytes, packet_cls, extensions_cls, ids: 7-tuple)");
+        return NULL;
+    }
+    long ids[N_EXTENSIONS];
+    for (int i = 0; i < N_EXTENSIONS; i++) {
+        PyObject *id = PyTuple_GET_ITEM(args[3], i);
+        ids[i] = id == Py_None ? 0 : PyLong_AsLong(id);
+        if (ids[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
+    if (len < 12) {
+        PyErr_SetString(PyExc_ValueError, "RTP packet length is less than 12 bytes");
+        return NULL;
+    }
+    if ((d[0] >> 6) != 2) {
+        PyErr_SetString(PyExc_ValueError, "RTP packet has invalid version");
+        return NULL;
+    }
+    int padding = (d[0] >> 5) & 1, extension = (d[0] >> 4) & 1, cc = d[0] & 0x0F;
+    Py_ssize_t pos = 12 + 4 * cc;
+    if (len < pos) {
+        PyErr_SetString(PyExc_ValueError, "RTP packet has truncated CSRC");
+        return NULL;
+    }
+    PyTypeObject *ext_type = (PyTypeObject *)args[2], *packet_type = (PyTypeObject *)args[1];
+    PyObject *ext = ext_type->tp_new(ext_type, empty_tuple, NULL);
+    if (ext == NULL) return NULL;
+    if (extension) {
+        if (len < pos + 4) {
+            PyErr_SetString(PyExc_ValueError, "RTP packet has truncated extension profile / length");
+            goto fail_ext;
+        }
+        unsigned profile = (d[pos] << 8) | d[pos + 1];
+        Py_ssize_t ext_len = ((d[pos + 2] << 8) | d[pos + 3]) * 4;
+        pos += 4;
+        if (len < pos + ext_len) {
+            PyErr_SetString(PyExc_ValueError, "RTP packet has truncated extension value");
+            goto fail_ext;
+        }
+        if (parse_extensions(ext, ids, profile, d + pos, ext_len) < 0) goto fail_ext;
+        pos += ext_len;
+    }
+    Py_ssize_t padding_len = 0;
+    if (padding) {
+        padding_len = d[len - 1];
+        if (!padding_len || padding_len > len - pos) {
+            PyErr_SetString(PyExc_ValueError, "RTP packet padding length is invalid");
+            goto fail_ext;
+        }
+    }
+    PyObject *packet = packet_type->tp_new(packet_type, empty_tuple, NULL);
+    if (packet == NULL) goto fail_ext;
+    PyObject *csrc = PyList_New(cc);
+    if (csrc == NULL) goto fail_packet;
+    for (int i = 0; i < cc; i++) {
+        const unsigned char *c = d + 12 + 4 * i;
+        PyObject *value = PyLong_FromUnsignedLong(((unsigned long)c[0] << 24) | (c[1] << 16) | (c[2] << 8) | c[3]);
+        if (value == NULL) { Py_DECREF(csrc); goto fail_packet; }
+        PyList_SET_ITEM(csrc, i, value);
+    }
+    PyObject *values[] = {
+        PyLong_FromLong(2),
+        PyLong_FromLong(d[1] >> 7),
+        PyLong_FromLong(d[1] & 0x7F),
+        PyLong_FromLong((d[2] << 8) | d[3]),
+        PyLong_FromUnsignedLong(((unsigned long)d[4] << 24) | (d[5] << 16) | (d[6] << 8) | d[7]),
+        PyLong_FromUnsignedLong(((unsigned long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11]),
+        csrc,
+        ext,
+        PyBytes_FromStringAndSize((const char *)d + pos, len - pos - padding_len),
+        PyLong_FromSsize_t(padding_len),
+    };
+    PyObject *names[] = {s_version, s_marker, s_payload_type, s_sequence_number, s_timestamp,
+                         s_ssrc, s_csrc, s_extensions, s_payload, s_padding_size};
+    int failed = 0;
+    for (int i = 0; i < 10; i++) {
+        if (values[i] == NULL || (!failed && PyObject_SetAttr(packet, names[i], values[i]) < 0)) failed = 1;
+        if (i != 7) Py_XDECREF(values[i]); /* ext is released below */
+    }
+    Py_DECREF(ext);
+    if (failed) {
+        Py_DECREF(packet);
+        return NULL;
+    }
+    return packet;
+fail_packet:
+    Py_DECREF(packet);
+fail_ext:
+    Py_DECREF(ext);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"parse_rtp", (PyCFunction)(void (*)(void))fast_parse_rtp, METH_FASTCALL,
+     "aiortc's RtpPacket.parse in C: parse_rtp(data, RtpPacket, HeaderExtensions, ids)."},
     {"fanout", (PyCFunction)(void (*)(void))fast_fanout, METH_FASTCALL,
      "Send one publisher packet to every armed Target of a list; returns how many got it."},
     {"unprotect", (PyCFunction)(void (*)(void))fast_unprotect, METH_FASTCALL,
@@ -325,6 +509,17 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rtpfast", NULL, -1,
 
 PyMODINIT_FUNC PyInit__rtpfast(void) {
     if (PyType_Ready(&TargetType) < 0) return NULL;
+    for (int i = 0; i < N_EXTENSIONS; i++)
+        if ((ext_names[i] = PyUnicode_InternFromString(EXTENSION_NAMES[i])) == NULL) return NULL;
+    if (!(s_version = PyUnicode_InternFromString("version")) || !(s_marker = PyUnicode_InternFromString("marker"))
+        || !(s_payload_type = PyUnicode_InternFromString("payload_type"))
+        || !(s_sequence_number = PyUnicode_InternFromString("sequence_number"))
+        || !(s_timestamp = PyUnicode_InternFromString("timestamp")) || !(s_ssrc = PyUnicode_InternFromString("ssrc"))
+        || !(s_csrc = PyUnicode_InternFromString("csrc"))
+        || !(s_extensions = PyUnicode_InternFromString("extensions"))
+        || !(s_payload = PyUnicode_InternFromString("payload"))
+        || !(s_padding_size = PyUnicode_InternFromString("padding_size")) || !(empty_tuple = PyTuple_New(0)))
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&TargetType);

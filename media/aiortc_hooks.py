@@ -418,6 +418,16 @@ def current_ntp_time() -> int:
     return (seconds << 32) | int((now - seconds) * (1 << 32))
 
 
+EXTENSION_NAMES = ("mid", "repaired_rtp_stream_id", "rtp_stream_id", "abs_send_time", "transmission_offset",
+                   "audio_level", "transport_sequence_number")  # the order media/_rtpfast.c reads them in
+
+
+def extension_id_tuple(extensions_map: rtp.HeaderExtensionsMap) -> tuple[int, ...]:
+    """A transport's negotiated header extension ids for media/_rtpfast.parse_rtp (0: none)."""
+    ids = extensions_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+    return tuple(getattr(ids, name) or 0 for name in EXTENSION_NAMES)
+
+
 def extension_ids(sender: RTCRtpSender) -> rtp.HeaderExtensions:
     """The header extension ids negotiated on the sender's transport (None: not negotiated)."""
     return sender.transport._rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore
@@ -705,7 +715,10 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
                 plain = unprotect(rx[1], unprotect_address, data)
                 if plain is None:
                     return
-            packet = rtp.RtpPacket.parse(plain, extensions_map)
+            if parse is None:
+                packet = rtp.RtpPacket.parse(plain, extensions_map)
+            else:
+                packet = parse(plain, rtp.RtpPacket, rtp.HeaderExtensions, ids[0])
         except (pylibsrtp.Error, ValueError):
             return
         receiver = router.route_rtp(packet)
@@ -719,6 +732,15 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
     unprotect = _rtpfast.unprotect if FAST_PATH else None
     unprotect_address = _srtp_function_address("srtp_unprotect") if FAST_PATH else 0
     rx: list[Any] = [None, 0]  # the receiving session and its srtp_t address
+    parse = _rtpfast.parse_rtp if FAST_PATH else None
+    ids = [extension_id_tuple(extensions_map)]  # kept current when a negotiation changes them
+    configure = extensions_map.configure
+
+    def configured(parameters: Any) -> None:
+        configure(parameters)
+        ids[0] = extension_id_tuple(extensions_map)
+
+    extensions_map.configure = configured  # type: ignore[method-assign]
     connection.data_received = data_received
 
 

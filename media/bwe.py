@@ -168,3 +168,38 @@ class BoundedNacks:
         for seq in out:
             self._tries[seq] = self._tries.get(seq, 0) + 1
         return out
+
+
+ABS_SEND_TIME_GROUP = 1311  # 5 ms in abs-send-time units (6.18 fixed point seconds, 24 bits)
+
+
+class GroupedEstimator:
+    """aiortc's receive-side bandwidth estimator fed once per send-time group instead of
+    once per packet (a video frame's packets leave within 5 ms and form one group).
+
+    aiortc's InterArrival groups packets the same way and computes its deltas between
+    groups from each group's last send time, last arrival and total size, so one
+    aggregated sample per group gives it the same deltas and the same incoming rate at a
+    fraction of the Python work. A group is handed over when the next one begins.
+    """
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        self._first = self._last = self._arrival = self._size = self._ssrc = 0
+
+    def add(self, abs_send_time: int, arrival_time_ms: int, payload_size: int,
+            ssrc: int) -> tuple[int, list[int]] | None:
+        """Count one packet; returns what the estimator returns for a finished group."""
+        result = None
+        if self._size:
+            ahead = ((abs_send_time - self._first + 0x800000) & 0xFFFFFF) - 0x800000
+            if ahead <= ABS_SEND_TIME_GROUP:  # the same group (or a late packet of it)
+                self._size += payload_size
+                if ahead >= ((self._last - self._first + 0x800000) & 0xFFFFFF) - 0x800000:
+                    self._last, self._arrival, self._ssrc = abs_send_time, arrival_time_ms, ssrc
+                return None
+            result = self.estimator.add(abs_send_time=self._last, arrival_time_ms=self._arrival,
+                                        payload_size=self._size, ssrc=self._ssrc)
+        self._first = self._last = abs_send_time
+        self._arrival, self._size, self._ssrc = arrival_time_ms, payload_size, ssrc
+        return result

@@ -30,7 +30,7 @@ from aiortc.rtp import (RTCP_PSFB_APP, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPack
 from aiortc import clock
 
 from . import aiortc_hooks as hooks
-from .bwe import BoundedNacks, UplinkControl
+from .bwe import BoundedNacks, GroupedEstimator, UplinkControl
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,15 @@ class UpTrack:
         state = hooks.receiver_state(r)
         codecs, rtx_ssrc = state.codecs, state.rtx_ssrc
         streams, active = state.remote_streams, state.active_ssrc
-        estimator = state.remote_bitrate_estimator
+        estimator = (GroupedEstimator(state.remote_bitrate_estimator)
+                     if state.remote_bitrate_estimator is not None else None)
         nack = BoundedNacks(state.nack_generator) if state.nack_generator is not None else None
+        rtx_codecs: dict[int, tuple[RTCRtpCodecParameters, bool]] = {}  # payload type → (codec, is RTX)
 
         def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             if estimator is not None and packet.extensions.abs_send_time is not None:
-                remb = estimator.add(
-                    abs_send_time=packet.extensions.abs_send_time,
-                    arrival_time_ms=arrival_time_ms,
-                    payload_size=len(packet.payload) + packet.padding_size,
-                    ssrc=packet.ssrc)
+                remb = estimator.add(packet.extensions.abs_send_time, arrival_time_ms,
+                                     len(packet.payload) + packet.padding_size, packet.ssrc)
                 if remb is not None:
                     self._remb(remb[0], remb[1], arrival_time_ms)
             codec = codecs.get(packet.payload_type)
@@ -103,7 +102,10 @@ class UpTrack:
                 stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
                 active[packet.ssrc] = clock.current_datetime()
             stats.add(packet)
-            if is_rtx(codec):
+            known = rtx_codecs.get(packet.payload_type)
+            if known is None or known[0] is not codec:  # first seen, or renegotiated
+                known = rtx_codecs[packet.payload_type] = (codec, is_rtx(codec))
+            if known[1]:
                 original = rtx_ssrc.get(packet.ssrc)
                 apt = codec.parameters.get("apt")
                 if original is None or len(packet.payload) < 2 or apt not in codecs:
@@ -385,6 +387,9 @@ class DownTrack:
         """Stop forwarding at once."""
         self._count_skipped()
         self.disarm()
+        if self._sync_timer is not None:  # the last counts now; a new binding starts it again
+            self._sync_timer.cancel()
+            self._sync()
         if self.up is not None:
             self.up.downs.discard(self)
             self.up = None

@@ -81,3 +81,56 @@ def test_compiled_unprotect_gives_the_packet_back_and_drops_forgeries():
     forged = tx.protect(hooks._python_rtp_writer(lambda data: len(data))(header(), b"voice", 111, 8, 1000, 17, 0, 19, 0))
     assert fast.unprotect(context, unprotect, forged[:-1] + bytes([forged[-1] ^ 1])) is None
     assert fast.unprotect(context, unprotect, b"\x80" * 70_000) is None  # longer than any RTP packet
+
+
+def _fields(packet) -> tuple:
+    e = packet.extensions
+    return (packet.version, packet.marker, packet.payload_type, packet.sequence_number, packet.timestamp,
+            packet.ssrc, packet.csrc, packet.payload, packet.padding_size, e.mid, e.repaired_rtp_stream_id,
+            e.rtp_stream_id, e.abs_send_time, e.transmission_offset, e.audio_level, e.transport_sequence_number)
+
+
+def test_compiled_parse_reads_packets_as_aiortc_does_and_refuses_the_same_garbage():
+    import random
+
+    from aiortc import rtp
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+
+    hooks.harden_rtp_parsing()
+    uris = ["urn:ietf:params:rtp-hdrext:sdes:mid", "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+            "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+            "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "urn:ietf:params:rtp-hdrext:toffset",
+            "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"]
+    extensions_map = rtp.HeaderExtensionsMap()
+    extensions_map.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=i + 1, uri=uri) for i, uri in enumerate(uris)]))
+    ids = hooks.extension_id_tuple(extensions_map)
+    assert ids == (1, 2, 3, 4, 5, 6, 7)
+    sample = rtp.RtpPacket(payload_type=96, marker=1, sequence_number=65535, timestamp=4294967295,
+                           ssrc=0xCAFEBABE, payload=b"frame" * 50)
+    sample.csrc = [1, 0xFFFFFFFF]
+    sample.extensions = rtp.HeaderExtensions(mid="0", rtp_stream_id="h", repaired_rtp_stream_id="h",
+                                             abs_send_time=0xABCDEF, transmission_offset=-5,
+                                             audio_level=(True, 42), transport_sequence_number=777)
+    good = sample.serialize(extensions_map)
+    rng = random.Random(12)
+    datas = [good, good[:12] + b"", bytes([0xA0]) + good[1:] + b"\x00\x00\x03", b"\x80" * 11]
+    for _ in range(3000):  # mutations of a real packet: flipped bytes, cut short, padding bits
+        data = bytearray(good[:rng.randrange(1, len(good) + 1)])
+        for _ in range(rng.randrange(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        datas.append(bytes(data))
+    agreed = 0
+    for data in datas:
+        try:
+            expected = _fields(rtp.RtpPacket.parse(data, extensions_map))
+        except ValueError:
+            expected = ValueError
+        try:
+            got = _fields(hooks._rtpfast.parse_rtp(data, rtp.RtpPacket, rtp.HeaderExtensions, ids))
+        except ValueError:
+            got = ValueError
+        assert got == expected, data.hex()
+        agreed += expected is not ValueError
+    assert agreed > 100  # enough of them parse at all

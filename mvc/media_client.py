@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from media import messages as m
 from mvc import logs
-from mvc.stats.record import record_worker_counts
+from mvc.stats.record import record_worker_counts, record_worker_moved
 
 log = logs.get("mvc.media")
 
@@ -104,6 +104,18 @@ def counts_recorder(app: Flask) -> Callable[[str, Any], None]:
     return on_counts
 
 
+def moves_recorder(app: Flask, hub: Hub) -> Callable[[list], None]:
+    """on_reassign(rooms) for the pool: each moved meeting gets a line on its support
+    timeline, then its pages are told to reconnect to the new worker."""
+    def on_reassign(rooms: list) -> None:
+        with app.app_context():
+            for room in rooms:
+                if isinstance(room, str) and room.isdigit():
+                    record_worker_moved(int(room))
+        hub.reconnect_rooms(rooms)
+    return on_reassign
+
+
 class NoMedia:
     """Stands in when no media workers are configured: signalling gets a clear error."""
 
@@ -159,7 +171,7 @@ def init_media(app: Flask) -> None:
         media_ports=app.config["MEDIA_PORTS"],
         announced_ip=app.config["MEDIA_ANNOUNCED_IP"],
         on_message=hub.deliver,
-        on_reassign=hub.reconnect_rooms,
+        on_reassign=moves_recorder(app, hub),
     )
     pool.start()
     app.extensions["mvc.media"] = pool

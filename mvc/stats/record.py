@@ -285,6 +285,12 @@ def _worker_counts(counts) -> dict[str, dict[str, int]]:
 
 
 @_quiet
+def record_worker_moved(meeting_id: int) -> None:
+    """The meeting's media worker died and its media moved to another one (support timeline)."""
+    event(meeting_id, None, "worker_moved")
+
+
+@_quiet
 def record_worker_counts(room: str | None, counts) -> None:
     """Add a media worker's report (what it received, forwarded and dropped per participant since
     its last one) to the participants' records; a high drop share goes on the support timeline."""

@@ -56,4 +56,5 @@ EVENT_KINDS = {
     "ended": _l("Meeting ended"), "action": _l("Action"), "media_state": _l("Media connection"),
     "quality_dip": _l("Poor quality"), "client_error": _l("Error in the page"), "support_code": _l("Support code"),
     "worker_drops": _l("Media worker: many packets dropped"),
+    "worker_moved": _l("Media worker stopped: media moved to another one"),
 }

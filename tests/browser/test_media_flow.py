@@ -107,3 +107,10 @@ def test_killed_worker_is_replaced_and_media_flows_again(media_server, phone):
     print(f"\nmedia flowing again {recovered:.2f} s after the worker was killed")
     new_pid = next(w["pid"] for w in pool.health()["workers"].values())
     assert new_pid != worker_pid
+    # The move is on the meeting's support timeline.
+    from sqlmodel import Session, select
+
+    from mvc.db import engine
+    from mvc.models.stats import SupportEvent
+    with media_server.app.app_context(), Session(engine()) as s:
+        assert s.exec(select(SupportEvent).where(SupportEvent.kind == "worker_moved")).first() is not None

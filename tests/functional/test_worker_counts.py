@@ -50,3 +50,25 @@ def test_worker_counts_add_up_on_the_record_and_many_drops_show_on_the_timeline(
     page = client.get(f"/support/meetings/{meeting}").get_data(as_text=True)
     assert "Media worker: many packets dropped" in page and "dropped 302 of 1852 packets" in page
     host.close()
+
+
+def test_a_meeting_moved_to_another_worker_shows_on_its_timeline_and_its_pages_reconnect(live_server, db):
+    from mvc.media_client import moves_recorder
+
+    app = live_server.app
+    pin = db.exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    host = Page(live_server.url, "demo", http_join(live_server.url, "demo", "Nurse Nina", pin))
+    host.wait_text('data-view="meeting"')
+    meeting = str(db.exec(select(ParticipantRecord)).one().meeting_id)
+    # As the pool's watchdog thread calls it after a worker died (no app context there).
+    mover = threading.Thread(target=moves_recorder(app, app.extensions["mvc.hub"]), args=([meeting, "not-a-meeting"],))
+    mover.start()
+    mover.join()
+    host.wait_text('"reconnect"')
+    [line] = db.exec(select(SupportEvent).where(SupportEvent.kind == "worker_moved")).all()
+    assert line.meeting_id == int(meeting)
+    staff.make_user(db, "support@demo.example", roles="support")
+    client = app.test_client()
+    staff.login(client, "support@demo.example")
+    assert "media moved to another one" in client.get(f"/support/meetings/{meeting}").get_data(as_text=True)
+    host.close()

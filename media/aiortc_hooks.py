@@ -387,7 +387,8 @@ def on_sender_rtcp(sender: RTCRtpSender, callback: Callable[[Any], None]) -> Non
 
 
 def sender_octets(sender: RTCRtpSender) -> int:
-    """Payload octets sent so far: what sync_sent brings over (media.layers measures rates by it)."""
+    """Payload octets in the sender's reports: what sync_sent brought over (at most a second old;
+    DownTrack.octets() is current)."""
     return sender._RTCRtpSender__octet_count  # type: ignore[attr-defined]
 
 

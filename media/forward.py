@@ -39,7 +39,7 @@ KEYFRAME_INTERVAL = 0.5  # at most one PLI upstream per publisher per this many 
 VIDEO_FRAME_TICKS = 3000  # 1/30 s at 90 kHz, the gap left when a stream is re-bound
 REMB_INTERVAL_MS = 200  # a steady or rising uplink estimate goes to the publisher this often
 REMB_MIN_GAP_MS = 50  # and a falling one no more often than this
-SYNC_INTERVAL = 0.25  # s between a down track's connection checks and sender-report updates
+SYNC_SHIFT = 32  # down tracks are checked when the NTP time >> this changes: once a second
 
 # Packets into up tracks and out of down tracks since the worker started (for `pong`).
 # Process-wide figures for the pool's health and /metrics (plain ints: cheap on the packet path).
@@ -74,6 +74,7 @@ class UpTrack:
         self._recent: set[int] = set()
         self._recent_order: collections.deque[int] = collections.deque()
         self._mime = ""  # of the last packet forwarded
+        self._sync_tick = 0  # the NTP second its down tracks were last checked in
         self._remb_sent = (-REMB_INTERVAL_MS, 0)  # (arrival ms, bitrate) of the last REMB sent
         self._install(receiver)
 
@@ -171,6 +172,10 @@ class UpTrack:
             for down in downs:
                 if not down.target.ready:
                     down.send(packet, mime, ntp, abs_send_time, level_byte)
+        if ntp >> SYNC_SHIFT != self._sync_tick:  # once a second, on the packet path (no timers)
+            self._sync_tick = ntp >> SYNC_SHIFT
+            for down in downs:
+                down.sync()
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
@@ -245,8 +250,8 @@ class DownTrack:
     Its sequence/timestamp state lives in a fanout target (media/_rtpfast.c). The first
     packet after anything changes (a new binding, a resync, a codec, the connection) takes
     send() in Python, which sets the offsets and arms the target; after that UpTrack sends
-    to armed targets in one C call per received packet (hooks.fanout). A timer checks the
-    connection every SYNC_INTERVAL and brings the sender-report counts up to date.
+    to armed targets in one C call per received packet (hooks.fanout), and once a second
+    calls sync(), which checks the connection and brings the sender-report counts up to date.
     """
 
     def __init__(self, kind: str, sender: RTCRtpSender) -> None:
@@ -272,7 +277,6 @@ class DownTrack:
         self._mime = ""
         self._marker_pt = 0
         self._level_at = self._abs_at = 0
-        self._sync_timer: asyncio.TimerHandle | None = None
         hooks.after_send_started(sender, self._started)
         hooks.on_picture_loss(sender, self._on_picture_loss)
         # Weak downlinks (media.layers): the subscriber's REMB and receiver reports go to
@@ -286,6 +290,10 @@ class DownTrack:
     def packets(self) -> int:
         """Packets sent to the subscriber."""
         return self.target.packets
+
+    def octets(self) -> int:
+        """Payload octets sent to the subscriber so far (current to the packet)."""
+        return self.target.octets
 
     @property
     def send_failures(self) -> int:
@@ -310,19 +318,14 @@ class DownTrack:
         t.level_at, t.abs_at = self._level_at, self._abs_at
         self._armed = armed
         t.ready = 1
-        if self._sync_timer is None:
-            self._sync_timer = asyncio.get_running_loop().call_later(SYNC_INTERVAL, self._sync)
 
-    def _sync(self) -> None:
-        """Every SYNC_INTERVAL while sending: the sender's report counts follow what was sent,
-        and a changed connection (new ICE pair, DTLS gone) disarms the target."""
-        self._sync_timer = None
+    def sync(self) -> None:
+        """The sender's report counts follow what was sent, and a changed connection (new
+        ICE pair, DTLS gone) disarms the target (UpTrack calls this once a second)."""
         hooks.sync_sent(self.sender, self.target, self._reported)
         if self._armed is not None and not hooks.egress_unchanged(self.sender, self._armed):
             self._armed = None
             self.disarm()
-        if self.target.ready:
-            self._sync_timer = asyncio.get_running_loop().call_later(SYNC_INTERVAL, self._sync)
 
     async def _started(self, parameters: RTCRtpSendParameters) -> None:
         self._codec = parameters.codecs[0]
@@ -387,9 +390,7 @@ class DownTrack:
         """Stop forwarding at once."""
         self._count_skipped()
         self.disarm()
-        if self._sync_timer is not None:  # the last counts now; a new binding starts it again
-            self._sync_timer.cancel()
-            self._sync()
+        hooks.sync_sent(self.sender, self.target, self._reported)  # the last counts, now
         if self.up is not None:
             self.up.downs.discard(self)
             self.up = None

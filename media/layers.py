@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import aiortc_hooks as hooks
 from . import messages as m
 from .bwe import DownlinkFeedback
 
@@ -122,7 +121,7 @@ class Adaptation:
         octets: dict[Any, int] = {}
         for pid, peer in self.room.peers.items():
             for down in peer.downs.values():
-                total = octets[down] = hooks.sender_octets(down.sender)
+                total = octets[down] = down.octets()
                 rate = 8 * (total - self._octets.get(down, total)) / dt
                 sent[pid] = sent.get(pid, 0.0) + rate
                 if down.up is not None and not down.paused and rate > 0:

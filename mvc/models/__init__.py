@@ -7,12 +7,13 @@ from mvc.models.org import Organisation, Theme
 from mvc.models.queue import Queue, QueueStaff
 from mvc.models.room import Invitation, Meeting, MeetingSettings, Room
 from mvc.models.sms import Reminder, SmsMessage
-from mvc.models.stats import MeetingRecord, ParticipantRecord, QualitySample, SupportCheck, SupportEvent
+from mvc.models.stats import (MeetingRecord, ParticipantRecord, QualitySample, QueueVisit, SupportCheck,
+                              SupportEvent)
 from mvc.models.user import User
 from mvc.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Organisation", "Theme", "Room", "Meeting", "MeetingSettings", "Invitation", "User", "AuditEntry",
            "SmsMessage", "Reminder", "MailMessage",
            "Device", "DeviceCall", "ApiClient", "ApiToken", "ApiMeeting", "Queue", "QueueStaff",
-           "MeetingRecord", "ParticipantRecord", "QualitySample", "SupportEvent", "SupportCheck",
+           "MeetingRecord", "ParticipantRecord", "QualitySample", "SupportEvent", "SupportCheck", "QueueVisit",
            "WebhookEndpoint", "WebhookDelivery"]

@@ -1,4 +1,4 @@
-"""Statistics records: meetings, participants, media-stream quality, support events and check codes.
+"""Statistics records: meetings, participants, media-stream quality, support events, check codes, queue visits.
 
 No chat, no names, no health data: a meeting record points at its meeting by id only, a
 participant record holds a role and technical facts, never a name or a user agent string.
@@ -117,3 +117,19 @@ class SupportCheck(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     pid: str | None = Field(default=None, max_length=24)
     result: str = Field(default="{}", max_length=4000)  # JSON summary of the checks
+
+
+class QueueVisit(SQLModel, table=True):
+    """One citizen's place in an open-consultation queue, from joining to being served, leaving or
+    expiring; kept 2 years like the meeting records. No name, no intake answer, no phone number."""
+
+    __tablename__ = "queue_visit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(index=True)
+    queue_id: int = Field(index=True)  # no foreign key: the record may outlive the queue
+    joined_at: datetime = Field(default_factory=utcnow, index=True)
+    ended_at: datetime | None = None
+    outcome: str | None = Field(default=None, max_length=8)  # served | left | expired; None while waiting
+    waited_seconds: float | None = None
+    assisted: bool = False

@@ -1,4 +1,4 @@
-"""Recording meetings, participants, quality reports and support events as they happen.
+"""Recording meetings, participants, quality reports, support events and queue visits as they happen.
 
 Called from request and websocket code alike; writes use the request's session where there is
 one (see _session). A failure here is logged and never breaks a meeting.
@@ -12,10 +12,11 @@ from datetime import datetime
 
 from flask import has_request_context, session
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from mvc import db as mvc_db, logs
-from mvc.models import Meeting, MeetingRecord, ParticipantRecord, QualitySample, SupportEvent
+from mvc.models import Meeting, MeetingRecord, ParticipantRecord, QualitySample, QueueVisit, SupportEvent
 from mvc.models.base import utcnow
 from mvc.stats.metrics import JOINS, QUALITY_REPORTS, RECONNECTS
 
@@ -344,6 +345,28 @@ def from_page(conn, msg: dict) -> bool:
     clean = "".join(ch for ch in text[:200] if ch.isprintable())
     _quiet(event)(conn.meeting_id, conn.pid, kind, clean)
     return False
+
+
+@_quiet
+def queue_joined(organisation_id: int, queue_id: int, assisted: bool) -> int | None:
+    """A citizen joined a queue: open their visit record (no name, no intake) and return its id."""
+    with _session() as s:
+        row = QueueVisit(organisation_id=organisation_id, queue_id=queue_id, assisted=assisted)
+        s.add(row)
+        s.commit()
+        return row.id
+
+
+@_quiet
+def queue_ended(visit_id: int | None, outcome: str, waited_seconds: float) -> None:
+    """Close a visit record as served, left or expired; one already closed stays as it is."""
+    if visit_id is None:
+        return
+    with _session() as s:
+        s.exec(update(QueueVisit).where(QueueVisit.id == visit_id, QueueVisit.outcome.is_(None))
+               .values(outcome=outcome, ended_at=utcnow(), waited_seconds=round(max(0.0, waited_seconds), 1))
+               .execution_options(synchronize_session=False))
+        s.commit()
 
 
 PAGE_TYPES = {"quality", "client_error", "media_state"}

@@ -1,4 +1,4 @@
-"""The admins' statistics: figures from the meeting records and SMS rows, for the page and the CSV alike."""
+"""The admins' statistics: figures from the meeting records, queue visits and SMS rows, for the page and the CSV alike."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from mvc.models import MeetingRecord, Organisation, Room, SmsMessage
+from mvc.models import MeetingRecord, Organisation, Queue, QueueVisit, Room, SmsMessage
 
 LOCAL = ZoneInfo("Europe/Copenhagen")
 GROUPINGS = ("day", "week", "month")
@@ -90,6 +90,45 @@ class Row:
         return round(self.participants / self.meetings, 1) if self.meetings else None
 
 
+def percentile(values: list[float], pct: float) -> float | None:
+    """The pct-th percentile of the values (linear between the nearest ranks), None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class QueueRow:
+    """One queue's visits in the period: served, left, expired, and how long the served waited."""
+
+    label: str
+    served: int = 0
+    left: int = 0
+    expired: int = 0
+    waits: list[float] = field(default_factory=list)  # minutes the served citizens waited
+
+    def add(self, v: QueueVisit) -> None:
+        if v.outcome == "served":
+            self.served += 1
+            self.waits.append((v.waited_seconds or 0.0) / 60)
+        elif v.outcome == "left":
+            self.left += 1
+        elif v.outcome == "expired":
+            self.expired += 1
+
+    @property
+    def median_wait(self) -> float | None:
+        return percentile(self.waits, 50)
+
+    @property
+    def p90_wait(self) -> float | None:
+        return percentile(self.waits, 90)
+
+
 @dataclass
 class Report:
     """Everything the statistics page shows."""
@@ -102,6 +141,7 @@ class Report:
     sms_sent: int = 0
     sms_delivered: int = 0
     room_names: dict[int, str] = field(default_factory=dict)
+    queues: list[QueueRow] = field(default_factory=list)
 
     def series(self, part: str, attr: str) -> list[tuple[str, float | None]]:
         """(label, value) pairs of one table's column, for a chart."""
@@ -152,7 +192,18 @@ def build(s: Session, f: Filters) -> Report:
                                                  SmsMessage.status != "queued")).all()
     return Report(f, total, list(periods.values()), sorted(by_room.values(), key=lambda r: r.label),
                   list(by_kind.values()), sms_sent=len(sms), sms_delivered=sum(1 for st in sms if st == "delivered"),
-                  room_names=names)
+                  room_names=names, queues=_queues(s, f))
+
+
+def _queues(s: Session, f: Filters) -> list[QueueRow]:
+    """Per queue, by name: the visits that began in the range (a deleted queue's visits with an empty name)."""
+    first, last = f.bounds()
+    names = {q.id: q.name for q in s.exec(select(Queue).where(Queue.organisation_id == f.organisation_id))}
+    rows: dict[int, QueueRow] = {}
+    for visit in s.exec(select(QueueVisit).where(QueueVisit.organisation_id == f.organisation_id,
+                                                 QueueVisit.joined_at >= first, QueueVisit.joined_at < last)):
+        rows.setdefault(visit.queue_id, QueueRow(names.get(visit.queue_id, ""))).add(visit)
+    return sorted(rows.values(), key=lambda r: r.label)
 
 
 def organisations(s: Session) -> list[Organisation]:
@@ -162,6 +213,9 @@ def organisations(s: Session) -> list[Organisation]:
 
 CSV_HEADER = ["section", "label", "meetings", "participants", "participants_per_meeting", "participant_minutes",
               "meetings_with_guests", "no_guest_got_in_pct", "quality_kpi_pct"]
+
+
+QUEUE_CSV_HEADER = ["section", "queue", "served", "left", "expired", "median_wait_minutes", "p90_wait_minutes"]
 
 
 def csv_rows(report: Report) -> list[list]:
@@ -176,6 +230,10 @@ def csv_rows(report: Report) -> list[list]:
     rows += [line("kind", r) for r in report.kinds]
     rows.append(["sms", "sent", report.sms_sent, "", "", "", "", "", ""])
     rows.append(["sms", "delivered_pct", fmt(report.sms_rate), "", "", "", "", "", ""])
+    if report.queues:
+        rows.append(QUEUE_CSV_HEADER)
+        rows += [["queue", q.label, q.served, q.left, q.expired, fmt(q.median_wait), fmt(q.p90_wait)]
+                 for q in report.queues]
     return rows
 
 

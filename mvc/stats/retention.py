@@ -4,7 +4,7 @@
 - participant data: anonymised after 3 months, once its counts, durations and quality are rolled
   up into the meeting record, and deleted after 6 months; invitees' names, numbers and
   addresses and the texts of SMS and e-mails are blanked after 3 months;
-- meeting records: kept 2 years, then deleted.
+- meeting records and queue visit records: kept 2 years, then deleted.
 
 Every step is a conditional UPDATE or DELETE, so running it twice changes nothing more and
 any number of processes may run it at once.
@@ -20,8 +20,8 @@ from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import Session, select
 
 from mvc import db as mvc_db, logs
-from mvc.models import (Invitation, MailMessage, Meeting, MeetingRecord, ParticipantRecord, QualitySample, SmsMessage,
-                        SupportCheck, SupportEvent)
+from mvc.models import (Invitation, MailMessage, Meeting, MeetingRecord, ParticipantRecord, QualitySample, QueueVisit,
+                        SmsMessage, SupportCheck, SupportEvent)
 from mvc.models.base import utcnow
 from mvc.periodic import PeriodicJob
 from mvc.stats.record import rollup
@@ -49,6 +49,7 @@ class Outcome:
     participants_anonymised: int = 0
     participants_deleted: int = 0
     meetings_deleted: int = 0
+    queue_visits_deleted: int = 0
     invitations_anonymised: int = 0
     sms_anonymised: int = 0
     mail_anonymised: int = 0
@@ -78,6 +79,7 @@ def _rules(now: datetime) -> dict:
         "participants_deleted": (ParticipantRecord, ParticipantRecord.meeting_record_id.in_(_old_meetings(people)), None),
         # after the participants: a record this old has none left (6 < 24 months)
         "meetings_deleted": (MeetingRecord, MeetingRecord.started_at < meetings, None),
+        "queue_visits_deleted": (QueueVisit, QueueVisit.joined_at < meetings, None),
         "invitations_anonymised": (Invitation, and_(Invitation.meeting_id.in_(gone_meetings),
                                                     or_(Invitation.name != "", Invitation.phone.is_not(None),
                                                         Invitation.email.is_not(None))),

@@ -23,6 +23,7 @@ from mvc.meeting import live_ops
 from mvc.models import Meeting, Queue, QueueStaff, User
 from mvc.models.base import utcnow
 from mvc.sms import limits, service as sms
+from mvc.stats import record as stats
 from mvc.waitqueue import state as rules
 from mvc.waitqueue.state import Entry, QueueState
 
@@ -46,13 +47,17 @@ def change(queue_id: int, fn: Callable[[QueueState], T]) -> tuple[QueueState, T]
 
     def apply(doc: dict):
         state = QueueState.from_dict(doc)
-        rules.expire(state, grace)
+        expired = rules.expire(state, grace)
         result = fn(state)
         doc.clear()
         doc.update(state.to_dict())
-        return state, result
+        return state, result, expired
 
-    _doc, (state, result) = live_ops.store().update_doc(_key(queue_id), apply)
+    _doc, (state, result, expired) = live_ops.store().update_doc(_key(queue_id), apply)
+    for entry in expired:  # a taken citizen's record is already closed as served and stays so
+        stats.queue_ended(entry.visit_id, "expired", entry.seen_at - entry.joined_at)
+    if expired:
+        log.info("queue_expired", queue=queue_id, places=len(expired))
     return state, result
 
 
@@ -62,8 +67,9 @@ def current(queue_id: int) -> QueueState:
 
 
 def join(queue: Queue, name: str, assisted: bool, intake: str) -> Entry:
-    """Put a citizen at the end of the queue."""
-    _state, entry = change(queue.id, lambda s: rules.join(s, name, assisted, intake))
+    """Put a citizen at the end of the queue (and open their statistics record: no name, no intake)."""
+    visit_id = stats.queue_joined(queue.organisation_id, queue.id, assisted)
+    _state, entry = change(queue.id, lambda s: rules.join(s, name, assisted, intake, visit_id))
     log.info("queue_joined", queue=queue.id, assisted=assisted)
     return entry
 
@@ -73,6 +79,7 @@ def leave(queue: Queue, eid: str) -> None:
     _state, gone = change(queue.id, lambda s: rules.leave(s, eid))
     if gone is not None:
         log.info("queue_left", queue=queue.id, waited=round(time.time() - gone.joined_at))
+        stats.queue_ended(gone.visit_id, "left", time.time() - gone.joined_at)
 
 
 def serves(db: Session, queue: Queue, user: User) -> bool:
@@ -121,6 +128,7 @@ def take(db: Session, queue: Queue, user: User, eid: str | None = None, reason: 
         db.commit()
     log.info("queue_taken", queue=queue.id, meeting=meeting.id, user=user.id, picked=bool(eid),
              waited=round(now.timestamp() - entry.joined_at))
+    stats.queue_ended(entry.visit_id, "served", now.timestamp() - entry.joined_at)
     return meeting
 
 
@@ -166,8 +174,12 @@ def invite_second(db: Session, meeting: Meeting, user: User, name: str, phone: s
 
 
 def forget(queue: Queue) -> None:
-    """Drop a deleted queue's live state (its waiting citizens see that they are no longer queued)."""
+    """Drop a deleted queue's live state (its waiting citizens see that they are no longer queued;
+    their statistics records close as expired)."""
+    state = QueueState.from_dict(live_ops.store().get_doc(_key(queue.id)) or {})
     live_ops.store().delete_doc(_key(queue.id))
+    for entry in state.waiting():
+        stats.queue_ended(entry.visit_id, "expired", time.time() - entry.joined_at)
 
 
 def set_paused(queue: Queue, paused: bool) -> None:

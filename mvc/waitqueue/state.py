@@ -29,6 +29,7 @@ class Entry:
     staff_id: int | None = None  # who took them
     meeting_id: int | None = None  # the private call, once it exists
     reason: str = ""  # why they were picked out of order
+    visit_id: int | None = None  # the statistics record of this place (mvc.models.QueueVisit)
 
 
 @dataclass
@@ -72,9 +73,9 @@ class QueueState:
         return span / 60.0 / len(recent)
 
 
-def join(state: QueueState, name: str, assisted: bool, intake: str) -> Entry:
+def join(state: QueueState, name: str, assisted: bool, intake: str, visit_id: int | None = None) -> Entry:
     """Put a new citizen at the end of the queue."""
-    entry = Entry(eid=secrets.token_urlsafe(12), name=name, assisted=assisted, intake=intake)
+    entry = Entry(eid=secrets.token_urlsafe(12), name=name, assisted=assisted, intake=intake, visit_id=visit_id)
     state.entries.append(entry)
     return entry
 

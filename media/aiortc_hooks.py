@@ -693,6 +693,8 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
     extensions_map, router = dtls._rtp_header_extensions_map, dtls._rtp_router
 
     def data_received(data: bytes, component: int) -> None:
+        if not data:  # from anyone who knows the port: aiortc would end the connection on it
+            return
         if not wrapped:  # the sockets exist once gathered (after this hook, on a first offer)
             wrapped.extend(_skip_stun_parse_for_media(p, connection) for p in connection._protocols)
         if len(data) < 12:
@@ -751,6 +753,8 @@ def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> Any:
     stun_path = protocol.datagram_received
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        if not data:  # aiortc's DTLS transport would end the connection on an empty datagram
+            return
         if 127 < data[0] < 192:
             connection.data_received(data, protocol.local_candidate.component)
         else:
@@ -759,15 +763,19 @@ def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> Any:
     protocol.datagram_received = datagram_received
     transport = protocol.transport
     if transport is not None and hasattr(transport, "_sock_fd"):  # asyncio's selector loop
-        transport._loop._add_reader(transport._sock_fd, _draining_reader(transport, protocol))
+        transport._loop._add_reader(transport._sock_fd, _draining_reader(
+            transport, protocol, datagram_received, connection, protocol.local_candidate.component))
     return protocol
 
 
 DRAIN_AT_ONCE = 64  # datagrams read per readiness event at most (then others get a turn)
 
 
-def _draining_reader(transport: Any, protocol: Any) -> Callable[[], None]:
-    """asyncio's datagram _read_ready, reading until the socket is empty (or DRAIN_AT_ONCE)."""
+def _draining_reader(transport: Any, protocol: Any, ours: Callable[[bytes, Any], None], connection: Any,
+                     component: int) -> Callable[[], None]:
+    """asyncio's datagram _read_ready, reading until the socket is empty (or DRAIN_AT_ONCE);
+    RTP/RTCP goes straight to the connection while `ours` is the protocol's handler (a test
+    may wrap it: then every datagram takes the protocol's handler)."""
     recvfrom, size = transport._sock.recvfrom, transport.max_size
 
     def read_ready() -> None:
@@ -781,6 +789,10 @@ def _draining_reader(transport: Any, protocol: Any) -> Callable[[], None]:
             except OSError as exc:
                 protocol.error_received(exc)
                 return
-            protocol.datagram_received(data, addr)
+            handler = protocol.datagram_received
+            if handler is ours and data and 127 < data[0] < 192:
+                connection.data_received(data, component)
+            else:
+                handler(data, addr)
 
     return read_ready

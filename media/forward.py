@@ -84,8 +84,10 @@ class UpTrack:
         state = hooks.receiver_state(r)
         codecs, rtx_ssrc = state.codecs, state.rtx_ssrc
         streams, active = state.remote_streams, state.active_ssrc
+        # The uplink estimate (REMB) is about video, as in browsers, which send abs-send-time
+        # on video only: an audio stream's 30 kbit/s must never become a publisher's cap.
         estimator = (GroupedEstimator(state.remote_bitrate_estimator)
-                     if state.remote_bitrate_estimator is not None else None)
+                     if state.remote_bitrate_estimator is not None and self.kind == "video" else None)
         nack = BoundedNacks(state.nack_generator) if state.nack_generator is not None else None
         rtx_codecs: dict[int, tuple[RTCRtpCodecParameters, bool]] = {}  # payload type → (codec, is RTX)
 

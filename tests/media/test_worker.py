@@ -393,3 +393,31 @@ def test_candidates_right_after_an_offer_without_join_reach_the_new_peer(worker)
             await bot.close()
 
     assert asyncio.run(scenario()) == []
+
+
+def test_junk_datagrams_at_the_media_ports_change_nothing(worker):
+    """Empty, one-byte, fake-RTP and fake-STUN datagrams from a stranger at a worker's media
+    ports are dropped; the meeting's media goes on."""
+    import random
+    import socket
+
+    async def scenario():
+        bots = await join_all(worker, ["a", "b"])
+        try:
+            await flowing(bots)
+            ports = {tuple(t) for b in bots for t in hooks.check_targets(b.pc)}
+            assert ports
+            rng = random.Random(3)
+            junk = [b"", b"\x80", b"\x80" * 11, bytes([0x90]) + rng.randbytes(200), b"\x00\x01" + rng.randbytes(40),
+                    bytes([0x81, 200]) + rng.randbytes(30)] + [rng.randbytes(rng.randrange(1, 1400)) for _ in range(300)]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+                for port in ports:
+                    for data in junk:
+                        stranger.sendto(data, port)
+            before = {b.pid: dict(b.frames) for b in bots}
+            await until(lambda: all(r.frames[p.pid] >= before[r.pid][p.pid] + 30 for r in bots for p in bots
+                                    if r is not p), what="media still flowing after the junk")
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())

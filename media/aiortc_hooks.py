@@ -500,10 +500,7 @@ def rtp_writer(sender: RTCRtpSender) -> RtpWriter:
                              level_at, level_byte, abs_at, abs_time)
         except OSError as exc:  # the socket went away under us
             raise ConnectionError(str(exc)) from exc
-        if plain is not None:
-            dtls._RTCDtlsTransport__tx_bytes += len(plain)
-            dtls._RTCDtlsTransport__tx_packets += 1
-        return plain
+        return plain  # the transport's counts: sync_sent
 
     return write
 
@@ -627,9 +624,10 @@ def sync_sent(sender: RTCRtpSender, target: Any, reported: list[int]) -> None:
     sender._RTCRtpSender__rtp_timestamp = target.last_ts  # type: ignore[attr-defined]
     sender._RTCRtpSender__octet_count += octets  # type: ignore[attr-defined]
     sender._RTCRtpSender__packet_count += packets  # type: ignore[attr-defined]
-    dtls = sender.transport
-    dtls._RTCDtlsTransport__tx_packets += packets
-    dtls._RTCDtlsTransport__tx_bytes += octets
+    if FAST_PATH:  # (the Python steps' rtp_sender counts on the transport itself)
+        dtls = sender.transport
+        dtls._RTCDtlsTransport__tx_packets += packets
+        dtls._RTCDtlsTransport__tx_bytes += octets
 
 
 class _RawHistory(Mapping):  # type: ignore[type-arg]

@@ -13,19 +13,38 @@ from tests.staff import db_outside_app_context  # noqa: F401 - replaces conftest
 from tests.wsclient import Page
 
 
+def in_pool_thread(call, *args) -> None:
+    """Run call(*args) on a thread of its own, as the pool's reader and watchdog threads do
+    (no app context)."""
+    thread = threading.Thread(target=call, args=args)
+    thread.start()
+    thread.join()
+
+
 def from_worker(app, msg) -> None:
-    """Deliver a worker reply as the pool's reader thread does (no app context)."""
-    reader = threading.Thread(target=app.extensions["mvc.hub"].deliver, args=(msg,))
-    reader.start()
-    reader.join()
+    """Deliver a worker reply as the pool's reader thread does."""
+    in_pool_thread(app.extensions["mvc.hub"].deliver, msg)
+
+
+def host_in_meeting(live_server, db) -> tuple[Page, ParticipantRecord]:
+    """The demo room's host in the meeting view, and her participant record."""
+    pin = db.exec(select(Room).where(Room.alias == "demo")).one().host_pin
+    host = Page(live_server.url, "demo", http_join(live_server.url, "demo", "Nurse Nina", pin))
+    host.wait_text('data-view="meeting"')
+    return host, db.exec(select(ParticipantRecord)).one()
+
+
+def support_timeline(app, db, meeting: str) -> str:
+    """The meeting's support timeline as support staff see it."""
+    staff.make_user(db, "support@demo.example", roles="support")
+    client = app.test_client()
+    staff.login(client, "support@demo.example")
+    return client.get(f"/support/meetings/{meeting}").get_data(as_text=True)
 
 
 def test_worker_counts_add_up_on_the_record_and_many_drops_show_on_the_timeline(live_server, db):
     app = live_server.app
-    pin = db.exec(select(Room).where(Room.alias == "demo")).one().host_pin
-    host = Page(live_server.url, "demo", http_join(live_server.url, "demo", "Nurse Nina", pin))
-    host.wait_text('data-view="meeting"')
-    person = db.exec(select(ParticipantRecord)).one()
+    host, person = host_in_meeting(live_server, db)
     meeting = str(person.meeting_id)
     few = {"packets_in": 500, "bytes_in": 400_000, "packets_out": 450, "packets_dropped": 2}
     from_worker(app, m.worker_counts(meeting, {person.pid: few, "someone-else": few}))
@@ -44,10 +63,7 @@ def test_worker_counts_add_up_on_the_record_and_many_drops_show_on_the_timeline(
     [line] = db.exec(select(SupportEvent).where(SupportEvent.kind == "worker_drops")).all()
     assert line.pid == person.pid and "dropped 302 of 1852 packets" in line.detail
 
-    staff.make_user(db, "support@demo.example", roles="support")
-    client = app.test_client()
-    staff.login(client, "support@demo.example")
-    page = client.get(f"/support/meetings/{meeting}").get_data(as_text=True)
+    page = support_timeline(app, db, meeting)
     assert "Media worker: many packets dropped" in page and "dropped 302 of 1852 packets" in page
     host.close()
 
@@ -56,19 +72,11 @@ def test_a_meeting_moved_to_another_worker_shows_on_its_timeline_and_its_pages_r
     from mvc.media_client import moves_recorder
 
     app = live_server.app
-    pin = db.exec(select(Room).where(Room.alias == "demo")).one().host_pin
-    host = Page(live_server.url, "demo", http_join(live_server.url, "demo", "Nurse Nina", pin))
-    host.wait_text('data-view="meeting"')
-    meeting = str(db.exec(select(ParticipantRecord)).one().meeting_id)
-    # As the pool's watchdog thread calls it after a worker died (no app context there).
-    mover = threading.Thread(target=moves_recorder(app, app.extensions["mvc.hub"]), args=([meeting, "not-a-meeting"],))
-    mover.start()
-    mover.join()
-    host.wait_text('"reconnect"')
+    host, person = host_in_meeting(live_server, db)
+    meeting = str(person.meeting_id)
+    in_pool_thread(moves_recorder(app, app.extensions["mvc.hub"]), [meeting, "not-a-meeting"])
+    host.wait_text('"reconnect"')  # the page is told to renegotiate with the new worker
     [line] = db.exec(select(SupportEvent).where(SupportEvent.kind == "worker_moved")).all()
     assert line.meeting_id == int(meeting)
-    staff.make_user(db, "support@demo.example", roles="support")
-    client = app.test_client()
-    staff.login(client, "support@demo.example")
-    assert "media moved to another one" in client.get(f"/support/meetings/{meeting}").get_data(as_text=True)
+    assert "media moved to another one" in support_timeline(app, db, meeting)
     host.close()

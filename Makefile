@@ -58,7 +58,7 @@ bench: $(VENV)/.run-deps fastpath
 	$(BIN)/python -m media.bench --publishers 1 --subscribers 8 --seconds 20
 	$(BIN)/python -m media.bench --publishers 4 --subscribers 4 --seconds 20
 
-loadbench: $(VENV)/.run-deps fastpath
+loadbench: $(VENV)/.run-deps
 	$(BIN)/python -m mvc.loadbench --rooms 35
 	$(BIN)/python -m mvc.loadbench --rooms 30x5,150
 

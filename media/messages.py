@@ -296,9 +296,10 @@ def error(message: str, pid: str | None = None, room: str | None = None) -> Repl
     return Reply("error", to=pid or WEB, room=room, pid=pid, message=message)
 
 
-def speaker(room: str, pid: str) -> Reply:
-    """pid is the room's active speaker now (for every page of the room)."""
-    return Reply("speaker", to=ROOM, room=room, pid=pid)
+def speaker(room: str, pid: str, to: str = ROOM) -> Reply:
+    """pid is the room's active speaker now: for every page of the room, or (to=a pid) for
+    a page that has just connected and missed the change."""
+    return Reply("speaker", to=to, room=room, pid=pid)
 
 
 def downlink(room: str, pid: str, video_paused: bool) -> Reply:

@@ -124,6 +124,9 @@ class Room:
             raise
         for up in ups:
             up.on_audio_level = self._feed_level
+        current = self.speaker.current
+        if current is not None and current != pid:
+            peer.reply(m.speaker(self.id, current, to=pid))  # a newcomer missed the change
         self.apply_plan()
 
     async def leave(self, pid: str) -> None:

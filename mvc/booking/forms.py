@@ -104,6 +104,10 @@ def read_when(form, parsed: Parsed, now: datetime) -> None:
         parsed.errors["end"] = _("Please type the end time as hours and minutes, for example 10:00.")
     if start is None or end is None:
         return
+    if end <= start:  # an end before the start is the next day's (23:30-00:30), if not too long
+        next_day = _local(day + timedelta(days=1), form.get("end", ""))
+        if next_day is not None and next_day - start <= timedelta(hours=MAX_HOURS):
+            end = next_day
     if start < now - timedelta(minutes=5):
         parsed.errors["start"] = _("The start time has already passed. Please choose a later time.")
     elif end <= start:

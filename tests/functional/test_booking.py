@@ -146,6 +146,16 @@ def test_booking_form_explains_bad_times(app, host):
     assert rows(app, Meeting) == []
 
 
+def test_a_late_evening_booking_ends_after_midnight(app, host):
+    """23:30 to 00:30 is an hour that ends the next day; 10:00 to 09:00 stays a mistake."""
+    resp = post_form(host, "/bookings/new", {"date": "2030-01-01", "start": "23:30", "end": "00:30",
+                                             "name": "Karen", "phone": "20123456", "email": ""})
+    assert resp.status_code == 302
+    [meeting] = rows(app, Meeting)
+    assert meeting.starts_at == datetime(2030, 1, 1, 22, 30, tzinfo=timezone.utc)
+    assert meeting.ends_at == datetime(2030, 1, 1, 23, 30, tzinfo=timezone.utc)
+
+
 def test_booking_window_early_open_over_through_the_join_page(app, host):
     book(host, utcnow() + timedelta(hours=2), [("Karen", "20123456", "")])
     [msg] = rows(app, SmsMessage)

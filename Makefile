@@ -51,8 +51,14 @@ run-lan:
 system-deps:
 	bash tests/system-deps.sh
 
+# Two parts, both always run: everything but the browser tests on two pytest-xdist workers,
+# then the browser tests alone, one after another (Chromium pages encoding and decoding
+# video take both cores; beside other tests they ran four times slower).
 test: $(VENV)/.test-deps translations system-deps fastpath
-	$(BIN)/python -m pytest
+	@status=0; \
+	$(BIN)/python -m pytest -n 2 tests/unit tests/functional tests/media || status=$$?; \
+	$(BIN)/python -m pytest tests/browser || status=$$?; \
+	exit $$status
 
 bench: $(VENV)/.run-deps fastpath
 	$(BIN)/python -m media.bench --publishers 1 --subscribers 8 --seconds 20

@@ -1,8 +1,12 @@
 """Shared fixtures: app, client, db, a live server, and joined participants."""
 from __future__ import annotations
 
+import atexit
 import json
 import re
+import shutil
+import sqlite3
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,6 +37,22 @@ def pytest_configure(config):
                 catalog = read_po(src)
             with mo.open("wb") as dst:
                 write_mo(dst, catalog)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes():
+    """argon2 at its cheapest for the suite's own processes: at the product's settings each
+    hash and each login costs a quarter of a second. Servers the tests start as processes
+    keep the real settings."""
+    from argon2 import PasswordHasher
+
+    from mvc import auth
+
+    saved = auth.hasher, auth._DUMMY_HASH
+    auth.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    auth._DUMMY_HASH = auth.hasher.hash("not-a-password")
+    yield
+    auth.hasher, auth._DUMMY_HASH = saved
 
 
 def wait_until(check, timeout: float = 3.0) -> None:
@@ -89,13 +109,61 @@ def base_config(tmp_path: Path, **overrides) -> dict:
 
 
 def build_app(config: dict):
-    """Migrate the configured database, create the app and seed the demo organisation."""
-    mvc_db.upgrade(config["DATABASE_URL"])
+    """Migrate the configured database, create the app and seed the demo organisation.
+
+    A new SQLite file starts as a copy of one migrated and seeded once per test process
+    (migrating and hashing the demo admin's password cost about a second per test).
+    """
+    target = _new_sqlite_file(config["DATABASE_URL"])
+    if target is not None:
+        _copy_sqlite(_seeded_template(), target)
+    else:
+        mvc_db.upgrade(config["DATABASE_URL"])
     app = create_app(config)
-    with app.app_context():
-        with Session(mvc_db.engine()) as session:
-            seed_demo(session)
+    if target is None:
+        with app.app_context():
+            with Session(mvc_db.engine()) as session:
+                seed_demo(session)
     return app
+
+
+def _new_sqlite_file(url: str) -> Path | None:
+    """The path of a SQLite database URL whose file does not exist yet, else None."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or "?" in url:
+        return None
+    path = Path(url[len(prefix):])
+    return None if path.exists() else path
+
+
+_template: Path | None = None
+
+
+def _seeded_template() -> Path:
+    """A migrated SQLite database with the demo organisation, made once per process."""
+    global _template
+    if _template is None:
+        folder = Path(tempfile.mkdtemp(prefix="mvc-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        config = base_config(folder)
+        mvc_db.upgrade(config["DATABASE_URL"])
+        app = create_app(config)
+        with app.app_context():
+            with Session(mvc_db.engine()) as session:
+                seed_demo(session)
+        stop_app(app)
+        _template = folder / "test.db"
+    return _template
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database whole (SQLite's backup, so a WAL file is included)."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 class RecordingMedia:

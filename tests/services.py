@@ -33,6 +33,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_udp_ports(count: int) -> range:
+    """`count` consecutive UDP ports on 127.0.0.1 that nothing holds right now.
+
+    Below Linux's ephemeral range (32768-60999), so no other program is handed one of
+    them by chance between this check and the worker's binds.
+    """
+    for base in range(20000 + os.getpid() % 97 * 100, 32700, count):
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return range(base, base + count)
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no free UDP port range")
+
+
 def _wait(port: int, seconds: float = 20) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -92,6 +114,14 @@ class Postgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _own_redis_db(url: str) -> str:
+    """A shared server's test database, one lower for each further pytest-xdist worker
+    (gw1 uses 14 where gw0 uses 15), as tests empty it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 0) - int(worker.removeprefix('gw'))}"
+
+
 class Redis:
     """A Redis server URL (existing or private)."""
 
@@ -100,9 +130,9 @@ class Redis:
         self.dir: str | None = None
         url = os.environ.get("MVC_TEST_REDIS_URL")
         if url:
-            self.url = url
+            self.url = _own_redis_db(url)
         elif port_open(6379):
-            self.url = "redis://127.0.0.1:6379/15"
+            self.url = _own_redis_db("redis://127.0.0.1:6379/15")
         else:
             self.url = self._start()
 

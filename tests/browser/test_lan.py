@@ -15,7 +15,7 @@ import requests
 
 from tests.browser.conftest import chromium, enter, wait_js
 from tests.conftest import ROOT
-from tests.services import Gunicorn, free_port
+from tests.services import Gunicorn, free_port, free_udp_ports
 
 pytestmark = pytest.mark.browser
 
@@ -35,13 +35,13 @@ WORKER_CANDIDATES_JS = """async () => {
 
 @pytest.fixture
 def lan_server(tmp_path):
-    port = free_port()
+    port, media_ports = free_port(), free_udp_ports(100)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MVC_")}
     env.update(PORT=str(port), TLS="1", MVC_DATABASE_URL=f"sqlite:///{tmp_path / 'lan.db'}",
                MVC_LIVE_PATH=str(tmp_path / "live.sqlite"), MVC_SECRET_KEY="lan-test",
                MVC_PUBLIC_URL=f"https://127.0.0.1:{port}", MVC_SECURE_COOKIES="1",
                MVC_MEDIA_WORKERS="1", MVC_ICE_LOOPBACK_ONLY="1", MVC_MEDIA_ANNOUNCED_IP="127.0.0.1",
-               MVC_MEDIA_PORTS="21000-21099", MVC_REMINDER_THREAD="0", MVC_RETENTION_THREAD="0",
+               MVC_MEDIA_PORTS=f"{media_ports[0]}-{media_ports[-1]}", MVC_REMINDER_THREAD="0", MVC_RETENTION_THREAD="0",
                MVC_LOG_LEVEL="WARNING")
 
     def mvc(*args: str) -> str:
@@ -53,7 +53,7 @@ def lan_server(tmp_path):
     told = mvc("lan", "127.0.0.1")
     server = Gunicorn(env, port, tmp_path / "gunicorn.log", verify=str(ROOT / "var" / "tls" / "cert.pem"))
     server.start()
-    server.pin, server.told = pin, told
+    server.pin, server.told, server.media_ports = pin, told, media_ports
     yield server
     server.stop()
 
@@ -84,5 +84,5 @@ def test_the_lan_mode_serves_https_and_media_flows_through_it(lan_server):
             wait_js(p, f"(async () => (await ({FRAMES_JS})()) > {first} + 10)()", 10)
             # The worker offered the announced address and a port of MVC_MEDIA_PORTS.
             candidates = p.evaluate(WORKER_CANDIDATES_JS)
-            assert candidates and all(a == "127.0.0.1" and 21000 <= port <= 21099 for a, port in candidates), candidates
+            assert candidates and all(a == "127.0.0.1" and port in lan_server.media_ports for a, port in candidates), candidates
             assert p.evaluate("document.cookie") == ""  # the session cookie is HttpOnly and Secure

@@ -64,7 +64,7 @@ def in_namespace(test: str) -> None:
     env = {**os.environ, "MVC_OUTER_NETNS": os.readlink("/proc/self/ns/net"), INNER: "1"}
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {sys.executable} -m pytest "
-         f"-x -q -s -p no:cacheprovider {__file__}::{test}"],
+         f"-x -q -s -n 0 -p no:cacheprovider {__file__}::{test}"],
         env=env, capture_output=True, text=True, timeout=280, cwd=ROOT)
     print("\n".join(line for line in done.stdout.splitlines() if line.startswith("weak:")))
     assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-4000:] + done.stderr[-2000:]

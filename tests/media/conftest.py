@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from media.ice import IceFilter
 from media.messages import MAX_LINE
 from media.peer import rtc_configuration
 from media.worker import Worker
+from tests.services import free_udp_ports  # noqa: F401 - media tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "media-test-secret"  # MVC_MEDIA_SECRET for workers and bots started by these tests
@@ -34,29 +34,6 @@ def start_worker(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
     assert proc.stdout is not None
     host, port = proc.stdout.readline().split()[1].rsplit(":", 1)
     return proc, (host, int(port))
-
-
-def free_udp_ports(count: int) -> range:
-    """`count` consecutive UDP ports on 127.0.0.1 that nothing holds right now.
-
-    Below Linux's ephemeral range (32768-60999), so no other program is handed one of
-    them by chance between this check and the worker's binds.
-    """
-    for base in range(20000 + os.getpid() % 97 * 100, 32700, count):
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return range(base, base + count)
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise AssertionError("no free UDP port range")
-
 
 
 def stop_worker(proc: subprocess.Popen[str]) -> None:

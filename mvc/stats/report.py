@@ -238,5 +238,12 @@ def csv_rows(report: Report) -> list[list]:
 
 
 def fmt(value) -> str:
-    """A figure as the page and the CSV both show it (one decimal, blank when there is none)."""
+    """A figure as the CSV holds it (one decimal with a point, blank when there is none)."""
     return "" if value is None else f"{value:.1f}"
+
+
+def fmt_local(value) -> str:
+    """A figure as the page shows it: one decimal in the reader's language (Danish 1.234,5)."""
+    from flask_babel import format_decimal
+
+    return "" if value is None else format_decimal(round(value, 1), format="#,##0.0")

@@ -28,7 +28,7 @@ def _report() -> report.Report:
 def statistics():
     """Usage and video quality of the organisation, with date filters, charts and tables."""
     organisations = report.organisations(db.session()) if current_user().has_role("platform-admin") else []
-    return render_template("stats/statistics.html", report=_report(), fmt=report.fmt, nav="stats",
+    return render_template("stats/statistics.html", report=_report(), fmt=report.fmt_local, nav="stats",
                            organisations=organisations)
 
 

@@ -1,6 +1,7 @@
 """Playwright driving Debian's Chromium with a fake camera and microphone."""
 from __future__ import annotations
 
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,11 +43,21 @@ def browser():
         yield b
 
 
+# Console errors that are no fault of the pages: Chromium logs every 4xx answer, and a page
+# or form answered 404/422 on purpose is what a test asks for (a missing script, style sheet
+# or image is still caught, by status, below); werkzeug's test server writes an HTTP response
+# after a websocket it ended, which Chromium reports as an invalid frame (gunicorn does not).
+EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d"
+                              r"|^WebSocket connection to '.*' failed: Invalid frame header$|^\[object Event\]$")
+SUBRESOURCES = {"script", "stylesheet", "image", "font", "media", "manifest"}
+
+
 @pytest.fixture
-def phone(browser):
+def phone(browser, request):
     """A new page (390×844 unless told), Danish by default; page.problems collects console
-    errors, uncaught exceptions and CSP violations for tests that assert there are none."""
-    contexts = []
+    errors, uncaught exceptions and CSP violations, and the test fails on any (a test that
+    provokes them on purpose says so with @pytest.mark.console_errors("why"))."""
+    contexts, pages = [], []
 
     def make(width: int = 390, height: int = 844, **options):
         ctx = browser.new_context(viewport={"width": width, "height": height}, permissions=["camera", "microphone"], **options)
@@ -54,13 +65,20 @@ def phone(browser):
         page = ctx.new_page()
         page.set_default_timeout(10_000)
         page.problems = []
-        page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}")
+                if m.type == "error" and not EXPECTED_CONSOLE.search(m.text) else None)
         page.on("pageerror", lambda e: page.problems.append(f"uncaught: {e}"))
+        page.on("response", lambda r: page.problems.append(f"{r.status} for {r.request.resource_type} {r.url}")
+                if r.status >= 500 or (r.status >= 400 and r.request.resource_type in SUBRESOURCES) else None)
+        pages.append(page)
         return page
 
     yield make
+    problems = [problem for page in pages for problem in page.problems]
     for ctx in contexts:
         ctx.close()
+    if problems and request.node.get_closest_marker("console_errors") is None:
+        pytest.fail("the pages reported problems:\n" + "\n".join(problems[:20]), pytrace=False)
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -71,7 +71,15 @@ def join(queue: Queue, name: str, assisted: bool, intake: str) -> Entry:
     visit_id = stats.queue_joined(queue.organisation_id, queue.id, assisted)
     _state, entry = change(queue.id, lambda s: rules.join(s, name, assisted, intake, visit_id))
     log.info("queue_joined", queue=queue.id, assisted=assisted)
+    if _deleted(queue.id):  # deleted while this citizen joined: no place in a queue nobody serves
+        forget(queue)
     return entry
+
+
+def _deleted(queue_id: int) -> bool:
+    """Whether the queue is gone from the database (its deletion is committed before forget())."""
+    with Session(mvc_db.engine()) as s:
+        return s.get(Queue, queue_id) is None
 
 
 def leave(queue: Queue, eid: str) -> None:

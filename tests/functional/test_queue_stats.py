@@ -85,6 +85,22 @@ def test_deleting_a_queue_closes_the_places_still_waiting(app, db):
     assert rows[1][:4] == ["Deleted queue", "0", "0", "1"]
 
 
+def test_a_citizen_joining_while_the_queue_is_deleted_gets_no_place_and_no_open_record(app, db):
+    """The join page had loaded the queue; the admin's deletion lands before the join's update."""
+    from mvc.waitqueue import service
+
+    queue = make_queue(db)
+    queue_id = queue.id
+    admin_client, _a = staff_client(app, db, "boss@demo.example", "host,org-admin")
+    admin_client.post(f"/manage/queues/{queue_id}/delete",
+                      data={"csrf_token": staff.token(admin_client, f"/manage/queues/{queue_id}")})
+    with app.test_request_context(f"/q/{queue.alias}"):
+        service.join(queue, "Karen Jensen", False, "")
+        assert service.current(queue_id).waiting() == []
+    (visit,) = _visits(db)
+    assert visit.outcome == "expired" and visit.ended_at is not None
+
+
 def test_the_statistics_page_and_csv_show_each_queues_visits_to_its_own_organisation_only(app, db):
     doctor_client, doctor = staff_client(app, db, "doctor@demo.example")
     queue = make_queue(db, staff=[doctor])

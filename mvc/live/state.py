@@ -32,6 +32,7 @@ class Participant:
     status: str = PRESENT
     cohost: bool = False
     connected: bool = False
+    socket: str | None = None  # the newest websocket's id: only its close marks the person gone
     mic: bool = True
     cam: bool = True
     hand: float | None = None
@@ -234,12 +235,19 @@ def take_seat(state: RoomState, person: Participant, cap: int, host_seats: int,
     return arrive(state, person, returning)
 
 
-def set_connected(state: RoomState, pid: str, connected: bool) -> Participant | None:
-    """Mark a websocket (dis)connect; a host's arrival lets the waiting room in."""
+def set_connected(state: RoomState, pid: str, connected: bool, socket: str | None = None) -> Participant | None:
+    """Mark a websocket (dis)connect; a host's arrival lets the waiting room in.
+
+    A page that reconnects opens its new socket before the old one's close is handled: the
+    close of a socket other than the newest (by `socket` id) changes nothing.
+    """
     person = state.participants.get(pid)
     if person is None:
         return None
+    if not connected and socket is not None and person.socket not in (None, socket):
+        return person
     person.connected = connected
+    person.socket = socket if connected else None
     person.seen_at = time.time()
     if connected and person.is_host and person.status == PRESENT:
         admit_waiting(state)
@@ -250,6 +258,7 @@ def disconnect_all(state: RoomState) -> None:
     """Mark every participant disconnected: their sockets went with the web process that held them."""
     for person in state.participants.values():
         person.connected = False
+        person.socket = None
 
 
 def admit_waiting(state: RoomState) -> list[str]:

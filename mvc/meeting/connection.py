@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import secrets
 import threading
 import time
 from urllib.parse import urlsplit
@@ -77,6 +78,7 @@ class Connection:
         self.meeting_id = target.meeting.id
         self.pid = me["pid"]
         self.me = me
+        self.socket_id = secrets.token_hex(8)  # tells this socket from the page's next one
         self.inbox: queue.Queue = queue.Queue(QUEUE_LIMIT)
         self.sent: dict[str, str] = {}  # fragment id -> last HTML sent, to skip unchanged ones
         self.view: str | None = None
@@ -139,7 +141,7 @@ class Connection:
             ):
                 # The live state was lost, we were never placed or our seat lapsed: place us again.
                 live_ops.arrive(self.target.meeting, self.me, live_ops.room_cap(self.target.alias))
-            state = live_ops.set_connected(self.meeting_id, self.pid, True)
+            state = live_ops.set_connected(self.meeting_id, self.pid, True, self.socket_id)
             connected = True
             log.info("ws_open", meeting=self.meeting_id, pid=self.pid)
             self.refresh(state, full=True)
@@ -159,7 +161,7 @@ class Connection:
                 live_ops.to_media(self.meeting_id, {"type": "leave", "pid": self.pid})
             state = live_ops.store().get(self.meeting_id)
             if connected and state is not None and self.pid in state.participants:
-                live_ops.set_connected(self.meeting_id, self.pid, False)
+                live_ops.set_connected(self.meeting_id, self.pid, False, self.socket_id)
             log.info("ws_close", meeting=self.meeting_id, pid=self.pid)
             try:
                 self.ws.close()

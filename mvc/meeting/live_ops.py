@@ -110,9 +110,9 @@ def arrive(meeting: Meeting, me: dict, cap: int | None = None,
     return state, placed
 
 
-def set_connected(meeting_id: int, pid: str, connected: bool) -> RoomState:
-    """Record a websocket (dis)connect and tell everyone."""
-    state, _person = store().update(meeting_id, lambda s: rules.set_connected(s, pid, connected))
+def set_connected(meeting_id: int, pid: str, connected: bool, socket: str | None = None) -> RoomState:
+    """Record a websocket (dis)connect (of the socket with that id) and tell everyone."""
+    state, _person = store().update(meeting_id, lambda s: rules.set_connected(s, pid, connected, socket))
     publish_state(meeting_id, state)
     stats.record_connected(meeting_id, pid, connected, state)  # statistics
     return state

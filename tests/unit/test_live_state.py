@@ -52,6 +52,17 @@ def test_rejoin_keeps_place_and_raised_hand():
     assert again.hand == 123.0 and again.status == PRESENT
 
 
+def test_the_late_close_of_a_replaced_socket_leaves_the_new_one_connected():
+    state = RoomState(1, {"waiting_room": True})
+    arrive(state, host())
+    set_connected(state, "h", True, "old")
+    set_connected(state, "h", True, "new")  # the page reconnected before the old close was handled
+    set_connected(state, "h", False, "old")
+    assert state.participants["h"].connected and state.host_present
+    set_connected(state, "h", False, "new")
+    assert not state.participants["h"].connected
+
+
 def test_disconnect_all_keeps_everything_but_the_sockets():
     from mvc.live.state import disconnect_all
 

@@ -208,6 +208,18 @@
     offerControls();
     announceChanges();
     announceChat();
+    syncShare();
+  }
+
+  // The server says who shares: when another person's share took over, or the server refused
+  // ours, this page stops capturing and sending its screen. A share just started has a few
+  // seconds for the server's answer first.
+  var SHARE_ANSWER_MS = 5000, shareAskedAt = 0;
+  function syncShare() {
+    var button = $("ctl-share"), m = media();
+    if (!button || !m || !m.sharing || !m.sharing() || button.getAttribute("aria-pressed") === "true") return;
+    if (Date.now() - shareAskedAt < SHARE_ANSWER_MS) return;
+    m.share(false).catch(function () {});
   }
 
   // Breakout countdowns tick in the page; the server moves people when time is up.
@@ -310,7 +322,14 @@
       var sharing = button.getAttribute("aria-pressed") === "true";
       var sm = media();
       if (sm && sm.share) {
-        sm.share(!sharing).then(function (ok) { if (ok !== false) send({ action: "share", on: !sharing }); });
+        sm.share(!sharing).then(function (ok) {
+          if (ok === false) return;
+          if (!sharing) {
+            shareAskedAt = Date.now();
+            setTimeout(syncShare, SHARE_ANSWER_MS + 100);  // refused: no new state may come
+          }
+          send({ action: "share", on: !sharing });
+        });
       }
       return;
     }

@@ -89,3 +89,34 @@ def test_host_shares_screen_and_the_guest_sees_it_as_the_large_tile(media_server
     finally:
         host.context.close()
         guest.context.close()
+
+
+def test_a_second_host_taking_over_the_share_stops_the_first_pages_capture(media_server, share_browser):
+    from tests.browser.conftest import host_pin
+
+    pin = host_pin(media_server)
+    url = f"{media_server.url}/m/demo"
+    nina, ole, guest = (page_in(share_browser, 1280, 800), page_in(share_browser, 1280, 800),
+                        page_in(share_browser, 390, 844))
+    try:
+        enter(nina, url, "Nina", pin)
+        enter(ole, url, "Ole", pin)
+        enter(guest, url, "Karen Jensen")
+        wait_js(guest, "document.querySelectorAll('#tiles .tile[data-pid]:not(.self) video').length >= 2", 20)
+        ole_pid = ole.evaluate("document.getElementById('tile-self').dataset.pid")
+
+        nina.click("[data-action=share]:visible")
+        nina.wait_for_selector("[data-action=share][aria-pressed=true]", state="attached")
+        assert nina.evaluate("MVCMedia.sharing()")
+        ole.click("[data-action=share]:visible")
+        wait_js(guest, f"(() => {{ const v = document.querySelector('{SCREEN_TILE}[data-pid=\"{ole_pid}~screen\"] video');"
+                       " return v && v.videoWidth > 0; })()", 20)
+        # Nina's page hears that Ole shares now: her button says so and her capture ends.
+        nina.wait_for_selector("[data-action=share][aria-pressed=false]", state="attached")
+        wait_js(nina, "!MVCMedia.sharing()", 10)
+        assert nina.evaluate("""() => MVCMedia.pc().getTransceivers().every(t => !t.sender.track
+            || !t.sender.track.label.startsWith('screen'))""")
+        wait_js(guest, f"document.querySelectorAll('{SCREEN_TILE}').length === 1", 10)
+    finally:
+        for page in (nina, ole, guest):
+            page.context.close()

@@ -116,10 +116,10 @@ class Postgres:
 
 def _own_redis_db(url: str) -> str:
     """A shared server's test database, one lower for each further pytest-xdist worker
-    (gw1 uses 14 where gw0 uses 15), as tests empty it."""
+    (gw1 uses 14 where gw0 uses 15; below 0 it wraps to Redis's 16th), as tests empty it."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     base, _, db = url.rpartition("/")
-    return f"{base}/{int(db or 0) - int(worker.removeprefix('gw'))}"
+    return f"{base}/{(int(db or 0) - int(worker.removeprefix('gw'))) % 16}"
 
 
 class Redis:

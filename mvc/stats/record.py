@@ -11,8 +11,8 @@ import time
 from datetime import datetime
 
 from flask import has_request_context, session
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from mvc import db as mvc_db, logs

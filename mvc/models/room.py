@@ -52,6 +52,7 @@ class Room(MeetingSettings, table=True):
     guest_pin: str | None = Field(default=None, max_length=12)
     owner_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
+    training: bool = False  # team training (holdtræning): its meetings are their own kind in the statistics
 
 
 OPEN_OCCURRENCE = "status = 'open' AND kind = 'room'"
@@ -71,7 +72,7 @@ class Meeting(MeetingSettings, table=True):
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     room_id: int | None = Field(default=None, foreign_key="room.id", index=True)
     theme_id: int | None = Field(default=None, foreign_key="theme.id")
-    kind: str = Field(default="room", max_length=10)  # room | booked | instant
+    kind: str = Field(default="room", max_length=10)  # room | booked | instant (SMS) | device | queue
     alias: str | None = Field(default=None, max_length=60, unique=True, index=True)
     title: str = Field(default="", max_length=200)
     host_pin: str | None = Field(default=None, max_length=12)

@@ -13,6 +13,7 @@ REF = "#/components/schemas/{model}"
 ERRORS = {"400": "Bad input (errorCode says which rule)", "401": "No valid access token",
           "403": "The client's role or the meeting's owner does not allow this",
           "404": "No such meeting in the client's organisation", "406": "The meeting has ended",
+          "413": "The request body is too large (errorCode 10)",
           "429": "Too many calls (Retry-After says how long to wait)"}
 
 

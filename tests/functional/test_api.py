@@ -593,6 +593,9 @@ def test_openapi_document_covers_every_route_and_the_answers_match_it(app, clien
     check(planner("GET", f"/v2/meetings/{uuid}"), "/v2/meetings/{uuid}", "get")
     check(planner("PATCH", f"/v2/meetings/{uuid}", {"labels": None}), "/v2/meetings/{uuid}", "patch")
     check(planner("PATCH", f"/v2/meetings/{uuid}", {"labels": 5}), "/v2/meetings/{uuid}", "patch")
+    huge = planner("POST", "/v2/meetings", {**meeting_body(), "description": "x" * 3_000_000})
+    assert huge.status_code == 413
+    check(huge, "/v2/meetings", "post")
     check(planner("GET", f"/v2/scheduling-info/{uuid}"), "/v2/scheduling-info/{uuid}", "get")
     check(planner("POST", f"/v2/meetings/{uuid}/invitations", {"invitees": [{"mobile": "20123456"}]}),
           "/v2/meetings/{uuid}/invitations", "post")

@@ -223,7 +223,7 @@ def new_meeting(db: Session, user: User | None, device: Device) -> Meeting:
 
     org = db.get(Organisation, device.organisation_id)
     now = utcnow()
-    meeting = Meeting(organisation_id=org.id, theme_id=org.default_theme_id, kind="instant", alias=new_alias(db),
+    meeting = Meeting(organisation_id=org.id, theme_id=org.default_theme_id, kind="device", alias=new_alias(db),
                       title=device.name, host_pin=new_pin(6), guest_pin=new_pin(6),
                       created_by_id=user.id if user else None,
                       reminders=False, waiting_room=False, starts_at=now,

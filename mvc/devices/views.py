@@ -11,6 +11,7 @@ from mvc.devices.screen import DeviceSocket, screen_context
 from mvc.extensions import sock
 from mvc.meeting.connection import origin_allowed
 from mvc.models import Meeting
+from mvc.stats import record as stats
 
 COOKIE = "mvc_device_key"  # the device credential; the server keeps only its hash
 
@@ -61,7 +62,8 @@ def respond(call_id: int, choice: str):
     meeting = db.session().get(Meeting, row.meeting_id)
     if meeting.status != "open":  # ended or cancelled while it rang
         return redirect(url_for("devices.page"))
-    participants.remember(meeting.id, device.name, "guest", row.invitation_id, "av")
+    me = participants.remember(meeting.id, device.name, "guest", row.invitation_id, "av")
+    stats.record_join(meeting, me["pid"], "guest", "device", request.headers.get("User-Agent", ""))  # statistics
     session["device_home"] = meeting.id  # the meeting page brings the device back to /device when it ends
     return redirect(url_for("meeting.live", alias=meeting.alias))
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from mvc.rooms import ALIAS_RE, alias_taken, new_pin
 
 FLAGS = ("chat", "hand_raise", "waiting_room", "guests_may_unmute", "guests_camera", "one_way_video")
-FIELDS = ("name", "alias", "host_pin", "guest_pin", "layout", "theme_id", *FLAGS)
+FIELDS = ("name", "alias", "host_pin", "guest_pin", "layout", "theme_id", "training", *FLAGS)
 
 
 def org_rooms(db: Session, organisation_id: int) -> list[Room]:
@@ -36,7 +36,7 @@ def blank_values() -> dict:
     """Form values for a new room: the model's default settings and a fresh host PIN."""
     defaults = MeetingSettings()
     return {"name": "", "alias": "", "host_pin": new_pin(6), "guest_pin": "", "layout": defaults.layout,
-            "theme_id": None, **{name: getattr(defaults, name) for name in FLAGS}}
+            "theme_id": None, "training": False, **{name: getattr(defaults, name) for name in FLAGS}}
 
 
 def room_values(room: Room) -> dict:
@@ -50,7 +50,7 @@ def check(db: Session, organisation_id: int, form, room_id: int | None = None) -
     """Clean and check a room form; errors are ready to show next to their fields."""
     v = {"name": " ".join(text(form, "name", 120).split()), "alias": text(form, "alias", 60).lower(),
          "host_pin": text(form, "host_pin", 12), "guest_pin": text(form, "guest_pin", 12),
-         "layout": form.get("layout", ""), **{name: flag(form, name) for name in FLAGS}}
+         "layout": form.get("layout", ""), "training": flag(form, "training"), **{name: flag(form, name) for name in FLAGS}}
     errors: dict[str, str] = {}
     if not v["name"] or len(v["name"]) > 120:
         errors["name"] = _("Give the room a name of at most 120 characters.")

@@ -20,7 +20,7 @@ class MeetingRecord(SQLModel, table=True):
     meeting_id: int = Field(unique=True, index=True)  # no foreign key: the record may outlive the meeting row
     organisation_id: int = Field(index=True)
     room_id: int | None = Field(default=None, index=True)
-    kind: str = Field(default="room", max_length=12)  # room | booked | instant (SMS meeting)
+    kind: str = Field(default="room", max_length=12)  # room | training | booked | instant (SMS) | device | queue
     planned_start: datetime | None = None
     planned_end: datetime | None = None
     started_at: datetime = Field(default_factory=utcnow, index=True)

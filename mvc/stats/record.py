@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from mvc import db as mvc_db, logs
-from mvc.models import Meeting, MeetingRecord, ParticipantRecord, QualitySample, QueueVisit, SupportEvent
+from mvc.models import Meeting, MeetingRecord, ParticipantRecord, QualitySample, QueueVisit, Room, SupportEvent
 from mvc.models.base import utcnow
 from mvc.stats.metrics import JOINS, QUALITY_REPORTS, RECONNECTS
 
@@ -86,13 +86,22 @@ def event(meeting_id: int | None, pid: str | None, kind: str, detail: str = "", 
         own.commit()
 
 
+def _kind(s: Session, meeting: Meeting) -> str:
+    """The meeting's kind for the statistics: a team-training room's meetings are "training"."""
+    if meeting.kind == "room" and meeting.room_id is not None:
+        room = s.get(Room, meeting.room_id)
+        if room is not None and room.training:
+            return "training"
+    return meeting.kind
+
+
 def _meeting_record(s: Session, meeting: Meeting) -> MeetingRecord:
     """The meeting's record, made on its first participant (safe when two arrive at once)."""
     row = s.exec(select(MeetingRecord).where(MeetingRecord.meeting_id == meeting.id)).first()
     if row is not None:
         return row
     row = MeetingRecord(meeting_id=meeting.id, organisation_id=meeting.organisation_id, room_id=meeting.room_id,
-                        kind=meeting.kind, planned_start=meeting.starts_at, planned_end=meeting.ends_at)
+                        kind=_kind(s, meeting), planned_start=meeting.starts_at, planned_end=meeting.ends_at)
     s.add(row)
     try:
         s.commit()

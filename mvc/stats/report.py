@@ -12,7 +12,7 @@ from mvc.models import MeetingRecord, Organisation, Queue, QueueVisit, Room, Sms
 
 LOCAL = ZoneInfo("Europe/Copenhagen")
 GROUPINGS = ("day", "week", "month")
-KINDS = ("room", "booked", "instant")
+KINDS = ("room", "training", "booked", "instant", "device", "queue")
 
 
 @dataclass
@@ -146,6 +146,11 @@ class Report:
     def series(self, part: str, attr: str) -> list[tuple[str, float | None]]:
         """(label, value) pairs of one table's column, for a chart."""
         return [(r.label, getattr(r, attr)) for r in getattr(self, part)]
+
+    @property
+    def training(self) -> Row:
+        """The team-training sessions' totals (participants per session is its per_meeting)."""
+        return next(r for r in self.kinds if r.label == "training")
 
     @property
     def sms_rate(self) -> float | None:

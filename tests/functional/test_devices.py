@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from mvc.devices.scheduler import CallScheduler
 from mvc.devices.service import ALPHABET
-from mvc.models import AuditEntry, Meeting
+from mvc.models import AuditEntry, Meeting, MeetingRecord, ParticipantRecord
 from mvc.models.base import utcnow
 from mvc.models.device import Device, DeviceCall
 from tests.conftest import LiveServer, csrf_from
@@ -227,6 +227,10 @@ def test_a_called_device_rings_answers_into_the_meeting_and_only_that_one(app, a
     live = browser.get(server.url + resp.headers["Location"])
     assert live.status_code == 200 and "meeting-page" in live.text
     assert "device_answered" in audit_actions(app)
+    # statistics: a device call is its own kind of meeting, and the device joined "via device"
+    assert meeting.kind == "device"
+    assert [r.kind for r in rows(app, MeetingRecord)] == ["device"]
+    assert [(p.role, p.via, p.device) for p in rows(app, ParticipantRecord)] == [("guest", "device", "desktop")]
     sock.screen("idle")  # the idle page (if still open) stops ringing
 
     # scope: the credential opens no staff pages and no other meeting

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from mvc.models import MeetingRecord, Room, SmsMessage
 from tests import staff
+from tests.conftest import csrf_from
 from tests.staff import db_outside_app_context  # noqa: F401 - replaces conftest's db here
 
 DAY1 = datetime(2026, 10, 5, 9, 0, tzinfo=timezone.utc)
@@ -132,3 +133,46 @@ def test_statistics_are_for_admins_only(client, db):
     staff.login(client, "host@demo.example")
     assert client.get("/manage/statistics").status_code == 403
     assert client.get("/manage/statistics.csv").status_code == 403
+
+
+def test_team_training_rooms_devices_and_queues_are_kinds_of_their_own(client, db):
+    """An admin marks a room for team training; a session held there counts as team training,
+    and the page gives participants per session."""
+    staff.login(client, staff.admin(db).email)
+    demo = db.exec(select(Room).where(Room.alias == "demo")).one()
+    path = f"/manage/rooms/{demo.id}"
+    form = {"csrf_token": staff.token(client, path), "name": demo.name, "alias": demo.alias, "host_pin": demo.host_pin,
+            "guest_pin": "", "layout": demo.layout, "theme_id": "", "training": "on", "chat": "on"}
+    assert client.post(path, data=form).status_code == 302
+    db.refresh(demo)
+    assert demo.training
+
+    page = client.get("/m/demo")
+    assert client.post("/m/demo", data={"csrf_token": csrf_from(page.get_data(as_text=True)), "name": "Karen Jensen"}
+                       ).status_code in (200, 302)
+    (record,) = db.exec(select(MeetingRecord)).all()
+    assert record.kind == "training"
+
+    org = demo.organisation_id
+    db.add_all([MeetingRecord(meeting_id=90, organisation_id=org, room_id=demo.id, kind="training", started_at=DAY1,
+                              participants=12, participant_minutes=600),
+                MeetingRecord(meeting_id=91, organisation_id=org, room_id=demo.id, kind="training", started_at=DAY2,
+                              participants=8, participant_minutes=400),
+                MeetingRecord(meeting_id=92, organisation_id=org, kind="device", started_at=DAY2, participants=2),
+                MeetingRecord(meeting_id=93, organisation_id=org, kind="queue", started_at=DAY2, participants=2)])
+    db.commit()
+    client.get("/lang/en")
+    query = "?from=2026-10-01&to=2026-10-31"
+    parsed = Tables(client.get("/manage/statistics" + query + "&by=week").get_data(as_text=True))
+    assert parsed.keys["training_per_session"] == "10.0"
+    kinds = {r[0]: r[1:3] for r in parsed.tables["kinds-table"][1:]}
+    assert kinds["Team training"] == ["2", "20"] and kinds["Call to a device"] == ["1", "2"]
+    assert kinds["Open video consultation"] == ["1", "2"]
+    # grouped by ISO week (5 and 7 October are both in week 41) and by month, empty periods shown
+    weeks = {r[0]: r[1] for r in parsed.tables["periods-table"][1:]}
+    assert weeks == {"2026-W40": "0", "2026-W41": "4", "2026-W42": "0", "2026-W43": "0", "2026-W44": "0"}
+    months = Tables(client.get("/manage/statistics" + query + "&by=month").get_data(as_text=True))
+    assert {r[0]: r[1] for r in months.tables["periods-table"][1:]} == {"2026-10": "4"}
+    exported = list(csv.reader(io.StringIO(client.get("/manage/statistics.csv" + query + "&by=week").get_data(as_text=True))))
+    assert {r[1]: r[2] for r in exported if r[0] == "week"} == weeks
+    assert [r[2:4] for r in exported if r[:2] == ["kind", "training"]] == [["2", "20"]]

@@ -144,7 +144,7 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "REMINDER_INTERVAL": (int, 30, "Seconds between the reminder scheduler's checks."),
     # Registered devices (issue 13)
     "DEVICE_CODE_MINUTES": (int, 60, "How long a device's one-time provisioning code is valid."),
-    "DEVICE_CREDENTIAL_DAYS": (int, 3650, "How long a bound device's browser keeps its credential cookie."),
+    "DEVICE_CREDENTIAL_DAYS": (int, 400, "How long a bound device's browser keeps its credential cookie after its last visit (renewed on every visit; browsers cap it at 400)."),
     "DEVICE_RING_SECONDS": (int, 45, "How long a device rings before the call counts as not answered."),
     "DEVICE_AUTO_ANSWER_SECONDS": (int, 10, "Countdown before a device with auto-answer answers by itself."),
     "DEVICE_CALL_INTERVAL": (int, 5, "Seconds between checks for bookings whose device must be called now (runs with REMINDER_THREAD)."),

@@ -1,7 +1,7 @@
 """The device's own pages: the code screen, the idle and ringing screen, answering, and its websocket."""
 from __future__ import annotations
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlmodel import Session
 
@@ -21,6 +21,16 @@ def current_device():
     return service.by_credential(db.session(), request.cookies.get(COOKIE))
 
 
+def _keep(response, credential: str):
+    """(Re)issue the credential cookie: every visit of a bound device starts its lifetime afresh, so a device in
+    use stays bound although browsers keep a cookie at most 400 days."""
+    days = current_app.config["DEVICE_CREDENTIAL_DAYS"]
+    response.set_cookie(COOKIE, credential, httponly=True, samesite="Lax", path="/",
+                        secure=current_app.config["SECURE_COOKIES"],
+                        max_age=min(days * 86400, participants.DEVICE_MAX_AGE))
+    return response
+
+
 def _code_page(problem: str = "", wait: int = 0, status: int = 200):
     messages = {
         "wrong": _("That code is not right, or it has already been used. Check the code and try again."),
@@ -38,16 +48,22 @@ def page():
         result = service.provision(db.session(), request.form.get("code", ""))
         if result.device is None:
             return _code_page(result.problem, result.wait, 429 if result.problem == "locked" else 422)
-        response = redirect(url_for("devices.page"))
-        response.set_cookie(COOKIE, result.credential, httponly=True, samesite="Lax", path="/",
-                            secure=current_app.config["SECURE_COOKIES"],
-                            max_age=current_app.config["DEVICE_CREDENTIAL_DAYS"] * 86400)
-        return response
+        return _keep(redirect(url_for("devices.page")), result.credential)
     device = current_device()
     if device is None:
         return _code_page()
     session.pop("device_home", None)
-    return render_template("devices/idle.html", **screen_context(db.session(), device))
+    return _keep(make_response(render_template("devices/idle.html", **screen_context(db.session(), device))),
+                 request.cookies[COOKIE])
+
+
+@bp.get("/device/keep")
+def keep():
+    """The idle screen asks this whenever its websocket connects, and daily: a websocket's answer cannot set
+    the cookie, and an idle screen may stay open for months without a page load."""
+    response = make_response("", 204)
+    response.headers["Cache-Control"] = "no-store"
+    return _keep(response, request.cookies[COOKIE]) if current_device() else response
 
 
 @bp.post("/device/calls/<int:call_id>/<any(answer, decline):choice>")

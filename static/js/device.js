@@ -99,10 +99,13 @@
 
   function status(text) { var el = document.getElementById("device-connection"); if (el) el.textContent = text; }
 
+  // Renew the credential cookie (browsers keep it at most 400 days): a websocket's answer cannot set it.
+  function renew() { fetch(main.dataset.keep, {credentials: "same-origin", cache: "no-store"}).catch(function () {}); }
+
   function connect() {
     var url = main.dataset.ws;  // url_for gives the websocket's full ws:// or wss:// address
     socket = new WebSocket(url);
-    socket.onopen = function () { retry = 0; status(""); };
+    socket.onopen = function () { retry = 0; status(""); renew(); };
     socket.onmessage = function (e) { place(e.data); };
     socket.onclose = function () {
       // Back off 1, 2, 4 … 30 seconds (with jitter) so a restarting server is not flooded by tablets.
@@ -124,6 +127,7 @@
     if (!main) return;
     show(document.getElementById("device-screen"));
     connect();
+    setInterval(renew, 24 * 3600 * 1000);  // a screen may stay open, connected, for months
     keepAwake();
     document.addEventListener("visibilitychange", function () { if (!wakeLock || wakeLock.released) keepAwake(); });
   });

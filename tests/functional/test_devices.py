@@ -95,6 +95,21 @@ def test_a_code_is_shown_once_kept_hashed_and_binds_a_device_once(app, admin):
     assert {"device_created", "device_bound", "device_code_wrong"} <= set(audit_actions(app))
 
 
+def test_a_device_in_use_stays_bound_as_each_visit_renews_its_cookie_within_the_browser_cap(app, admin):
+    tablet = bound_device(app, admin)
+    credential = tablet.get_cookie("mvc_device_key")
+    assert credential.max_age <= 400 * 86400  # Chromium drops longer lifetimes to 400 days
+    for path in ("/device", "/device/keep"):  # the idle view, and what its websocket asks on connecting
+        tablet.set_cookie("mvc_device_key", credential.value, max_age=3600)  # as if bound nearly 400 days ago
+        resp = tablet.get(path)
+        assert resp.status_code in (200, 204)
+        renewed = tablet.get_cookie("mvc_device_key")
+        assert renewed.value == credential.value and renewed.max_age == 400 * 86400, path
+        assert renewed.expires > utcnow().replace(tzinfo=renewed.expires.tzinfo) + timedelta(days=399), path
+    stranger = app.test_client()
+    assert stranger.get("/device/keep").status_code == 204 and stranger.get_cookie("mvc_device_key") is None
+
+
 def test_an_expired_code_is_refused(app, admin):
     code = register(admin)
     with session_for(app) as db:

@@ -384,6 +384,22 @@ def test_staff_call_a_device_into_a_booking_from_its_page(app, admin, server):
     sock.ws.close()
 
 
+def test_a_connected_device_rings_when_its_booking_starts(app, admin, server):
+    sock = DeviceSocket(server, browser_bound(server, admin))  # its idle screen is open
+    sock.screen("idle")
+    device = the_device(app)
+    book(admin, utcnow() + timedelta(hours=2), [], device=str(device.id))
+    [scheduled] = rows(app, DeviceCall)
+    clock = Clock()
+    clock.now = scheduled.due_at + timedelta(seconds=1)
+    assert CallScheduler(app, clock=clock).run_once() == 1
+    ringing = sock.screen("ringing")
+    assert "Besvar" in ringing and f"/device/calls/{scheduled.id}/answer" in ringing
+    [rung] = rows(app, DeviceCall)
+    assert rung.status == "ringing" and rung.meeting_id == scheduled.meeting_id
+    sock.ws.close()
+
+
 def test_cancelling_a_booking_cancels_its_device_call(app, admin):
     bound_device(app, admin)
     device = the_device(app)

@@ -21,6 +21,7 @@ from mvc.rooms import Target
 from mvc.stats import record as stats
 
 log = logs.get("mvc.media")
+ENDS_WHEN_EMPTY = frozenset({"queue"})  # meeting kinds that end once everyone has left (a queue call and its intake)
 
 
 def store():
@@ -115,6 +116,8 @@ def set_connected(meeting_id: int, pid: str, connected: bool, socket: str | None
     state, _person = store().update(meeting_id, lambda s: rules.set_connected(s, pid, connected, socket))
     publish_state(meeting_id, state)
     stats.record_connected(meeting_id, pid, connected, state)  # statistics
+    if not connected:
+        watch_empty(meeting_id, state)
     return state
 
 
@@ -126,6 +129,33 @@ def leave(meeting_id: int, pid: str) -> None:
     if gone is not None:
         webhooks().participant_left(meeting_id, gone)  # webhooks
     stats.record_left(meeting_id, pid)  # statistics
+    watch_empty(meeting_id, state)
+
+
+def watch_empty(meeting_id: int, state: RoomState) -> None:
+    """Once nobody is connected to a meeting that ends when empty, check again after the seat grace."""
+    if any(p.connected for p in state.participants.values()):
+        return
+    meeting = db.session().get(Meeting, meeting_id)
+    if meeting is None or meeting.kind not in ENDS_WHEN_EMPTY or meeting.status != "open":
+        return
+    app = current_app._get_current_object()
+    timers().schedule((meeting_id, "empty"), rules.SEAT_GRACE, lambda: _end_if_empty(app, meeting_id))
+
+
+def _end_if_empty(app, meeting_id: int) -> None:
+    """End the meeting if still nobody holds a seat (a reload or a network change within the grace keeps it)."""
+    with app.app_context():
+        state = store().get(meeting_id)
+        if state is None or any(p.connected for p in state.participants.values()):
+            return
+        now = time.time()
+        left = [rules.SEAT_GRACE - (now - p.seen_at) for p in state.participants.values() if rules.holds_seat(p, now)]
+        if left:  # someone's grace runs a little longer than the timer's
+            timers().schedule((meeting_id, "empty"), max(left), lambda: _end_if_empty(app, meeting_id))
+            return
+        log.info("meeting_left_empty", meeting=meeting_id)
+        end_meeting(meeting_id)
 
 
 def after_removal(meeting_id: int, person: Participant) -> None:

@@ -18,6 +18,7 @@ from mvc import db as mvc_db, logs, rooms
 from mvc.booking import service as booking
 from mvc.booking.forms import Parsed, PersonIn
 from mvc.live import room_key
+from mvc.live.state import holds_seat
 from mvc.manage import audit
 from mvc.meeting import live_ops
 from mvc.models import Meeting, Queue, QueueStaff, User
@@ -159,10 +160,19 @@ def calls(db: Session, queue: Queue, user: User) -> list[tuple[Meeting, dict]]:
                        .order_by(Meeting.id))
     out = []
     for meeting in meetings:
+        if _left_empty(meeting.id):  # its timer went with a restarted web process
+            end_call(db, meeting)
+            continue
         doc = live_ops.store().get_doc(call_key(meeting.id))
         if doc and doc.get("queue") == queue.id:
             out.append((meeting, doc))
     return out
+
+
+def _left_empty(meeting_id: int) -> bool:
+    """Whether everyone has left the call and their reconnect grace has run out."""
+    state = live_ops.store().get(meeting_id)
+    return state is not None and not any(holds_seat(p) for p in state.participants.values())
 
 
 def end_call(db: Session, meeting: Meeting) -> None:

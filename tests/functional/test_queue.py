@@ -8,14 +8,17 @@ import threading
 from datetime import date, datetime, timezone
 
 import pytest
+import requests
 from sqlmodel import Session, select
 
 from mvc.live import make_store
+from mvc.meeting import live_ops
 from mvc.models import Meeting, Queue, QueueStaff, SmsMessage
 from mvc.waitqueue import hours
 from mvc.waitqueue import state as rules
-from tests.conftest import base_config, build_app, csrf_from
+from tests.conftest import base_config, build_app, csrf_from, stop_app, wait_until
 from tests.queues import WEDNESDAY_10, make_queue
+from tests.wsclient import Page
 from tests.staff import db_outside_app_context, login, make_org, make_user, token  # noqa: F401 - the db fixture
 
 INTAKE = "Knæet gør ondt efter faldet"
@@ -29,8 +32,7 @@ def make_app(tmp_path, **overrides):
 def app(tmp_path):
     app = make_app(tmp_path)
     yield app
-    app.extensions["mvc.media"].stop()
-    app.extensions["mvc.live"].close()
+    stop_app(app)
 
 
 def citizen(app, name: str, alias: str = "videotid", intake: str = "", assisted: bool = False):
@@ -228,19 +230,78 @@ def test_intake_text_reaches_only_the_staff_and_is_gone_after_the_call(app, db, 
     assert not any(INTAKE in str(row) for t in tables for row in main.execute(f'SELECT * FROM "{t}"'))
 
 
-def test_the_intake_is_deleted_when_the_host_ends_the_meeting(app, db):
+def meeting_page(live_server, client, alias: str) -> Page:
+    """The meeting page's websocket of a browser that holds the test client's session."""
+    assert client.get(f"/m/{alias}/live").status_code == 200
+    browser = requests.Session()
+    browser.cookies.set("mvc_session", client.get_cookie("mvc_session").value)
+    page = Page(live_server.url, alias, browser)
+    page.wait_text('data-view="meeting"')
+    return page
+
+
+def start_call(app, db, live_server):
+    """A citizen with an intake answer taken into a call; both meeting pages open. (doctor, karen, meeting, pages)"""
     doctor_client, doctor = staff_client(app, db, "doctor@demo.example")
     queue = make_queue(db, staff=[doctor])
-    citizen(app, "Karen Jensen", intake=INTAKE)
+    karen = citizen(app, "Karen Jensen", intake=INTAKE)
     take(doctor_client, queue)
     meeting = db.exec(select(Meeting).where(Meeting.kind == "queue")).one()
-    with app.app_context():
-        from mvc.meeting import live_ops
-        from mvc.waitqueue.service import call_key
+    karen.get("/q/videotid/go")
+    pages = meeting_page(live_server, doctor_client, meeting.alias), meeting_page(live_server, karen, meeting.alias)
+    assert call_listed(doctor_client, queue)
+    return doctor_client, karen, queue, meeting, pages
 
-        assert live_ops.store().get_doc(call_key(meeting.id))["intake"] == INTAKE
-        live_ops.end(meeting.id)  # what the host's "end meeting" does to live state
-        assert live_ops.store().get_doc(call_key(meeting.id)) is None
+
+def intake_gone(app, meeting) -> bool:
+    from mvc.waitqueue.service import call_key
+
+    with app.app_context():
+        return live_ops.store().get_doc(call_key(meeting.id)) is None
+
+
+def call_listed(doctor_client, queue) -> bool:
+    """Whether the doctor's "Your calls" shows the call (with Karen's name and intake)."""
+    live = doctor_client.get(f"/queues/{queue.id}/live").get_data(as_text=True)
+    return INTAKE in live and "Karen Jensen" in live
+
+
+@pytest.fixture
+def short_grace(monkeypatch):
+    monkeypatch.setattr("mvc.live.state.SEAT_GRACE", 0.5)  # the reconnect grace, short for the test
+
+
+def assert_call_ended(app, db, doctor_client, queue, meeting) -> None:
+    wait_until(lambda: intake_gone(app, meeting), timeout=10)
+    assert not call_listed(doctor_client, queue)
+    db.refresh(meeting)
+    assert meeting.status == "ended"
+
+
+def test_a_call_everyone_has_left_ends_after_the_reconnect_grace_and_its_intake_is_gone(app, db, live_server,
+                                                                                         short_grace):
+    doctor_client, karen, queue, meeting, (doctor_page, karen_page) = start_call(app, db, live_server)
+    # The doctor's page drops and comes back (a reload) while Karen is still there: the call goes on.
+    doctor_page.close()
+    doctor_page = meeting_page(live_server, doctor_client, meeting.alias)
+    # Karen presses "Leave"; the doctor's page closes and comes back within the grace: still on.
+    leave_form = karen.get(f"/m/{meeting.alias}/live").get_data(as_text=True)
+    assert karen.post(f"/m/{meeting.alias}/leave", data={"csrf_token": csrf_from(leave_form)}).status_code == 200
+    karen_page.close()
+    doctor_page.close()
+    doctor_page = meeting_page(live_server, doctor_client, meeting.alias)
+    wait_until(lambda: app.extensions["mvc.timers"].pending() == 0)  # the check ran and found the doctor
+    assert not intake_gone(app, meeting) and call_listed(doctor_client, queue)
+    # Now the doctor leaves too, without "Finish the call": after the grace the call ends by itself.
+    doctor_page.close()
+    assert_call_ended(app, db, doctor_client, queue, meeting)
+
+
+def test_the_intake_is_deleted_when_the_host_ends_the_meeting(app, db, live_server):
+    doctor_client, _karen, queue, meeting, (doctor_page, karen_page) = start_call(app, db, live_server)
+    doctor_page.send({"action": "end"})  # the host's "End meeting" button
+    karen_page.wait_text('data-view="ended"')
+    assert_call_ended(app, db, doctor_client, queue, meeting)
 
 
 def test_queue_pages_refuse_staff_of_another_organisation_and_other_staff(app, db):

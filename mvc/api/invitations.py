@@ -42,7 +42,8 @@ def people(body: InvitationsIn) -> list[PersonIn]:
 
 def invite(db: Session, meeting: Meeting, body: InvitationsIn) -> list[Invitation]:
     """Add the invitees and send their texts and e-mails as the booking pages do (LimitReached first)."""
-    return service.add_invitees(db, meeting, Actor(meeting.organisation_id), people(body)).invitations
+    organiser = Actor(meeting.organisation_id, meeting.created_by_id)  # a staff organiser's own SMS limit applies
+    return service.add_invitees(db, meeting, organiser, people(body)).invitations
 
 
 def to_json(db: Session, meeting: Meeting, invitations: list[Invitation]) -> list[dict]:

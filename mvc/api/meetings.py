@@ -159,7 +159,7 @@ def request_hash(body: dict) -> str:
 
 
 def _organiser(db: Session, caller: Caller, email: str | None) -> Actor:
-    """Planners may book for a staff member by e-mail; everyone else books as the client itself."""
+    """Planners may book for an active staff member of the organisation by e-mail; others book as the client."""
     actor = Actor(caller.client.organisation_id)
     if not email:
         return actor
@@ -167,7 +167,10 @@ def _organiser(db: Session, caller: Caller, email: str | None) -> Actor:
         raise Refused(403, 403, _("Only a meeting-planner or meeting-admin may use organizedByEmail."))
     user = db.exec(select(User).where(User.email == email.strip().lower(),
                                       User.organisation_id == caller.client.organisation_id)).first()
-    actor.id = user.id if user and user.active else None
+    if user is None or not user.active:
+        # VDX makes a user for any address; in MVC the organiser is a staff member who can host the meeting.
+        raise Invalid(18, _("organizedByEmail: no active staff member of the organisation has this e-mail address."))
+    actor.id = user.id
     return actor
 
 
@@ -315,6 +318,8 @@ def update(db: Session, caller: Caller, meeting: Meeting, ext: ApiMeeting, body:
     parsed = _parsed(fields, meeting, utcnow())
     _store(ext, fields, caller, replace)
     _pins(meeting, fields)
+    if actor.id is not None:
+        meeting.created_by_id = actor.id  # the meeting is now the named staff member's
     db.add(ext)
     service.update_booking(db, meeting, actor, parsed, set())
 

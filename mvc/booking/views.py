@@ -12,7 +12,7 @@ from mvc.devices import service as device_service
 from mvc.extensions import limiter
 from mvc.join.service import JoinContext, problem_page
 from mvc.mail import service as mail
-from mvc.models import Invitation, Meeting
+from mvc.models import Invitation, Meeting, User
 from mvc.models.base import utcnow
 from mvc.sms import limits
 from mvc.sms import service as sms
@@ -120,7 +120,8 @@ def _detail_context(meeting: Meeting) -> dict:
     return {"meeting": meeting, "invitations": invitations, "texts": sms.latest_for(db.session(),
             [inv.id for inv in invitations]), "label": sms.status_label, "problem_text": sms.problem_text,
             "saved": request.args.get("saved"), "mails": mail.latest_for(db.session(), [inv.id for inv in invitations]),
-            "mail_label": mail.status_label}
+            "mail_label": mail.status_label,
+            "organiser": db.session().get(User, meeting.created_by_id) if meeting.created_by_id else None}
 
 
 @bp.post("/bookings/<int:meeting_id>/cancel")

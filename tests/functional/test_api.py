@@ -10,7 +10,7 @@ import requests
 from sqlmodel import select
 
 from mvc.models import ApiClient, ApiMeeting, ApiToken, AuditEntry, Invitation, MailMessage, Meeting, Organisation
-from mvc.models import SmsMessage
+from mvc.models import SmsMessage, User
 from mvc.models.base import utcnow
 from tests.api_helpers import Api, basic, get_token, make_client, meeting_body, vdx_time
 from tests.conftest import LiveServer, base_config, build_app
@@ -275,6 +275,7 @@ def test_a_booking_made_on_the_pages_is_in_the_api(app, client, planner):
 
 def test_list_filters(app, client, planner):
     base = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
+    make_staff(app)
     first = create(planner, start=base, subject="Alpha visit", labels=["home"], organizedByEmail="nurse@demo.example")
     second = create(planner, start=base + timedelta(days=2), subject="Beta visit", description="with interpreter")
 
@@ -300,6 +301,44 @@ def test_list_filters(app, client, planner):
     assert bad.status_code == 400 and bad.get_json()["errorCode"] == 14
     info = planner("GET", f"/v2/scheduling-info/{first['uuid']}").get_json()
     assert info["uriWithDomain"] == first["uriWithDomain"] and info["hostPin"] == first["hostPin"]
+
+
+def test_a_planner_books_for_a_real_staff_member_and_an_unknown_organiser_is_refused(app, client, planner):
+    nurse = make_staff(app)
+    make_staff(app, email="doctor@demo.example")
+    make_staff(app, email="nurse@anden.example", org_slug="anden-kommune")
+    gone = make_staff(app, email="left@demo.example")
+    with session_for(app) as db:
+        db.get(User, gone.id).active = False
+        db.commit()
+    made = create(planner, organizedByEmail="Nurse@Demo.example")
+    assert made["organizedBy"] == {"organisationId": "demo-kommune", "email": "nurse@demo.example"}
+    assert made["createdBy"]["email"].startswith("mvc-")  # the client made it, for the nurse
+    assert [m["uuid"] for m in planner("GET", "/v2/meetings?organizedBy=nurse@demo.example").get_json()] == [
+        made["uuid"]]
+    meeting = rows(app, Meeting, Meeting.kind == "booked")[0]
+    # Invitations through the API are texted as the organiser's (their own SMS limit and outbox rows).
+    planner("POST", f"/v2/meetings/{made['uuid']}/invitations", {"invitees": [{"mobile": "20123456"}]})
+    assert rows(app, SmsMessage)[0].created_by_id == nurse.id
+
+    login(client)  # the nurse sees the meeting as hers on the booking pages
+    assert 'class="badge quiet">Yours' in client.get("/bookings").get_data(as_text=True)
+    assert "Organiser: Nina Nurse" in client.get(f"/bookings/{meeting.id}").get_data(as_text=True)
+    login(client, "doctor@demo.example")
+    assert 'class="badge quiet">Yours' not in client.get("/bookings").get_data(as_text=True)
+
+    for email in ("nobody@demo.example", "nurse@anden.example", "left@demo.example"):
+        refused = planner("POST", "/v2/meetings", meeting_body(organizedByEmail=email))
+        assert refused.status_code == 400 and refused.get_json()["errorCode"] == 18, email
+        assert "organizedByEmail" in refused.get_json()["errorText"]
+        changed = planner("PATCH", f"/v2/meetings/{made['uuid']}", {"organizedByEmail": email, "subject": "x"})
+        assert changed.status_code == 400 and changed.get_json()["errorCode"] == 18, email
+    assert planner("GET", f"/v2/meetings/{made['uuid']}").get_json()["organizedBy"]["email"] == "nurse@demo.example"
+    assert len(rows(app, Meeting, Meeting.kind == "booked")) == 1
+
+    moved = planner("PATCH", f"/v2/meetings/{made['uuid']}", {"organizedByEmail": "doctor@demo.example"})
+    assert moved.get_json()["organizedBy"]["email"] == "doctor@demo.example"
+    assert 'class="badge quiet">Yours' in client.get("/bookings").get_data(as_text=True)
 
 
 def test_idempotency_key_returns_the_first_result(app, client, planner):

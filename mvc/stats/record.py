@@ -332,7 +332,7 @@ def _last_bad(s: Session, row: ParticipantRecord) -> bool:
 
 
 def from_page(conn, msg: dict) -> bool:
-    """Handle a page's 'quality', 'client_error' or 'media_state' message (size, shape and rate checked)."""
+    """Handle a page's 'quality', 'client_error', 'media_error' or 'media_state' message (size, shape and rate checked)."""
     kind = msg.get("type")
     now = time.monotonic()
     limits = conn.__dict__.setdefault("_stats_limits", {"quality": 0.0, "events": 0})
@@ -347,7 +347,7 @@ def from_page(conn, msg: dict) -> bool:
         limits["quality"] = now
         QUALITY_REPORTS.labels(outcome="stored" if record_quality(conn.meeting_id, conn.pid, values) else "lost").inc()
         return False
-    text = msg.get("message") if kind == "client_error" else msg.get("state")
+    text = msg.get("state") if kind == "media_state" else msg.get("message")
     if not isinstance(text, str) or limits["events"] >= PAGE_EVENTS_PER_SOCKET:
         return False
     limits["events"] += 1
@@ -378,7 +378,7 @@ def queue_ended(visit_id: int | None, outcome: str, waited_seconds: float) -> No
         s.commit()
 
 
-PAGE_TYPES = {"quality", "client_error", "media_state"}
+PAGE_TYPES = {"quality", "client_error", "media_error", "media_state"}
 UNRECORDED_ACTIONS = {"chat"}  # chat never reaches the statistics or the timeline
 
 

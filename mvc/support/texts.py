@@ -55,6 +55,7 @@ EVENT_KINDS = {
     "disconnected": _l("Page disconnected"), "reconnect": _l("Page reconnected"), "left": _l("Left"),
     "ended": _l("Meeting ended"), "action": _l("Action"), "media_state": _l("Media connection"),
     "quality_dip": _l("Poor quality"), "client_error": _l("Error in the page"), "support_code": _l("Support code"),
+    "media_error": _l("A media step failed in the page"),
     "worker_drops": _l("Media worker: many packets dropped"),
     "worker_moved": _l("Media worker stopped: media moved to another one"),
 }

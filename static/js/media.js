@@ -83,8 +83,9 @@
       return await navigator.mediaDevices.getUserMedia(
         mode === "audio" ? {audio: AUDIO} : {audio: AUDIO, video: VIDEO});
     } catch (e) {
+      step(mode === "audio" ? "microphone" : "camera", e);
       try { return await navigator.mediaDevices.getUserMedia({audio: AUDIO}); }
-      catch (e2) { return null; }  // listen-only
+      catch (e2) { step("microphone", e2); return null; }  // listen-only
     }
   }
 
@@ -176,7 +177,13 @@
     }, delay);
   }
 
+  // Tell the page's owner (for the support timeline) that a step failed; the meeting goes on without it.
+  function step(what, err) {
+    if (opts && opts.onStep) opts.onStep(what, String(err && (err.name || err.message) || err));
+  }
+
   function report(err) {
+    step("media", err && err.message || err);
     if (opts && opts.onError) opts.onError(String(err && err.message || err));
     else console.warn("media:", err);
   }

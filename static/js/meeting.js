@@ -36,7 +36,12 @@
   });
 
   // A browser that cannot do WebRTC is told what to do, and the host sees it in the list.
-  function noWebRTC() {
+  function stepFailed(what, detail) {
+    if (window.MVCQuality) window.MVCQuality.step(what, detail);
+  }
+
+  function noWebRTC(err) {
+    stepFailed("webrtc", err && err.message || err);
     var box = $("media-problem");
     if (box) { box.textContent = msgs.msgNowebrtc; box.hidden = false; }
     send({ action: "no_media" });
@@ -48,7 +53,7 @@
       if (!m) throw new Error("no media code");
       return m.start({ send: send, pid: msg.pid, iceServers: msg.iceServers || [], mode: live.dataset.mediaMode,
                        container: $("tiles"), localVideo: $("self-video"),
-                       onError: function () { status(msgs.msgNomedia); },
+                       onError: function () { status(msgs.msgNomedia); }, onStep: stepFailed,
                        onShareEnded: function () { send({ action: "share", on: false }); } });
     }).then(findCameras, noWebRTC);
   }
@@ -315,7 +320,7 @@
       var mf = media();
       if (!mf || !mf.switchDevice || cameras.length < 2) return;
       cameraAt = (cameraAt + 1) % cameras.length;
-      mf.switchDevice("video", cameras[cameraAt].deviceId);
+      mf.switchDevice("video", cameras[cameraAt].deviceId).catch(function (err) { stepFailed("camera", err && err.name || err); });
       return;
     }
     if (action === "share") {

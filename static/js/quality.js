@@ -76,5 +76,9 @@
     var r = e.reason;
     send({type: "client_error", message: String((r && (r.name + ": " + r.message)) || r).slice(0, 200)});
   });
-  window.MVCQuality = {summary: summary, totals: totals};
+  // A media step that failed (camera, microphone, WebRTC, signalling): the page goes on, support sees it.
+  function step(what, detail) {
+    send({type: "media_error", message: (String(what) + ": " + String(detail || "")).slice(0, 200)});
+  }
+  window.MVCQuality = {summary: summary, totals: totals, step: step};
 })();

@@ -64,3 +64,30 @@ def test_two_pages_make_meeting_participant_and_quality_records(media_server, ph
         kinds = {e.kind for e in s.exec(select(SupportEvent).where(SupportEvent.meeting_id == record.meeting_id))}
         assert {"join", "admitted", "connected", "ended"} <= kinds, kinds
         assert all(r.left_at for r in s.exec(select(ParticipantRecord)))
+
+
+CAMERA_TAKEN = """
+(() => {
+  if (!location.pathname.endsWith("/live") || !navigator.mediaDevices) return;
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (c) => c && c.video
+    ? Promise.reject(new DOMException("Could not start video source", "NotReadableError")) : real(c);
+})();
+"""
+
+
+def test_a_failed_media_step_reaches_the_support_timeline(media_server, phone):
+    """The camera is taken by another app when the meeting page starts: the page goes on with sound
+    only, and support sees which step failed and why."""
+    engine = media_server.app.extensions["mvc.engine"]
+    host = phone(1280, 800)
+    host.add_init_script(CAMERA_TAKEN)
+    enter(host, f"{media_server.url}/m/demo", "Nina", host_pin(media_server))
+
+    def failed():
+        with Session(engine) as s:
+            return [e.detail for e in s.exec(select(SupportEvent).where(SupportEvent.kind == "media_error"))]
+
+    assert poll(failed, 15) == ["camera: NotReadableError"]
+    wait_js(host, "!!(window.MVCMedia && MVCMedia.pc() && MVCMedia.pc().connectionState === 'connected')", 20)
+    assert failed() == ["camera: NotReadableError"]  # the microphone worked: nothing else failed

@@ -43,8 +43,11 @@ def test_reports_are_checked_limited_and_recorded(live_server, demo_room):
     assert poll(lambda: len(samples()) == 1)
     host.send(GOOD)  # within 4 s of the last: dropped
     host.send({"type": "client_error", "message": "TypeError: x\x00 is undefined" + "y" * 500})
+    host.send({"type": "media_error", "message": "camera: NotReadableError"})
+    host.send({"type": "media_error", "message": 42})  # not text: ignored
     host.send({"type": "media_state", "state": "failed"})
     assert poll(lambda: events("media_state"))
+    assert [e.detail for e in events("media_error")] == ["camera: NotReadableError"]
     [sample] = samples()
     assert (sample.loss_in_pct, sample.rtt_ms, sample.kbps_in, sample.bad) == (12.5, 40.0, 700.0, True)
     [error] = events("client_error")
@@ -61,5 +64,5 @@ def test_reports_are_checked_limited_and_recorded(live_server, demo_room):
     host.received.clear()
     host.send("not json")
     host.wait_text("ikke forstod")  # Danish by default
-    assert len(events("client_error")) + len(events("media_state")) == 40
+    assert len(events("client_error")) + len(events("media_state")) + len(events("media_error")) == 40
     host.close()

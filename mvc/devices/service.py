@@ -12,9 +12,10 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from mvc import logs, security
+from mvc.manage import audit
 from mvc.live import state as rules
 from mvc.meeting import live_ops
-from mvc.models import AuditEntry, Invitation, Meeting, Organisation, User
+from mvc.models import Invitation, Meeting, Organisation, User
 from mvc.models.base import utcnow
 from mvc.models.device import Device, DeviceCall
 
@@ -50,12 +51,18 @@ def normalise_code(raw: str | None) -> str:
     return "".join(ch for ch in (raw or "").upper() if ch.isalnum())[:40]
 
 
+Actor = User | str | None  # a staff member, an API client (its audit label), or None: the device itself
+
+
+def _staff_id(actor: Actor) -> int | None:
+    return actor.id if isinstance(actor, User) else None
+
+
 def _audit(db: Session, org_id: int | None, action: str, subject: str, detail: str = "",
-           actor: User | None = None) -> None:
-    """An audit entry by a staff member or, without one, by the device itself."""
-    db.add(AuditEntry(organisation_id=org_id, user_id=actor.id if actor else None,
-                      user_email=actor.email if actor else "device", action=action,
-                      subject=subject[:200], detail=detail[:1000]))
+           actor: Actor = None) -> None:
+    """An audit entry by a staff member, an API client or, without either, by the device itself."""
+    who = actor.email if isinstance(actor, User) else actor or "device"
+    audit.record_as(db, who, _staff_id(actor), org_id, action, subject, detail)
 
 
 def _fresh_code(db: Session, device: Device) -> str:
@@ -79,11 +86,11 @@ def clean(name: str | None, note: str | None) -> tuple[str, str, dict]:
     return name, note, errors
 
 
-def register(db: Session, user: User, name: str, note: str = "", auto_answer: bool = False,
+def register(db: Session, user: Actor, name: str, note: str = "", auto_answer: bool = False,
              org_id: int | None = None) -> tuple[Device, str]:
-    """A new device of the user's organisation and its first provisioning code (shown once)."""
+    """A new device of the staff member's organisation (or org_id's) and its first provisioning code (shown once)."""
     device = Device(organisation_id=org_id or user.organisation_id, name=name, note=note,
-                    auto_answer=auto_answer, created_by_id=user.id if user else None)
+                    auto_answer=auto_answer, created_by_id=_staff_id(user))
     db.add(device)
     db.flush()
     code = _fresh_code(db, device)
@@ -93,7 +100,7 @@ def register(db: Session, user: User, name: str, note: str = "", auto_answer: bo
     return device, code
 
 
-def issue_code(db: Session, user: User | None, device: Device) -> str:
+def issue_code(db: Session, user: Actor, device: Device) -> str:
     """A new provisioning code; the old code stops working, a bound device stays bound."""
     code = _fresh_code(db, device)
     _audit(db, device.organisation_id, "device_code", device.name, actor=user)
@@ -101,7 +108,7 @@ def issue_code(db: Session, user: User | None, device: Device) -> str:
     return code
 
 
-def change(db: Session, user: User | None, device: Device, name: str, note: str, auto_answer: bool) -> None:
+def change(db: Session, user: Actor, device: Device, name: str, note: str, auto_answer: bool) -> None:
     """Rename a device, change its note or auto-answer."""
     before = f"{device.name!r}, auto_answer={device.auto_answer}"
     device.name, device.note, device.auto_answer = name, note, auto_answer
@@ -112,7 +119,7 @@ def change(db: Session, user: User | None, device: Device, name: str, note: str,
     publish(device.id, {"kind": "changed"})
 
 
-def revoke(db: Session, user: User | None, device: Device) -> None:
+def revoke(db: Session, user: Actor, device: Device) -> None:
     """Unbind the device: its credential and any code stop working, it leaves any meeting it is in,
     and its screen drops to the code page."""
     device.credential_hash = device.code_hash = None
@@ -216,7 +223,7 @@ def _device_invitation(db: Session, device: Device, meeting: Meeting) -> Invitat
     return inv
 
 
-def new_meeting(db: Session, user: User | None, device: Device) -> Meeting:
+def new_meeting(db: Session, user: Actor, device: Device) -> Meeting:
     """An instant meeting for calling a device now: no waiting room, the staff member hosts."""
     from mvc.booking.service import new_alias
     from mvc.rooms import new_pin
@@ -225,7 +232,7 @@ def new_meeting(db: Session, user: User | None, device: Device) -> Meeting:
     now = utcnow()
     meeting = Meeting(organisation_id=org.id, theme_id=org.default_theme_id, kind="device", alias=new_alias(db),
                       title=device.name, host_pin=new_pin(6), guest_pin=new_pin(6),
-                      created_by_id=user.id if user else None,
+                      created_by_id=_staff_id(user),
                       reminders=False, waiting_room=False, starts_at=now,
                       ends_at=now + timedelta(hours=current_app.config["INSTANT_HOURS"]))
     db.add(meeting)
@@ -233,12 +240,12 @@ def new_meeting(db: Session, user: User | None, device: Device) -> Meeting:
     return meeting
 
 
-def call(db: Session, user: User | None, device: Device, meeting: Meeting | None = None) -> DeviceCall:
+def call(db: Session, user: Actor, device: Device, meeting: Meeting | None = None) -> DeviceCall:
     """Call the device now (into a fresh instant meeting unless one is given): it rings, or is busy or offline."""
     meeting = meeting or new_meeting(db, user, device)
     inv = _device_invitation(db, device, meeting)
     row = DeviceCall(device_id=device.id, meeting_id=meeting.id, invitation_id=inv.id,
-                     created_by_id=user.id if user else None)
+                     created_by_id=_staff_id(user))
     db.add(row)
     db.flush()
     ring(db, row, device, user)
@@ -263,7 +270,7 @@ def in_call(db: Session, device: Device, idle_open: bool) -> bool:
     return False
 
 
-def leave_meetings(db: Session, user: User | None, device: Device) -> list[int]:
+def leave_meetings(db: Session, user: Actor, device: Device) -> list[int]:
     """Take the device out of every live meeting it is in, as a host removes someone; each removal is audited."""
     left = []
     for row in _live_calls(db, device):
@@ -277,7 +284,7 @@ def leave_meetings(db: Session, user: User | None, device: Device) -> list[int]:
     return left
 
 
-def ring(db: Session, row: DeviceCall, device: Device, user: User | None = None) -> None:
+def ring(db: Session, row: DeviceCall, device: Device, user: Actor = None) -> None:
     """Ring the device if its idle screen is open; the call ends at once as 'busy' when the device is in a
     meeting (whose page replaced the idle screen), or as 'offline'."""
     now = utcnow()

@@ -46,6 +46,15 @@ def test_register_read_rename_code_revoke_and_bind(app, admin_api):
     actions = {e.action for e in rows(app, AuditEntry)}
     assert {"device_created", "device_changed", "device_code", "device_revoked"} <= actions
     assert any(a.startswith("api.device") for a in actions)
+    assert by_whom(app, "device_created", "device_changed", "device_code", "device_revoked") == {"Nexus"}
+    assert by_whom(app, "device_bound") == {"device"}  # the tablet itself typed the code
+
+
+def by_whom(app, *actions: str) -> set[str]:
+    """Who the audit log names for these device actions (an API client by its name)."""
+    found = [e for e in rows(app, AuditEntry) if e.action in actions]
+    assert {e.action for e in found} == set(actions)
+    return {e.user_email.removeprefix("api client ").split(" (")[0] for e in found}
 
 
 def test_roles_decide_who_may_manage_read_and_call(app, client, admin_api):
@@ -59,6 +68,7 @@ def test_roles_decide_who_may_manage_read_and_call(app, client, admin_api):
     assert provisioner("GET", "/v2/devices").status_code == 200
     call = checked(user("POST", f"/v2/devices/{device['id']}/call"), "CallOut", 201)
     assert call["status"] == "offline"  # the tablet has no open screen
+    assert by_whom(app, "device_call") == {"Nexus user"}
     assert checked(user("GET", f"/v2/devices/calls/{call['id']}"), "CallOut")["status"] == "offline"
     assert client.get("/v2/devices").status_code == 401
 

@@ -5,10 +5,12 @@ embedded mode (SQLite, in-process bus, outbox SMS, media workers started with th
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +77,16 @@ def check_production(config: dict[str, object], env: dict[str, str]) -> None:
             + "\nFix each, or allow it explicitly, e.g. MVC_ALLOW_UNSAFE=sqlite,outbox_sms")
 
 
+@contextlib.contextmanager
+def refusing_to_start(exit_code: int = 2) -> Iterator[None]:
+    """Turn an UnsafeProduction inside into its message on stderr and a plain exit, no traceback."""
+    try:
+        yield
+    except UnsafeProduction as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(exit_code) from None
+
+
 # name: (type, default, description). The README's configuration table mirrors this.
 SETTINGS: dict[str, tuple[type, object, str]] = {
     "ENV": (str, "embedded", "embedded, or production: then refuse to start with an unsafe embedded default."),
@@ -90,6 +102,7 @@ SETTINGS: dict[str, tuple[type, object, str]] = {
     "REDIS_URL": (str, "", "Redis for live room state, the event bus and rate limits; empty = the MVC_LIVE_PATH file, one process."),
     "LIVE_PATH": (str, str(VAR / "live.sqlite"), "SQLite file for live room state, chat and rate limits without Redis (:memory: = lost on restart)."),
     "PUBLIC_URL": (str, "", "Public base URL used in SMS links, e.g. https://video.example.dk."),
+    "TLS_DIR": (str, str(VAR / "tls"), "Folder of the self-signed certificate `python -m mvc lan ADDRESS` makes and TLS=1 (make run-lan) serves."),
     "DEFAULT_LOCALE": (str, "da", "Language for people who have not chosen one (da or en)."),
     "SECURE_COOKIES": (bool, False, "Send cookies only over HTTPS (turn on in production)."),
     "MEDIA_WORKERS": (int, 1, "Media worker processes started with the app (0 = none)."),

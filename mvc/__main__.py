@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from sqlmodel import Session, select
 
+from config import settings
 
 # A command's app starts none of the web process's threads (it runs its own work in the foreground).
 COMMAND_CONFIG = {"REMINDER_THREAD": False, "RETENTION_THREAD": False, "WEBHOOK_THREAD": False, "MEDIA_WORKERS": 0,
@@ -24,17 +26,20 @@ def _lan(address: str | None) -> int:
             print(f"no LAN address found ({exc}): set LAN_IP=…", file=sys.stderr)
             return 1
         return 0
-    from config import settings
-
-    cert, _key = lan.ensure_certificate(address)
-    base = settings.load()["PUBLIC_URL"] or f"https://{address}:8000"  # make run-lan sets it
+    cfg = settings.load()
+    cert, _key = lan.ensure_certificate(address, Path(cfg["TLS_DIR"]))
+    base = cfg["PUBLIC_URL"] or f"https://{address}:8000"  # make run-lan sets it
     print(lan.instructions(f"{base}/m/demo", cert))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one management command."""
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one management command; MVC_ENV=production with an unsafe default refuses every one."""
+    with settings.refusing_to_start():
+        return _command(sys.argv[1:] if argv is None else argv)
+
+
+def _command(argv: list[str]) -> int:
     if argv[:1] == ["api-client"]:
         from mvc.api.cli import main as api_client
 
@@ -57,14 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lan":
         return _lan(args.email)
 
-    from config import settings
     from mvc import db
 
-    try:
-        cfg = settings.load()
-    except settings.UnsafeProduction as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    cfg = settings.load()
     if args.command == "migrate":
         db.upgrade(cfg["DATABASE_URL"])
         print("database migrated")

@@ -1,7 +1,7 @@
 """Try MVC on a phone: HTTPS on the machine's LAN address with a self-signed certificate.
 
 A phone's browser allows the camera only on HTTPS, so `make run-lan` makes a certificate
-for the LAN address once in var/tls/ (remade when the address changes or it nears its
+for the LAN address once in MVC_TLS_DIR (var/tls/; remade when the address changes or it nears its
 end), gunicorn serves it (config/gunicorn.conf.py, TLS=1) and the media workers announce
 the same address.
 """
@@ -17,9 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from config.settings import VAR
-
-TLS_DIR = VAR / "tls"
 VALID_DAYS = 365
 
 
@@ -30,7 +27,7 @@ def lan_address() -> str:
         return s.getsockname()[0]
 
 
-def certificate_paths(directory: Path = TLS_DIR) -> tuple[Path, Path]:
+def certificate_paths(directory: Path) -> tuple[Path, Path]:
     """Where the certificate and its key live."""
     return directory / "cert.pem", directory / "key.pem"
 
@@ -44,7 +41,7 @@ def _covers(cert_path: Path, address: str) -> bool:
         and cert.not_valid_after_utc > soon
 
 
-def ensure_certificate(address: str, directory: Path = TLS_DIR) -> tuple[Path, Path]:
+def ensure_certificate(address: str, directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for `address` (and 127.0.0.1, localhost), made once."""
     cert_path, key_path = certificate_paths(directory)
     if cert_path.exists() and key_path.exists() and _covers(cert_path, address):

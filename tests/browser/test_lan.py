@@ -1,7 +1,8 @@
 """`make run-lan`: HTTPS with the self-signed certificate, media through the announced address.
 
 The test serves on 127.0.0.1 (never the machine's LAN address): `python -m mvc lan 127.0.0.1`
-makes the certificate for it, gunicorn serves it with TLS=1 as `make run-lan` does, and the
+makes the certificate for it in the test's own MVC_TLS_DIR (nothing lands in the checkout's
+var/), gunicorn serves it with TLS=1 as `make run-lan` does, and the
 worker binds inside MVC_MEDIA_PORTS and announces 127.0.0.1.
 """
 from __future__ import annotations
@@ -38,7 +39,8 @@ def lan_server(tmp_path):
     port, media_ports = free_port(), free_udp_ports(100)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MVC_")}
     env.update(PORT=str(port), TLS="1", MVC_DATABASE_URL=f"sqlite:///{tmp_path / 'lan.db'}",
-               MVC_LIVE_PATH=str(tmp_path / "live.sqlite"), MVC_SECRET_KEY="lan-test",
+               MVC_LIVE_PATH=str(tmp_path / "live.sqlite"), MVC_SECRET_KEY="lan-test", MVC_MEDIA_SECRET="lan-test",
+               MVC_TLS_DIR=str(tmp_path / "tls"),
                MVC_PUBLIC_URL=f"https://127.0.0.1:{port}", MVC_SECURE_COOKIES="1",
                MVC_MEDIA_WORKERS="1", MVC_ICE_LOOPBACK_ONLY="1", MVC_MEDIA_ANNOUNCED_IP="127.0.0.1",
                MVC_MEDIA_PORTS=f"{media_ports[0]}-{media_ports[-1]}", MVC_REMINDER_THREAD="0", MVC_RETENTION_THREAD="0",
@@ -51,9 +53,9 @@ def lan_server(tmp_path):
     mvc("migrate")
     pin = mvc("seed").split("host PIN: ")[1].split()[0]
     told = mvc("lan", "127.0.0.1")
-    server = Gunicorn(env, port, tmp_path / "gunicorn.log", verify=str(ROOT / "var" / "tls" / "cert.pem"))
+    server = Gunicorn(env, port, tmp_path / "gunicorn.log", verify=str(tmp_path / "tls" / "cert.pem"))
     server.start()
-    server.pin, server.told, server.media_ports = pin, told, media_ports
+    server.pin, server.told, server.media_ports, server.tls_dir = pin, told, media_ports, tmp_path / "tls"
     yield server
     server.stop()
 
@@ -64,7 +66,8 @@ def test_the_lan_mode_serves_https_and_media_flows_through_it(lan_server):
     # What `make run-lan` prints: the address to open and the warning the phone will show.
     assert url in lan_server.told and "NET::ERR_CERT_AUTHORITY_INVALID" in lan_server.told
     assert "This Connection Is Not Private" in lan_server.told and "SHA-256 " in lan_server.told
-    # The join page, over TLS with the certificate made in var/tls (it names 127.0.0.1).
+    assert f"made once in {lan_server.tls_dir})" in lan_server.told  # MVC_TLS_DIR, not the checkout's var/
+    # The join page, over TLS with the certificate made in MVC_TLS_DIR (it names 127.0.0.1).
     page = requests.get(url, verify=lan_server.verify, timeout=10)
     assert page.status_code == 200 and 'id="name"' in page.text
     with pytest.raises(requests.ConnectionError):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from config import settings
+from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SAFE = {
@@ -85,16 +86,47 @@ def test_a_misspelt_allowance_or_environment_is_refused():
         settings.load(env_with({}, MVC_ENV="prod"))
 
 
-def test_the_command_line_refuses_to_start_and_says_what_to_change(tmp_path):
+def production_env(tmp_path: Path) -> dict[str, str]:
+    """This process's environment with MVC_ENV=production and every embedded default left in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MVC_")}
-    env.update(MVC_ENV="production", MVC_DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}")
-    done = subprocess.run([sys.executable, "-m", "mvc", "migrate"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0 and not (tmp_path / "p.db").exists()
+    env.update(MVC_ENV="production", MVC_DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}",
+               MVC_TLS_DIR=str(tmp_path / "tls"))
+    return env
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], tmp_path: Path) -> None:
+    """A plain refusal: non-zero exit, every unsafe setting named, no traceback, nothing made."""
+    assert done.returncode != 0, done.stdout
     for setting in ("MVC_SECRET_KEY", "MVC_DATABASE_URL", "MVC_SMS_BACKEND", "MVC_MAIL_BACKEND",
                     "MVC_SECURE_COOKIES", "MVC_PUBLIC_URL", "MVC_ALLOW_UNSAFE"):
-        assert setting in done.stderr
-    assert "Traceback" not in done.stderr
+        assert setting in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "p.db").exists() and not (tmp_path / "tls").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["migrate"], ["seed"], ["platform-admin", "it@kommune.dk"], ["reminders", "--once"],
+    ["retention", "--once"], ["webhooks", "--once"], ["lan", "127.0.0.1"],
+    ["api-client", "create", "--organisation", "Demo", "--name", "EPJ", "--roles", "meeting-user"],
+], ids=lambda command: " ".join(command[:2]))
+def test_every_command_refuses_to_start_and_says_what_to_change(tmp_path, command):
+    done = subprocess.run([sys.executable, "-m", "mvc", *command], env=production_env(tmp_path), cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert_refused(done, tmp_path)
+
+
+def test_gunicorn_as_make_run_and_the_service_start_it_refuses_to_start(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
+                          env=production_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert_refused(done, tmp_path)
+
+
+def test_gunicorn_without_our_settings_file_refuses_once_and_stops(tmp_path):
+    """The app itself refuses; gunicorn's arbiter stops rather than booting the worker again and again."""
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
+                          env=production_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert_refused(done, tmp_path)
+    assert done.stderr.count("MVC_ENV=production refuses to start") == 1 and "App failed to load" in done.stderr
 
 
 @pytest.mark.parametrize("name, value", [("MEDIA_PORTS", "40000-39000"), ("MEDIA_PORTS", "80-90"),

@@ -1,10 +1,11 @@
-"""Screen reader users hear what happens (knocks, joins, hands, chat) without losing focus;
-panels take and return focus; a browser without WebRTC is told what to do."""
+"""Screen reader users hear what happens (knocks, joins, leaves, hands, chat) without losing focus;
+panels take and return focus; a browser without WebRTC is told what to do; axe-core finds nothing."""
 from __future__ import annotations
 
 import pytest
 
 from tests.browser.conftest import enter, wait_js
+from tests.browser.test_accessibility import axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +43,7 @@ def test_browser_without_webrtc_is_told_and_host_sees_no_media(live_server, phon
     assert "Din browser kan ikke være med i videomøder" in message and "Chrome" in message
     host.wait_for_selector("#people li:has-text('Karen Jensen') .no-media")
     assert "Ingen lyd og billede" in host.inner_text("#people li:has-text('Karen Jensen')")
+    assert axe_violations(guest) == [] and axe_violations(host) == []  # the message and the badge
     assert guest.problems == [] and host.problems == []
 
 
@@ -60,6 +62,7 @@ def test_knocks_hands_and_chat_are_announced_and_focus_stays(live_server, phone,
     enter(ole, url, "Ole Hansen")
     ole.wait_for_selector("#stage[data-view=knocking]")
     announced(host, "Ole Hansen banker på")
+    assert axe_violations(ole) == []  # the knocking view
     host.click("#people li:has-text('Ole Hansen') form:has(input[value=admit]) button")
     announced(host, "Ole Hansen er lukket ind")
     announced(ole, "Du er lukket ind i mødet")
@@ -96,5 +99,12 @@ def test_knocks_hands_and_chat_are_announced_and_focus_stays(live_server, phone,
     host.wait_for_selector("#ctl-mic[aria-pressed=false]")
     wait_js(host, "document.activeElement && document.activeElement.id === 'ctl-mic'")
     assert host.get_attribute("#ctl-panel", "aria-expanded") == "false"  # survives the re-render
+
+    # Someone leaving is told too, and focus still stays where it was.
+    ole.click("#ctl-leave")
+    ole.get_by_text("Du har forladt mødet").wait_for()
+    announced(host, "Ole Hansen har forladt mødet")
+    assert focused(host) == "ctl-mic"
+    assert axe_violations(ole) == []  # the page after leaving
     for page in (host, karen, ole):
         assert page.problems == []

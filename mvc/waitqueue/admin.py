@@ -1,7 +1,6 @@
 """Queues in Management: checking the form (hours, closed days, staff, call settings), saving, deleting."""
 from __future__ import annotations
 
-import json
 from datetime import date
 
 from flask_babel import gettext as _
@@ -14,7 +13,7 @@ from mvc.manage.rooms import FLAGS
 from mvc.models import MeetingSettings, Queue, QueueStaff, User
 from mvc.models.room import LAYOUTS
 from mvc.rooms import ALIAS_RE
-from mvc.waitqueue.hours import CLOCK_RE
+from mvc.waitqueue import hours
 
 DAYS = range(7)
 FIELDS = ("name", "alias", "welcome", "guest_pin", "intake_question", "layout", *FLAGS)
@@ -37,8 +36,7 @@ def blank_values() -> dict:
     defaults = MeetingSettings()
     values = {"name": "", "alias": "", "welcome": "", "guest_pin": "", "intake_question": "", "closed_days": "",
               "layout": defaults.layout, "staff": [], **{name: getattr(defaults, name) for name in FLAGS}}
-    values.update({f"opens_{d}": "08:00" if d < 5 else "" for d in DAYS})
-    values.update({f"closes_{d}": "12:00" if d < 5 else "" for d in DAYS})
+    values.update({f"hours_{d}": "08:00-12:00" if d < 5 else "" for d in DAYS})
     return values
 
 
@@ -46,9 +44,8 @@ def queue_values(db: Session, queue: Queue) -> dict:
     """The queue as form values."""
     values = {name: getattr(queue, name) or "" for name in FIELDS}
     values.update({name: getattr(queue, name) for name in FLAGS})
-    spans = json.loads(queue.hours or "{}")
-    for d in DAYS:
-        values[f"opens_{d}"], values[f"closes_{d}"] = spans.get(str(d), ["", ""])
+    typed = hours.typed(queue.hours)
+    values.update({f"hours_{d}": typed.get(d, "") for d in DAYS})
     values["closed_days"] = queue.closed_days
     values["staff"] = [s.user_id for s in db.exec(select(QueueStaff).where(QueueStaff.queue_id == queue.id))]
     return values
@@ -81,18 +78,15 @@ def check(db: Session, organisation_id: int, form, queue_id: int | None = None) 
 
 
 def _hours(form, errors: dict) -> dict:
-    """Opening hours per weekday and closed days from the form."""
-    out, spans = {}, {}
+    """Opening periods per weekday and closed days from the form."""
+    out, periods = {}, {}
     for d in DAYS:
-        opens, closes = text(form, f"opens_{d}", 5), text(form, f"closes_{d}", 5)
-        out[f"opens_{d}"], out[f"closes_{d}"] = opens, closes
-        if not opens and not closes:
-            continue
-        if not (CLOCK_RE.match(opens) and CLOCK_RE.match(closes)) or opens >= closes:
-            errors[f"opens_{d}"] = _("Write the hours as 08:00 and 12:00, opening before closing, or leave both empty for closed.")
-        else:
-            spans[str(d)] = [opens, closes]
-    out["hours"] = json.dumps(spans, sort_keys=True)
+        out[f"hours_{d}"] = text(form, f"hours_{d}", 120)
+        try:
+            periods[d] = hours.parse_day(out[f"hours_{d}"])
+        except hours.BadPeriods as exc:
+            errors[f"hours_{d}"] = _period_error(exc)
+    out["hours"] = hours.stored(periods)
     days = []
     for line in text(form, "closed_days", 2000).splitlines():
         try:
@@ -101,6 +95,17 @@ def _hours(form, errors: dict) -> dict:
             errors["closed_days"] = _("Write one date per line as 2026-12-24.")
     out["closed_days"] = "\n".join(sorted(set(days)))
     return out
+
+
+def _period_error(exc: hours.BadPeriods) -> str:
+    """What is wrong with a day's periods, in words."""
+    if exc.why == "reversed":
+        return _("The period %(period)s must close after it opens.", period=exc.periods[0])
+    if exc.why == "overlap":
+        return _("The periods %(first)s and %(second)s overlap.", first=exc.periods[0], second=exc.periods[1])
+    if exc.why == "many":
+        return _("Give at most %(most)d periods a day.", most=hours.MOST_PERIODS)
+    return _("Write each period as 08:00-11:00, several separated by commas, or leave the day empty for closed.")
 
 
 def _staff(db: Session, organisation_id: int, form, errors: dict) -> list[int]:

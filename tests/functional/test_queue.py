@@ -327,16 +327,43 @@ def test_an_admin_creates_a_queue_with_hours_staff_and_closed_days(app, db):
     doctor = make_user(db, "doctor@demo.example")
     csrf = token(admin_client, "/manage/queues/new")
     form = {"csrf_token": csrf, "name": "Videotid", "alias": "lægen", "layout": "tiles", "chat": "on",
-            "opens_0": "08:00", "closes_0": "07:00", "closed_days": "24-12-2026", "staff": [str(doctor.id)]}
+            "hours_0": "08:00-07:00", "hours_1": "08:00-11:00, 10:30-12:00", "hours_2": "8 til 11",
+            "closed_days": "24-12-2026", "staff": [str(doctor.id)]}
     page = admin_client.post("/manage/queues/new", data=form)
     assert page.status_code == 422
     text = page.get_data(as_text=True)
-    assert "opening before closing" in text and "one date per line" in text.lower() and "address must be" in text
-    form.update(alias="laegen", closes_0="11:30", closed_days="2026-12-24")
+    assert "one date per line" in text.lower() and "address must be" in text
+    assert "The period 08:00-07:00 must close after it opens." in text
+    assert "The periods 08:00-11:00 and 10:30-12:00 overlap." in text
+    assert "Write each period as 08:00-11:00" in text
+    form.update(alias="laegen", hours_0="08:00-11:30", hours_1="13:00 - 15:00, 8:00-11:00", hours_2="",
+                closed_days="2026-12-24")
     assert admin_client.post("/manage/queues/new", data=form).status_code == 302
     queue = db.exec(select(Queue).where(Queue.alias == "laegen")).one()
-    assert json.loads(queue.hours) == {"0": ["08:00", "11:30"]} and queue.closed_days == "2026-12-24"
+    assert json.loads(queue.hours) == {"0": ["08:00-11:30"], "1": ["08:00-11:00", "13:00-15:00"]}
+    assert queue.closed_days == "2026-12-24"
     assert db.get(QueueStaff, (queue.id, doctor.id)) is not None
+    again = admin_client.get(f"/manage/queues/{queue.id}").get_data(as_text=True)
+    assert 'value="08:00-11:00, 13:00-15:00"' in again
+
+
+def test_a_day_with_two_periods_is_closed_between_them_and_says_when_it_opens_again(app, db):
+    make_queue(db, hours=json.dumps({"2": ["08:00-11:00", "13:00-15:00"], "3": ["09:00", "10:00"]}))
+    client = app.test_client()
+    client.get("/lang/en")
+    noon = datetime(2026, 12, 2, 11, 30, tzinfo=timezone.utc)  # Wednesday 12:30 in Copenhagen
+    for when, open_now, next_text in (
+            (datetime(2026, 12, 2, 6, 0, tzinfo=timezone.utc), False, "It opens 02-12-2026 08:00."),
+            (WEDNESDAY_10, True, None),
+            (noon, False, "It opens 02-12-2026 13:00."),
+            (datetime(2026, 12, 2, 13, 59, tzinfo=timezone.utc), True, None),  # 14:59
+            (datetime(2026, 12, 2, 14, 0, tzinfo=timezone.utc), False, "It opens 03-12-2026 09:00."),  # old format
+    ):
+        app.config["QUEUE_NOW"] = when
+        page = client.get("/q/videotid").get_data(as_text=True)
+        assert ('name="name"' in page) is open_now, when
+        if next_text:
+            assert next_text in page, when
 
 
 def test_paused_queue_takes_nobody_new_and_staff_message_reaches_the_waiting(app, db):

@@ -67,7 +67,7 @@ def test_the_doctor_takes_the_first_of_two_citizens_into_a_video_call(media_serv
 
 def test_queue_and_staff_pages_pass_axe_at_320_pixels(live_server, phone, db):
     app = live_server.app
-    app.config["QUEUE_NOW"] = WEDNESDAY_10
+    app.config.update(QUEUE_NOW=WEDNESDAY_10, QUEUE_POLL_SECONDS=1)
     doctor = staff.make_user(db, "doctor@demo.example", "host,org-admin")
     queue = make_queue(db, staff=[doctor], guest_pin="4711")
     url = live_server.url
@@ -94,6 +94,29 @@ def test_queue_and_staff_pages_pass_axe_at_320_pixels(live_server, phone, db):
     desk.goto(f"{url}/queues/{queue.id}")
     desk.click("#queue-live summary")  # the pick-with-a-reason form
     assert axe_violations(desk) == []
+
+    # A message from the staff, and the queue paused: the waiting citizen, the staff page, a newcomer.
+    desk.fill("#q-message", "Vi er 10 minutter forsinket")
+    desk.click("form[action$='/message'] button")
+    citizen.wait_for_selector("#queue-status .notice >> text=Vi er 10 minutter forsinket")
+    assert axe_violations(citizen) == []
+    desk.click("form[action$='/pause'] button")
+    desk.wait_for_selector("form[action$='/pause']:not(:has(input[name=paused]))")
+    assert axe_violations(desk) == []
+    newcomer = phone(320, 700)
+    newcomer.goto(f"{url}/lang/en?next=/q/videotid")
+    newcomer.wait_for_selector("text=The queue is paused")
+    assert axe_violations(newcomer) == []
+
+    # Their turn: the page would move into the call after a tone; an empty answer keeps it on the turn view.
+    citizen.route("**/q/videotid/go", lambda route: route.fulfill(status=204))
+    csrf = desk.locator("input[name=csrf_token]").first.input_value()
+    assert desk.request.post(f"{url}/queues/{queue.id}/take", form={"csrf_token": csrf}, max_redirects=0).status == 302
+    citizen.wait_for_selector("#queue-status[data-turn] >> text=It is your turn now")
+    assert axe_violations(citizen) == []
+    citizen.click("text=Leave the queue")
+    citizen.wait_for_selector("text=You have left the queue")
+    assert axe_violations(citizen) == []
 
     app.config["QUEUE_NOW"] = SATURDAY_10
     closed = phone(320, 700)

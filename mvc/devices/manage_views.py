@@ -42,6 +42,14 @@ def device_list():
     return _list()
 
 
+@bp.get("/devices")
+@require_staff("host")
+def staff_list():
+    """The organisation's devices for staff to call: name, online or not, a call button; nothing to change."""
+    devices = service.org_devices(db.session(), current_user().organisation_id)
+    return render_template("devices/staff_list.html", devices=devices, online=service.is_online)
+
+
 @bp.post("/manage/devices")
 @require_staff("org-admin")
 def device_create():

@@ -63,22 +63,26 @@ def register(host, url: str, name: str, auto_answer: bool = False) -> str:
 
 
 def provision(device, url: str, code: str) -> None:
-    """Type the code on the device's big keys and wait for the idle view."""
+    """Type the code on the device's big keys and wait for the idle view and its connection."""
     device.goto(f"{url}/device")
     for key in code.replace("-", ""):
         device.click(f"[data-key='{key}']")
-    device.click("form.stack button[type=submit]")
-    device.wait_for_selector("#device-screen[data-state=idle]")
+    with device.expect_response("**/device/keep") as kept:  # its websocket, once open, renews the credential
+        device.click("form.stack button[type=submit]")
+        device.wait_for_selector("#device-screen[data-state=idle]")
+    assert "mvc_device_key=" in (kept.value.header_value("set-cookie") or "")
 
 
 def call_from_list(host, url: str, name: str) -> None:
-    """Wait until the device shows as online, then press its call button."""
+    """On the staff's devices list (from the menu), wait until the device shows as online, then call it."""
+    host.goto(f"{url}/rooms")
+    host.click("nav.staff-nav a:has-text('Ring til en enhed')")
     for _ in range(50):
-        host.goto(f"{url}/manage/devices")
-        if "Online nu" in host.inner_text(f"tr:has-text('{name}')"):
+        if "Online nu" in host.inner_text(f".card:has-text('{name}')"):
             break
         host.wait_for_timeout(200)
-    host.click(f"tr:has-text('{name}') form[action$='/call'] button")
+        host.reload()
+    host.click(f".card:has-text('{name}') form[action$='/call'] button")
     host.wait_for_selector("#device-call")
 
 
@@ -165,7 +169,7 @@ def test_auto_answer_revoke_and_an_offline_device(server, phone):
 @pytest.mark.parametrize("width, height", [(320, 640), (1280, 800)])
 def test_code_idle_and_ringing_views_are_accessible(server, phone, width, height):
     url = server.url
-    host, tablet = phone(1280, 800), phone(width, height)
+    host, tablet = phone(width, height), phone(width, height)
     log_in(host, url)
     tablet.goto(f"{url}/device")
     tablet.wait_for_selector("[data-keys]:not([hidden])")
@@ -173,7 +177,12 @@ def test_code_idle_and_ringing_views_are_accessible(server, phone, width, height
     provision(tablet, url, register(host, url, "Karens tablet"))
     assert axe_violations(tablet) == []
     assert tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    host.goto(f"{url}/devices")  # the staff's devices list
+    assert axe_violations(host) == []
+    assert host.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     call_from_list(host, url, "Karens tablet")
+    assert axe_violations(host) == []  # the call's page
+    assert host.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     tablet.wait_for_selector("#device-screen[data-state=ringing]")
     assert axe_violations(tablet) == []
     assert tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

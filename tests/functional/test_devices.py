@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from mvc.devices.scheduler import CallScheduler
 from mvc.devices.service import ALPHABET
-from mvc.models import AuditEntry, Meeting, MeetingRecord, ParticipantRecord
+from mvc.models import AuditEntry, Meeting, MeetingRecord, Organisation, ParticipantRecord
 from mvc.models.base import utcnow
 from mvc.models.device import Device, DeviceCall
 from tests.conftest import LiveServer, csrf_from
@@ -339,6 +339,42 @@ def test_calling_a_device_that_is_in_a_call_says_busy(app, admin, server):
         time.sleep(0.05)
     assert 'data-status="ringing"' in admin.get(call(admin, device.id).headers["Location"]).get_data(as_text=True)
     sock.screen("ringing")
+    sock.ws.close()
+
+
+def test_a_host_calls_from_the_staff_devices_list_and_changes_nothing(app, admin, server):
+    sock = DeviceSocket(server, browser_bound(server, admin))
+    sock.screen("idle")
+    device = the_device(app)
+    with session_for(app) as db:
+        db.add(Organisation(name="Anden Kommune", slug="anden-kommune"))
+        db.commit()
+    make_staff(app, email="admin@anden.example", roles="host,org-admin", org_slug="anden-kommune")
+    other_admin = app.test_client()
+    login(other_admin, "admin@anden.example")
+    register(other_admin, "Fremmed tablet")
+    make_staff(app, email="host@demo.example", roles="host")
+    host = app.test_client()
+    login(host, "host@demo.example")
+
+    assert 'href="/devices"' in host.get("/rooms").get_data(as_text=True)  # in the host's menu
+    listing = host.get("/devices").get_data(as_text=True)
+    assert "Karens tablet" in listing and "Online now" in listing and "Fremmed tablet" not in listing
+    assert f'action="/manage/devices/{device.id}/call"' in listing
+    assert "/revoke" not in listing and "/code" not in listing and f"/manage/devices/{device.id}\"" not in listing
+    resp = host.post(f"/manage/devices/{device.id}/call", data={"csrf_token": csrf_from(listing)})
+    status = host.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'data-status="ringing"' in status and 'href="/devices"' in status
+    sock.screen("ringing")
+
+    token = {"csrf_token": csrf_from(listing)}
+    assert host.get("/manage/devices").status_code == 403
+    assert host.post(f"/manage/devices/{device.id}", data={**token, "name": "Omdøbt"}).status_code == 403
+    assert host.post(f"/manage/devices/{device.id}/revoke", data=token).status_code == 403
+    assert host.post(f"/manage/devices/{device.id}/code", data=token).status_code == 403
+    stranger = the_device(app, "Fremmed tablet")
+    assert host.post(f"/manage/devices/{stranger.id}/call", data=token).status_code == 403
+    assert the_device(app).credential_hash and the_device(app).name == "Karens tablet"
     sock.ws.close()
 
 

@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from mvc.api.schemas import (KEPT, MAPPED, CreateMeeting, Invalid, MeetingFields, MeetingOut, answer, check_times,
-                             format_time, parse, parse_time)
+                             format_time, parse, parse_time, short_id)
 from mvc.booking import forms, service
 from mvc.models import ApiClient, ApiMeeting, Meeting, Organisation, User
 from mvc.models.base import utcnow
-from mvc.rooms import EARLY_ADMIT
+from mvc.rooms import ALIAS_RE, EARLY_ADMIT, alias_taken
 from mvc.sms.service import public_url
 
 # A stable uuid for a booking made on the pages, so a lost row is remade with the same value.
@@ -111,7 +111,9 @@ def search(db: Session, caller: Caller, args) -> list[tuple[Meeting, ApiMeeting]
     adopt_bookings(db, caller.client.organisation_id)
     query = _visible(caller)
     if args.get("short-id"):
-        query = query.where(Meeting.alias == "v-" + args["short-id"].lower()[:12])
+        wanted = args["short-id"].lower()[:12]
+        query = query.where(or_(Meeting.alias == "v-" + wanted, and_(  # a chosen address: the uuid's digits
+            ~Meeting.alias.startswith("v-"), ApiMeeting.uuid.startswith(f"{wanted[:8]}-{wanted[8:]}", autoescape=True))))
     elif args.get("label"):
         query = query.where(ApiMeeting.labels.contains(json.dumps(args["label"][:100]), autoescape=True))
     elif args.get("subject"):
@@ -181,6 +183,23 @@ def _check_external_id(db: Session, organisation_id: int, external_id: str | Non
                                              ApiMeeting.external_id == external_id)).first()
     if taken is not None and taken.id != own_id:
         raise Invalid(20, _("Another meeting of the organisation already has this externalId."))
+
+
+def _address(db: Session, fields: dict, meeting: Meeting | None) -> str | None:
+    """The address a client chose with uriWithoutDomain, checked like a room's; None: keep MVC's own.
+
+    It is set when booking and fixed after: invitations and texts already carry it."""
+    wanted = (fields.get("uriWithoutDomain") or "").strip().lower()
+    if not wanted or (meeting is not None and wanted == meeting.alias):
+        return None
+    if meeting is not None:
+        raise Invalid(24, _("uriWithoutDomain cannot change after booking: the invitations carry the address."))
+    if not ALIAS_RE.match(wanted) or wanted.startswith("v-"):
+        raise Invalid(23, _("uriWithoutDomain must be 2 to 60 small letters, digits or dashes, starting with a "
+                            "letter or digit and not with v- (MVC's own addresses)."))
+    if alias_taken(db, wanted):
+        raise Invalid(22, _("The address %(alias)s is already in use. Please choose another.", alias=wanted))
+    return wanted
 
 
 def _settings(fields: dict, meeting: Meeting) -> dict:
@@ -264,6 +283,7 @@ def create(db: Session, caller: Caller, body: dict, idempotency_key: str | None)
     fields = parse(CreateMeeting, body).model_dump(exclude_unset=True)
     _check_external_id(db, caller.client.organisation_id, fields.get("externalId"), None)
     actor = _organiser(db, caller, fields.get("organizedByEmail"))
+    address = _address(db, fields, None)
     blank = Meeting(organisation_id=actor.organisation_id, reminders=True)
     parsed = _parsed(fields, blank, utcnow())
     ext = ApiMeeting(meeting_id=0, organisation_id=actor.organisation_id, uuid=str(uuidlib.uuid4()),
@@ -273,6 +293,7 @@ def create(db: Session, caller: Caller, body: dict, idempotency_key: str | None)
     _pins(blank, fields)  # checked before anything is saved
     meeting = service.create_booking(db, actor, parsed).meeting
     _pins(meeting, fields, made=True)
+    meeting.alias = address or meeting.alias  # nobody has the fresh random address yet
     db.add(meeting)
     ext.meeting_id = meeting.id
     db.add(ext)
@@ -286,6 +307,8 @@ def create(db: Session, caller: Caller, body: dict, idempotency_key: str | None)
         earlier = _earlier(db, caller, idempotency_key, fingerprint) if idempotency_key else None
         if earlier:
             return (*earlier, False)
+        if address and alias_taken(db, address):
+            raise Invalid(22, _("The address %(alias)s is already in use. Please choose another.", alias=address))
         raise Invalid(20, _("Another meeting of the organisation already has this externalId.")) from None
     return meeting, ext, True
 
@@ -315,6 +338,7 @@ def update(db: Session, caller: Caller, meeting: Meeting, ext: ApiMeeting, body:
             raise Invalid(10, _("The field %(field)s is required.", field=required))
     _check_external_id(db, meeting.organisation_id, fields.get("externalId"), ext.id)
     actor = _organiser(db, caller, fields.get("organizedByEmail"))
+    _address(db, fields, meeting)
     parsed = _parsed(fields, meeting, utcnow())
     _store(ext, fields, caller, replace)
     _pins(meeting, fields)
@@ -330,11 +354,6 @@ def delete(db: Session, caller: Caller, meeting: Meeting) -> None:
 
 
 # -- answers -----------------------------------------------------------------------------------
-
-def short_id(meeting: Meeting) -> str:
-    """VDX's 12-character short id: the random part of the meeting's address."""
-    return meeting.alias.removeprefix("v-")
-
 
 def _person(org: Organisation, email: str) -> dict:
     return {"organisationId": org.slug, "email": email}
@@ -362,7 +381,7 @@ def to_json(db: Session, meeting: Meeting, ext: ApiMeeting, url_for) -> dict:
     kept = json.loads(ext.kept)
     link = public_url(f"/m/{meeting.alias}")
     return answer(MeetingOut, {
-        "uuid": ext.uuid, "shortId": short_id(meeting), "shortLink": link, "shortlink": link,
+        "uuid": ext.uuid, "shortId": short_id(meeting.alias, ext.uuid), "shortLink": link, "shortlink": link,
         "subject": meeting.title, "description": ext.description,
         "startTime": format_time(meeting.starts_at), "endTime": format_time(meeting.ends_at),
         "createdBy": _person(org, ext.created_by), "updatedBy": _person(org, ext.updated_by or ext.created_by),

@@ -44,7 +44,6 @@ class Kept(Strict):
     enableOverlayText: bool | None = None
     forcePresenterIntoMain: bool | None = None
     forceEncryption: bool | None = None
-    uriWithoutDomain: Text(100) | None = None
     callType: Text(100) | None = None
 
 
@@ -66,6 +65,7 @@ class MeetingFields(Kept):
     vmrType: Literal["conference", "lecture"] | None = None
     muteAllGuests: bool | None = None
     guestsCanPresent: bool | None = None
+    uriWithoutDomain: Text(100) | None = None  # the meeting's address, chosen at booking (then fixed)
 
 
 KEPT = tuple(Kept.model_fields)
@@ -343,6 +343,11 @@ def check_times(start: datetime, end: datetime, now: datetime, start_changed: bo
         raise Invalid(13, _("startTime has already passed."))
     if end < now:
         raise Invalid(13, _("endTime has already passed."))
+
+
+def short_id(alias: str, uuid: str) -> str:
+    """VDX's 12-character short id: the random part of an address MVC made (v-...), else the uuid's first 12 digits."""
+    return alias[2:] if alias.startswith("v-") else uuid.replace("-", "")[:12]
 
 
 def format_time(moment: datetime | None) -> str | None:

@@ -166,7 +166,7 @@ def enqueue(db: Session, meeting: Meeting | None, event_type: str, data, dedupe:
 
 
 def _meeting_data(meeting: Meeting, uuid: str, sees: bool) -> dict:
-    data = {"uuid": uuid, "shortId": meeting.alias.removeprefix("v-"),
+    data = {"uuid": uuid, "shortId": schemas.short_id(meeting.alias, uuid),
             "startTime": schemas.format_time(meeting.starts_at), "endTime": schemas.format_time(meeting.ends_at)}
     if sees:
         data["subject"] = meeting.title

@@ -303,6 +303,40 @@ def test_list_filters(app, client, planner):
     assert info["uriWithDomain"] == first["uriWithDomain"] and info["hostPin"] == first["hostPin"]
 
 
+def test_a_chosen_uri_without_domain_is_the_meetings_real_address(app, client, planner):
+    made = create(planner, start=datetime.now(timezone.utc) + timedelta(minutes=2), uriWithoutDomain="Wound-Clinic-7")
+    address = "wound-clinic-7"
+    assert made["uriWithoutDomain"] == address and made["uriWithDomain"] == f"{address}@video.example.dk"
+    assert made["shortLink"] == made["portalLink"] == f"https://video.example.dk/m/{address}"
+    assert rows(app, Meeting, Meeting.kind == "booked")[0].alias == address
+    uuid = made["uuid"]
+    assert planner("GET", f"/v2/meetings/{uuid}").get_json() == made
+    info = planner("GET", f"/v2/scheduling-info/{uuid}").get_json()
+    assert (info["uriWithoutDomain"], info["uriWithDomain"], info["portalLink"]) == (
+        address, made["uriWithDomain"], made["portalLink"])
+    found = planner("GET", f"/v2/meetings/findByUriWithDomain?uri={address}@video.example.dk")
+    assert found.status_code == 200 and found.get_json()["uuid"] == uuid
+    assert len(made["shortId"]) == 12
+    assert [m["uuid"] for m in planner("GET", f"/v2/meetings?short-id={made['shortId']}").get_json()] == [uuid]
+    # People join at that address with the meeting's PINs.
+    joined = post_form(client, f"/m/{address}", {"name": "Nina", "pin": str(made["hostPin"])})
+    assert joined.status_code == 302 and joined.headers["Location"].endswith(f"/m/{address}/live")
+
+    # The address is the meeting's for good: the same value is fine, another one is refused.
+    assert planner("PATCH", f"/v2/meetings/{uuid}", {"uriWithoutDomain": address, "subject": "Same"}).status_code == 200
+    moved = planner("PATCH", f"/v2/meetings/{uuid}", {"uriWithoutDomain": "elsewhere"})
+    assert moved.status_code == 400 and moved.get_json()["errorCode"] == 24
+    assert planner("PUT", f"/v2/meetings/{uuid}", meeting_body()).get_json()["uriWithoutDomain"] == address
+
+    for wanted, code in ((address, 22), ("DEMO", 22), ("v-abcdefabcdef", 23), ("x", 23), ("two words", 23),
+                         ("-dash", 23)):
+        refused = planner("POST", "/v2/meetings", meeting_body(uriWithoutDomain=wanted))
+        assert refused.status_code == 400 and refused.get_json()["errorCode"] == code, wanted
+    assert len(rows(app, Meeting, Meeting.kind == "booked")) == 1
+    plain = create(planner, uriWithoutDomain="")  # empty: MVC picks the address, as without the field
+    assert plain["uriWithoutDomain"] == "v-" + plain["shortId"]
+
+
 def test_a_planner_books_for_a_real_staff_member_and_an_unknown_organiser_is_refused(app, client, planner):
     nurse = make_staff(app)
     make_staff(app, email="doctor@demo.example")

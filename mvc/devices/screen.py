@@ -5,7 +5,6 @@ import threading
 import time
 
 from flask import current_app, render_template
-from simple_websocket import ConnectionClosed
 from sqlmodel import Session
 
 from mvc import db as mvc_db, logs, rooms
@@ -13,6 +12,7 @@ from mvc.devices import service
 from mvc.models import Organisation
 from mvc.models.base import utcnow
 from mvc.models.device import Device
+from mvc.sockets import PAGE_GONE
 
 log = logs.get("mvc.devices")
 CHECK_SECONDS = 2  # the database is checked this often too, so events from other processes are never missed
@@ -53,7 +53,7 @@ class DeviceSocket:
                 if time.monotonic() - last_seen > SEEN_SECONDS:
                     self._seen(True)
                     last_seen = time.monotonic()
-        except ConnectionClosed:
+        except PAGE_GONE:  # the device went away, perhaps mid-send: nothing to report
             pass
         finally:
             unsubscribe()

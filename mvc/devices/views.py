@@ -11,6 +11,7 @@ from mvc.devices.screen import DeviceSocket, screen_context
 from mvc.extensions import sock
 from mvc.meeting.connection import origin_allowed
 from mvc.models import Meeting
+from mvc.sockets import page_may_vanish
 from mvc.stats import record as stats
 
 COOKIE = "mvc_device_key"  # the device credential; the server keeps only its hash
@@ -90,8 +91,9 @@ def socket(ws):
     with Session(db.engine()) as s:  # a short session: the socket's request lives as long as the socket
         device = service.by_credential(s, request.cookies.get(COOKIE)) if origin_allowed(request) else None
     if device is None:
-        ws.send(render_template("devices/_screen.html", state="unbound"))
-        ws.close(1008, "not bound")
+        with page_may_vanish():
+            ws.send(render_template("devices/_screen.html", state="unbound"))
+            ws.close(1008, "not bound")
         return
     DeviceSocket(ws, device.id, request.cookies.get(COOKIE, "")).run()
 

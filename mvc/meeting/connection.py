@@ -24,6 +24,7 @@ from mvc.live.state import chat_allowed
 from mvc.meeting import inbound, live_ops
 from mvc.meeting.actions import handle_action
 from mvc.rooms import Target
+from mvc.sockets import PAGE_GONE, page_may_vanish
 from mvc.stats import record as stats
 
 log = logs.get("mvc.ws")
@@ -119,7 +120,7 @@ class Connection:
         """Send text to the page (handler thread only); a vanished page ends the loop quietly."""
         try:
             self.ws.send(payload)
-        except (ConnectionClosed, OSError) as exc:  # BrokenPipeError, ConnectionResetError
+        except PAGE_GONE as exc:
             self.closed.set()
             raise PageGone from exc
 
@@ -184,7 +185,8 @@ class Connection:
                     return
                 if kind == "flood":
                     self.status(_("Too many messages were sent too quickly. Reconnecting…"))
-                    self.ws.close(1008, "flood")
+                    with page_may_vanish():
+                        self.ws.close(1008, "flood")
                     return
                 if kind == "state":
                     dirty = True

@@ -8,6 +8,7 @@ from mvc.extensions import sock
 from mvc.live.state import RoomFull
 from mvc.meeting import bp, live_ops
 from mvc.meeting.connection import Connection, origin_allowed
+from mvc.sockets import page_may_vanish
 
 
 def _target_and_me(alias: str):
@@ -54,13 +55,15 @@ def socket(ws, alias: str):
     """One websocket per participant: live fragments out, actions and signalling in."""
     if not origin_allowed(request):
         current_app.logger.warning("websocket origin refused")
-        ws.close(1008, "origin")
+        with page_may_vanish():
+            ws.close(1008, "origin")
         return
     target, me = _target_and_me(alias)
     if me is None:
-        ws.send(render_template("meeting/_status.html", text=live_ops.not_joined_text()))
-        ws.receive(timeout=2)  # let the page read it before the socket closes
-        ws.close(1008, "not joined")
+        with page_may_vanish():
+            ws.send(render_template("meeting/_status.html", text=live_ops.not_joined_text()))
+            ws.receive(timeout=2)  # let the page read it before the socket closes
+            ws.close(1008, "not joined")
         return
     db.release()  # the socket lives long: its connection goes back to the pool now
     Connection(ws, target, me).run()

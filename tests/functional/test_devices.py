@@ -64,6 +64,18 @@ def the_device(app, name="Karens tablet") -> Device:
     return rows(app, Device, Device.name == name)[0]
 
 
+def test_a_device_screen_gone_mid_send_is_offline_without_error(app, admin):
+    from mvc.devices.screen import DeviceSocket as Screen
+    from mvc.devices.views import COOKIE
+    from tests.functional.test_page_gone import VanishedSocket
+
+    browser = bound_device(app, admin)
+    device = the_device(app)
+    with app.test_request_context("/ws/device"):
+        Screen(VanishedSocket(), device.id, browser.get_cookie(COOKIE).value).run()  # no BrokenPipeError escapes
+    assert the_device(app).online is False
+
+
 def audit_actions(app) -> list[str]:
     return [e.action for e in rows(app, AuditEntry)]
 

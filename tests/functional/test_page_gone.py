@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from tests.conftest import http_join
 
 
@@ -21,6 +23,7 @@ class VanishedSocket:
 
     def close(self, *args) -> None:
         self.closed.set()
+        raise ConnectionResetError(104, "Connection reset by peer")  # simple_websocket lets this one through
 
 
 def test_send_to_a_vanished_page_ends_without_error(live_server, demo_room):
@@ -37,3 +40,13 @@ def test_send_to_a_vanished_page_ends_without_error(live_server, demo_room):
         state = app.extensions["mvc.live"].get(target.meeting.id)
     assert state.participants[me["pid"]].connected is False
     assert socket.closed.is_set()
+
+
+@pytest.mark.parametrize("endpoint, origin", [("meeting.socket", "http://localhost"),  # not joined
+                                              ("meeting.socket", "https://elsewhere.example"),  # refused
+                                              ("devices.socket", "http://localhost")])  # not bound
+def test_a_page_gone_before_its_refusal_is_sent_ends_without_error(app, endpoint, origin):
+    route = app.view_functions[endpoint].__wrapped__  # the route inside flask-sock's wrapper
+    kwargs = {"alias": "demo"} if endpoint == "meeting.socket" else {}
+    with app.test_request_context("/ws", headers={"Origin": origin}):
+        route(VanishedSocket(), **kwargs)  # returns; no BrokenPipeError escapes to Flask (500)

@@ -14,7 +14,7 @@ from fhir.resources.R4B.provenance import Provenance
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from mvc.api.schemas import CareCommunicationIn
+from mvc.api.schemas import CareCommunicationIn, Invalid, Party
 from mvc.models import Meeting, Organisation
 from mvc.models.base import utcnow
 from mvc.sms.service import public_url
@@ -51,6 +51,16 @@ def _organisation(party, fallback_name: str) -> dict:
             "text": _narrative(name, f"SOR {party.sor}", f"GLN {party.gln}")}
 
 
+def sender_party(org: Organisation, request: CareCommunicationIn) -> Party:
+    """The sender: SOR and GLN as the request gives them (both), else the organisation's settings; 400 if neither."""
+    given = request.sender
+    sor, gln = (given.sor, given.gln) if given.sor or given.gln else (org.sor, org.gln)
+    if not (sor and gln):
+        raise Invalid(19, _("Give both sender.sor and sender.gln, or let an administrator enter the organisation's "
+                            "SOR code and GLN number under Organisation."))
+    return Party(sor=sor, gln=gln, name=given.name or org.name)
+
+
 def message_text(org: Organisation, meeting: Meeting, extra: str) -> tuple[str, str]:
     """The plain Danish payload and the attachment title: organisation, time and link, no meeting title."""
     start = meeting.starts_at.astimezone(LOCAL)
@@ -62,10 +72,10 @@ def message_text(org: Organisation, meeting: Meeting, extra: str) -> tuple[str, 
     return (text + ("\n\n" + extra if extra else "")), title
 
 
-def bundle(org: Organisation, meeting: Meeting, request: CareCommunicationIn, link: str) -> dict:
+def bundle(org: Organisation, meeting: Meeting, request: CareCommunicationIn, party: Party, link: str) -> dict:
     """The message Bundle: MessageHeader, sender and receiver, Patient, Communication and Provenance."""
     now = utcnow().replace(microsecond=0).isoformat()
-    sender, receiver = _organisation(request.sender, org.name), _organisation(request.receiver, "")
+    sender, receiver = _organisation(party, org.name), _organisation(request.receiver, "")
     text, title = message_text(org, meeting, request.text)
     cpr = request.cpr.replace("-", "")
     patient = {"resourceType": "Patient", "id": _id(), "identifier": [{"system": CPR, "value": cpr}],
@@ -95,7 +105,7 @@ def bundle(org: Organisation, meeting: Meeting, request: CareCommunicationIn, li
                          "receiver": {"reference": f"Organization/{receiver['id']}"},
                          "extension": [{"url": USE_EXT, "valueCoding": {"system": DESTINATION_USE, "code": "primary"}}]}],
         "sender": {"reference": f"Organization/{sender['id']}"},
-        "source": {"endpoint": SOR_ENDPOINT + request.sender.sor},
+        "source": {"endpoint": SOR_ENDPOINT + party.sor},
         "focus": [{"reference": f"Communication/{communication['id']}"}],
         "text": _narrative("care-communication-message", f"{sender['name']} → {receiver['name']}")}
     provenance = {

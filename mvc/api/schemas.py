@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from mvc.booking.forms import MAX_HOURS, MAX_PEOPLE
+from mvc.models.org import GLN_PATTERN, SOR_PATTERN
 from mvc.models.webhook import EVENT_TYPES
 
 # yyyy-MM-dd'T'HH:mm:ssXXX; a fraction of a second is allowed and ignored, as in VDX.
@@ -190,11 +191,23 @@ def answer(model: type[Strict], data: dict) -> dict:
     return model.model_validate(data).model_dump(by_alias=True, exclude_unset=True)
 
 
+Sor = Annotated[str, StringConstraints(pattern=SOR_PATTERN)]
+Gln = Annotated[str, StringConstraints(pattern=GLN_PATTERN)]
+
+
 class Party(Strict):
     """An organisation in the message: its SOR code and GLN (EAN) number."""
 
-    sor: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,20}$")]
-    gln: Annotated[str, StringConstraints(pattern=r"^[0-9]{13}$")]
+    sor: Sor
+    gln: Gln
+    name: Text(120) = ""
+
+
+class Sender(Strict):
+    """The sending organisation: SOR and GLN as given, else the organisation's own settings."""
+
+    sor: Sor | None = None
+    gln: Gln | None = None
     name: Text(120) = ""
 
 
@@ -203,7 +216,7 @@ class CareCommunicationIn(Strict):
 
     cpr: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}-?[0-9]{4}$")]
     patientName: Text(120) = ""
-    sender: Party
+    sender: Sender = Field(default_factory=Sender)
     receiver: Party
     invitationId: int | None = None  # whose link to send; none: a new link for the receiver
     text: Text(2000) = ""

@@ -273,9 +273,10 @@ def care_communication(uuid: str):
     meeting_, _ext = meetings.find(db.session(), g.api_caller, uuid)
     meetings.check_changeable(meeting_)
     wanted = parse(CareCommunicationIn, _body())
-    link = invitations.link_for(db.session(), meeting_, wanted.invitationId, wanted.receiver.name)
     org = db.session().get(Organisation, meeting_.organisation_id)
-    return jsonify(answer(FhirBundle, fhir.bundle(org, meeting_, wanted, link)))
+    sender = fhir.sender_party(org, wanted)  # before the link: a refusal adds no invitee
+    link = invitations.link_for(db.session(), meeting_, wanted.invitationId, wanted.receiver.name)
+    return jsonify(answer(FhirBundle, fhir.bundle(org, meeting_, wanted, sender, link)))
 
 
 # -- webhooks (issue 11 item 4): each client manages its own endpoints -------------------------

@@ -9,7 +9,7 @@ from mvc.auth import current_user, role_required
 from mvc.manage import bp, users
 from mvc.manage.access import owned
 from mvc.manage.forms import form_page
-from mvc.models import User
+from mvc.models import Organisation, User
 
 
 @bp.get("/manage/users")
@@ -68,3 +68,17 @@ def organisations():
 
     return form_page("manage/organisations.html", {}, lambda: users.check_organisation(db.session(), request.form),
                      save, orgs=users.organisations(db.session()))
+
+
+@bp.route("/manage/organisation", methods=["GET", "POST"])
+@role_required("org-admin")
+def organisation_settings():
+    """The organisation's own settings: the SOR code and GLN number its FHIR messages are sent from."""
+    org = db.session().get(Organisation, current_user().organisation_id)
+
+    def save(values):
+        users.save_settings(db.session(), current_user(), org, values)
+        return _("The organisation's settings are saved."), url_for("manage.organisation_settings")
+
+    return form_page("manage/organisation_form.html", {"sor": org.sor, "gln": org.gln},
+                     lambda: users.check_settings(request.form), save, org=org)

@@ -10,6 +10,7 @@ from mvc.auth import hash_password
 from mvc.manage import audit
 from mvc.manage.forms import Checked, text
 from mvc.models import Organisation, Theme, User
+from mvc.models.org import GLN_PATTERN, SOR_PATTERN
 
 ORG_ROLES = ("host", "org-admin", "support")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -126,3 +127,25 @@ def create_organisation(db: Session, actor: User, values: dict) -> Organisation:
 def organisations(db: Session) -> list[Organisation]:
     """Every organisation by name."""
     return list(db.exec(select(Organisation).order_by(Organisation.name)))
+
+
+def check_settings(form) -> Checked:
+    """Check the organisation's own settings: its SOR code and GLN number (both or neither)."""
+    v = {"sor": text(form, "sor", 20).replace(" ", ""), "gln": text(form, "gln", 13).replace(" ", "")}
+    errors = {}
+    if v["sor"] and not re.match(SOR_PATTERN, v["sor"]):
+        errors["sor"] = _("The SOR code is 6 to 20 digits.")
+    if v["gln"] and not re.match(GLN_PATTERN, v["gln"]):
+        errors["gln"] = _("The GLN number is 13 digits.")
+    if bool(v["sor"]) != bool(v["gln"]) and not errors:
+        errors["sor" if not v["sor"] else "gln"] = _("Give both the SOR code and the GLN number, or neither.")
+    return Checked(v, errors)
+
+
+def save_settings(db: Session, actor: User, org: Organisation, values: dict) -> None:
+    """Save the organisation's settings, audited."""
+    org.sor, org.gln = values["sor"], values["gln"]
+    db.add(org)
+    audit.record(db, actor, "organisation.settings", f"organisation {org.slug}",
+                 f"SOR {org.sor or '-'}, GLN {org.gln or '-'}")
+    db.commit()

@@ -6,6 +6,10 @@ from sqlmodel import Field, LargeBinary, Column, SQLModel
 from mvc.models.base import utcnow
 
 
+SOR_PATTERN = r"^[0-9]{6,20}$"  # a SOR code (Sundhedsvæsenets Organisationsregister)
+GLN_PATTERN = r"^[0-9]{13}$"  # a GLN (EAN location number)
+
+
 class Organisation(SQLModel, table=True):
     """A municipality, region, hospital or clinic that runs its own rooms."""
 
@@ -15,6 +19,9 @@ class Organisation(SQLModel, table=True):
     # No foreign key: organisation and theme point at each other.
     default_theme_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # The sender of its FHIR CareCommunication messages (empty: each request names the sender).
+    sor: str = Field(default="", max_length=20)
+    gln: str = Field(default="", max_length=13)
 
 
 class Theme(SQLModel, table=True):

@@ -691,7 +691,17 @@ def test_care_communication_bundle_follows_the_medcom_profile_rules(app, client,
     from fhir.resources.R4B.bundle import Bundle
 
     made = create(planner, start=datetime.now(timezone.utc) + timedelta(minutes=2))
-    resp = planner("POST", f"/v2/meetings/{made['uuid']}/care-communication", CC_BODY)
+    # The organisation's own SOR code and GLN number, set by its admin, make the sender.
+    make_staff(app, email="boss@demo.example", roles="host,org-admin")
+    login(client, "boss@demo.example")
+    refused = post_form(client, "/manage/organisation", {"sor": "12ab", "gln": "579000012345"})
+    assert refused.status_code == 422 and "6 to 20 digits" in refused.get_data(as_text=True)
+    assert "13 digits" in refused.get_data(as_text=True)
+    own = CC_BODY["sender"]
+    assert post_form(client, "/manage/organisation", {"sor": own["sor"], "gln": own["gln"]}).status_code == 302
+    assert f'value="{own["gln"]}"' in client.get("/manage/organisation").get_data(as_text=True)
+    without_sender = {key: value for key, value in CC_BODY.items() if key != "sender"}
+    resp = planner("POST", f"/v2/meetings/{made['uuid']}/care-communication", without_sender)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     message = resp.get_json()
     Bundle.model_validate(message)  # valid FHIR R4
@@ -712,6 +722,7 @@ def test_care_communication_bundle_follows_the_medcom_profile_rules(app, client,
         assert {"system": "urn:oid:1.2.208.176.1.1", "value": party["sor"]} in org["identifier"]
         assert {"system": "urn:oid:1.3.88", "value": party["gln"]} in org["identifier"]
     assert sender["name"] == "Demo Kommune" and receiver["name"] == "Hjemmeplejen Nord"
+    assert header["source"]["endpoint"].endswith("#id=" + own["sor"])
     communication = resources[header["focus"][0]["reference"]]
     assert communication["status"] == "unknown" and communication["identifier"][0]["value"].startswith("urn:uuid:")
     assert communication["category"] == [{"coding": [{
@@ -734,6 +745,13 @@ def test_care_communication_bundle_follows_the_medcom_profile_rules(app, client,
     assert client.get(path).status_code == 200
     listed = planner("GET", f"/v2/meetings/{made['uuid']}/invitations").get_json()
     assert [i["name"] for i in listed] == ["Hjemmeplejen Nord"] and listed[0]["mobile"] is None
+    # A sender given in the request wins over the organisation's settings.
+    given = {"sor": "953741000016999", "gln": "5790000999999"}
+    again = planner("POST", f"/v2/meetings/{made['uuid']}/care-communication", {**CC_BODY, "sender": given}).get_json()
+    header = again["entry"][0]["resource"]
+    sent_from = {f"{r['resourceType']}/{r['id']}": r for r in (e["resource"] for e in again["entry"])}[
+        header["sender"]["reference"]]
+    assert {"system": "urn:oid:1.2.208.176.1.1", "value": given["sor"]} in sent_from["identifier"]
     assert rows(app, SmsMessage) == []
     with session_for(app) as db:
         from sqlalchemy import text as sql
@@ -753,6 +771,11 @@ def test_care_communication_refusals(app, client, planner):
     assert other("POST", f"/v2/meetings/{uuid}/care-communication", CC_BODY).status_code == 404
     prov = Api(client, *make_client(app, ["meeting-provisioner"]))
     assert prov("POST", f"/v2/meetings/{uuid}/care-communication", CC_BODY).status_code == 403
+    # No sender in the request and none in the organisation's settings; half a sender.
+    for sender in ({}, {"sor": CC_BODY["sender"]["sor"]}):
+        nobody = planner("POST", f"/v2/meetings/{uuid}/care-communication", {**CC_BODY, "sender": sender})
+        assert nobody.status_code == 400 and nobody.get_json()["errorCode"] == 19
+        assert "SOR" in nobody.get_json()["errorText"]
     assert rows(app, Invitation) == []
 
 

@@ -112,8 +112,9 @@ def search(db: Session, caller: Caller, args) -> list[tuple[Meeting, ApiMeeting]
     query = _visible(caller)
     if args.get("short-id"):
         wanted = args["short-id"].lower()[:12]
-        query = query.where(or_(Meeting.alias == "v-" + wanted, and_(  # a chosen address: the uuid's digits
-            ~Meeting.alias.startswith("v-"), ApiMeeting.uuid.startswith(f"{wanted[:8]}-{wanted[8:]}", autoescape=True))))
+        chosen = and_(~Meeting.alias.startswith("v-"),  # a chosen address's short id: the uuid's first digits
+                      ApiMeeting.uuid.startswith(f"{wanted[:8]}-{wanted[8:]}", autoescape=True))
+        query = query.where(or_(Meeting.alias == "v-" + wanted, chosen))
     elif args.get("label"):
         query = query.where(ApiMeeting.labels.contains(json.dumps(args["label"][:100]), autoescape=True))
     elif args.get("subject"):

@@ -1,4 +1,4 @@
-"""Open video consultation hours: queues and the staff who serve them."""
+"""Open video consultation hours: queues and the staff and units who serve them."""
 from datetime import datetime
 
 from sqlmodel import Field, SQLModel
@@ -28,3 +28,10 @@ class QueueStaff(SQLModel, table=True):
 
     queue_id: int = Field(foreign_key="queue.id", primary_key=True)
     user_id: int = Field(foreign_key="user.id", primary_key=True, index=True)
+
+
+class QueueUnit(SQLModel, table=True):
+    """A unit whose members serve a queue."""
+
+    queue_id: int = Field(foreign_key="queue.id", primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", primary_key=True, index=True)

@@ -10,7 +10,8 @@ from sqlmodel import Session, select
 from mvc.manage import audit
 from mvc.manage.forms import PIN_RE, Checked, Refused, flag, text
 from mvc.manage.rooms import FLAGS
-from mvc.models import MeetingSettings, Queue, QueueStaff, User
+from mvc.manage import units as org_units
+from mvc.models import MeetingSettings, Queue, QueueStaff, QueueUnit, User
 from mvc.models.room import LAYOUTS
 from mvc.rooms import ALIAS_RE
 from mvc.waitqueue import hours
@@ -35,7 +36,7 @@ def blank_values() -> dict:
     """Form values for a new queue: the default call settings, open weekdays 8-12."""
     defaults = MeetingSettings()
     values = {"name": "", "alias": "", "welcome": "", "guest_pin": "", "intake_question": "", "closed_days": "",
-              "layout": defaults.layout, "staff": [], **{name: getattr(defaults, name) for name in FLAGS}}
+              "layout": defaults.layout, "staff": [], "units": [], **{name: getattr(defaults, name) for name in FLAGS}}
     values.update({f"hours_{d}": "08:00-12:00" if d < 5 else "" for d in DAYS})
     return values
 
@@ -48,6 +49,7 @@ def queue_values(db: Session, queue: Queue) -> dict:
     values.update({f"hours_{d}": typed.get(d, "") for d in DAYS})
     values["closed_days"] = queue.closed_days
     values["staff"] = [s.user_id for s in db.exec(select(QueueStaff).where(QueueStaff.queue_id == queue.id))]
+    values["units"] = [u.unit_id for u in db.exec(select(QueueUnit).where(QueueUnit.queue_id == queue.id))]
     return values
 
 
@@ -73,7 +75,10 @@ def check(db: Session, organisation_id: int, form, queue_id: int | None = None) 
     if v["layout"] not in LAYOUTS:
         errors["layout"] = _("Choose one of the layouts.")
     v.update(_hours(form, errors))
-    v["staff"] = _staff(db, organisation_id, form, errors)
+    v["staff"] = org_units.chosen(form, "staff", {u.id for u in staff_choices(db, organisation_id)}, errors,
+                                  _("Choose staff of your own organisation."))
+    v["units"] = org_units.chosen(form, "units", {u.id for u in org_units.org_units(db, organisation_id)}, errors,
+                                  _("Choose units of your own organisation."))
     return Checked(v, errors)
 
 
@@ -108,14 +113,6 @@ def _period_error(exc: hours.BadPeriods) -> str:
     return _("Write each period as 08:00-11:00, several separated by commas, or leave the day empty for closed.")
 
 
-def _staff(db: Session, organisation_id: int, form, errors: dict) -> list[int]:
-    allowed = {u.id for u in staff_choices(db, organisation_id)}
-    chosen = [int(x) for x in form.getlist("staff") if x.isdigit()]
-    if any(x not in allowed for x in chosen):
-        errors["staff"] = _("Choose staff of your own organisation.")
-    return [x for x in chosen if x in allowed]
-
-
 def save(db: Session, actor: User, queue: Queue | None, values: dict) -> Queue:
     """Create or update a queue from checked values, with an audit entry."""
     before = queue_values(db, queue) if queue else {}
@@ -133,11 +130,10 @@ def save(db: Session, actor: User, queue: Queue | None, values: dict) -> Queue:
         db.rollback()
         raise Refused({"alias": _("The address %(alias)s is already in use. Please choose another.",
                                   alias=values["alias"])}) from exc
-    for link in db.exec(select(QueueStaff).where(QueueStaff.queue_id == queue.id)):
-        db.delete(link)
-    db.flush()
+    _unlink(db, queue)
     db.add_all(QueueStaff(queue_id=queue.id, user_id=uid) for uid in values["staff"])
-    shown = {k: v for k, v in values.items() if k in FIELDS or k == "staff"}
+    db.add_all(QueueUnit(queue_id=queue.id, unit_id=uid) for uid in values["units"])
+    shown = {k: v for k, v in values.items() if k in FIELDS or k in ("staff", "units")}
     audit.record(db, actor, "queue.update" if before else "queue.create", f"queue {queue.alias}",
                  audit.changes(before, shown, secret=("guest_pin",)))
     db.commit()
@@ -146,9 +142,16 @@ def save(db: Session, actor: User, queue: Queue | None, values: dict) -> Queue:
 
 def delete(db: Session, actor: User, queue: Queue) -> None:
     """Delete a queue (its running calls go on; the waiting citizens see that they are no longer queued)."""
-    for link in db.exec(select(QueueStaff).where(QueueStaff.queue_id == queue.id)):
-        db.delete(link)
+    _unlink(db, queue)
     audit.record(db, actor, "queue.delete", f"queue {queue.alias}", queue.name)
     db.flush()
     db.delete(queue)
     db.commit()
+
+
+def _unlink(db: Session, queue: Queue) -> None:
+    """Forget who serves the queue (its staff and units)."""
+    for model in (QueueStaff, QueueUnit):
+        for link in db.exec(select(model).where(model.queue_id == queue.id)):
+            db.delete(link)
+    db.flush()

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 
 from mvc import db
 from mvc.auth import current_user, role_required
+from mvc.manage import units as org_units
 from mvc.manage.access import owned
 from mvc.manage.forms import form_page
 from mvc.models import Queue
@@ -33,7 +34,8 @@ def manage_edit(queue_id: int | None = None):
 
     return form_page("queue/form.html", admin.queue_values(s, queue) if queue else admin.blank_values(),
                      lambda: admin.check(s, user.organisation_id, request.form, queue_id), save, queue=queue,
-                     staff=admin.staff_choices(s, user.organisation_id), days=admin.DAYS)
+                     staff=admin.staff_choices(s, user.organisation_id), days=admin.DAYS,
+                     units=org_units.org_units(s, user.organisation_id))
 
 
 @bp.post("/manage/queues/<int:queue_id>/delete")

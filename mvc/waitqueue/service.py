@@ -21,7 +21,7 @@ from mvc.live import room_key
 from mvc.live.state import holds_seat
 from mvc.manage import audit
 from mvc.meeting import live_ops
-from mvc.models import Meeting, Queue, QueueStaff, User
+from mvc.models import Meeting, Queue, QueueStaff, QueueUnit, UnitMember, User
 from mvc.models.base import utcnow
 from mvc.sms import limits, service as sms
 from mvc.stats import record as stats
@@ -91,20 +91,26 @@ def leave(queue: Queue, eid: str) -> None:
         stats.queue_ended(gone.visit_id, "left", time.time() - gone.joined_at)
 
 
+def _served_ids(user: User):
+    """Ids of the queues the user serves by name or as a member of a serving unit (a subquery)."""
+    by_unit = (select(QueueUnit.queue_id).join(UnitMember, UnitMember.unit_id == QueueUnit.unit_id)
+               .where(UnitMember.user_id == user.id))
+    return select(QueueStaff.queue_id).where(QueueStaff.user_id == user.id).union(by_unit)
+
+
 def serves(db: Session, queue: Queue, user: User) -> bool:
-    """Whether the staff member may serve the queue: one of its staff, or an admin of its organisation."""
+    """Whether the staff member may serve the queue: one of its staff, a member of one of its units,
+    or an admin of its organisation."""
     if user.organisation_id != queue.organisation_id:
         return False
-    if user.has_role("org-admin"):
-        return True
-    return db.get(QueueStaff, (queue.id, user.id)) is not None
+    return user.has_role("org-admin") or queue.id in db.scalars(_served_ids(user)).all()
 
 
 def staff_queues(db: Session, user: User) -> list[Queue]:
     """The queues the staff member serves, by name."""
     query = select(Queue).where(Queue.organisation_id == user.organisation_id)
     if not user.has_role("org-admin"):
-        query = query.join(QueueStaff, QueueStaff.queue_id == Queue.id).where(QueueStaff.user_id == user.id)
+        query = query.where(Queue.id.in_(_served_ids(user)))
     return list(db.exec(query.order_by(Queue.name)))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
+from mvc.models import QueueUnit, Unit, UnitMember
+
 from tests import staff
 from tests.browser.conftest import wait_js
 from tests.browser.test_accessibility import axe_violations
@@ -70,6 +72,11 @@ def test_queue_and_staff_pages_pass_axe_at_320_pixels(live_server, phone, db):
     app.config.update(QUEUE_NOW=WEDNESDAY_10, QUEUE_POLL_SECONDS=1)
     doctor = staff.make_user(db, "doctor@demo.example", "host,org-admin")
     queue = make_queue(db, staff=[doctor], guest_pin="4711")
+    unit = Unit(organisation_id=queue.organisation_id, name="Lægerne")
+    db.add(unit)
+    db.commit()
+    db.add_all([UnitMember(unit_id=unit.id, user_id=doctor.id), QueueUnit(queue_id=queue.id, unit_id=unit.id)])
+    db.commit()
     url = live_server.url
     citizen = phone(320, 700)
     citizen.goto(f"{url}/lang/en?next=/q/videotid")
@@ -87,7 +94,7 @@ def test_queue_and_staff_pages_pass_axe_at_320_pixels(live_server, phone, db):
     desk = phone(320, 700)
     login(desk, url, "doctor@demo.example")
     for path in (f"/queues/{queue.id}", "/queues", "/manage/queues", f"/manage/queues/{queue.id}",
-                 "/manage/queues/new"):
+                 "/manage/queues/new", "/manage/units", "/manage/units/new", f"/manage/units/{unit.id}"):
         desk.goto(url + path)
         assert axe_violations(desk) == [], path
         assert desk.evaluate("document.documentElement.scrollWidth") <= 320, path

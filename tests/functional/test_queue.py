@@ -297,6 +297,16 @@ def test_a_call_everyone_has_left_ends_after_the_reconnect_grace_and_its_intake_
     assert_call_ended(app, db, doctor_client, queue, meeting)
 
 
+def test_a_call_left_empty_while_no_timer_ran_ends_when_the_staff_look_at_their_calls(app, db, live_server,
+                                                                                      short_grace):
+    doctor_client, _karen, queue, meeting, pages = start_call(app, db, live_server)
+    app.extensions["mvc.timers"].stop()  # as after a restart of the web process: its timers are gone
+    for page in pages:
+        page.close()
+    wait_until(lambda: not call_listed(doctor_client, queue))
+    assert_call_ended(app, db, doctor_client, queue, meeting)
+
+
 def test_the_intake_is_deleted_when_the_host_ends_the_meeting(app, db, live_server):
     doctor_client, _karen, queue, meeting, (doctor_page, karen_page) = start_call(app, db, live_server)
     doctor_page.send({"action": "end"})  # the host's "End meeting" button

@@ -140,6 +140,15 @@ def check_worker_settings(config: dict) -> None:
             raise ValueError(f"MVC_{name}={config[name]!r} is not valid: {exc}") from None
 
 
+def worker_options(config: dict) -> dict[str, Any]:
+    """The MediaPool options its workers start with, from the MVC_* settings (checked first)."""
+    check_worker_settings(config)
+    return {"ice_servers": config["ICE_SERVERS"], "loopback_only": config["ICE_LOOPBACK_ONLY"],
+            "secret": config["MEDIA_SECRET"], "ice_allowed_networks": config["ICE_ALLOWED_NETWORKS"],
+            "room_grace": float(config["MEDIA_ROOM_GRACE"]), "media_ports": config["MEDIA_PORTS"],
+            "announced_ip": config["MEDIA_ANNOUNCED_IP"]}
+
+
 def init_media(app: Flask) -> None:
     """Start (or connect to) the media worker pool configured for this app."""
     hub = Hub(hosts_lookup(app), counts_recorder(app))
@@ -155,7 +164,6 @@ def init_media(app: Flask) -> None:
         log.warning("media_pool_missing")
         app.extensions["mvc.media"] = NoMedia()
         return
-    check_worker_settings(app.config)
     lease = None
     if addresses and app.config["REDIS_URL"]:
         lease = redis_lease(app.config["REDIS_URL"])
@@ -163,13 +171,7 @@ def init_media(app: Flask) -> None:
         workers=0 if addresses else workers,
         addresses=addresses or None,
         lease=lease,
-        ice_servers=app.config["ICE_SERVERS"],
-        loopback_only=app.config["ICE_LOOPBACK_ONLY"],
-        secret=app.config["MEDIA_SECRET"],
-        ice_allowed_networks=app.config["ICE_ALLOWED_NETWORKS"],
-        room_grace=float(app.config["MEDIA_ROOM_GRACE"]),
-        media_ports=app.config["MEDIA_PORTS"],
-        announced_ip=app.config["MEDIA_ANNOUNCED_IP"],
+        **worker_options(app.config),
         on_message=hub.deliver,
         on_reassign=moves_recorder(app, hub),
     )

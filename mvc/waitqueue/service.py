@@ -178,7 +178,7 @@ def calls(db: Session, queue: Queue, user: User) -> list[tuple[Meeting, dict]]:
 def _left_empty(meeting_id: int) -> bool:
     """Whether everyone has left the call and their reconnect grace has run out."""
     state = live_ops.store().get(meeting_id)
-    return state is not None and not any(holds_seat(p) for p in state.participants.values())
+    return state is not None and bool(state.participants) and not any(holds_seat(p) for p in state.participants.values())
 
 
 def end_call(db: Session, meeting: Meeting) -> None:

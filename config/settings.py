@@ -37,8 +37,16 @@ def media_secret_from_env(environ: dict[str, str] | None = None) -> str:
     return env.get("MVC_MEDIA_SECRET", "")
 
 
-class UnsafeProduction(RuntimeError):
+class RefusedToStart(RuntimeError):
+    """Settings the service must not start with; the message names each setting and what to change."""
+
+
+class UnsafeProduction(RefusedToStart):
     """MVC_ENV=production with embedded defaults that were not explicitly allowed."""
+
+
+class BadSetting(RefusedToStart, ValueError):
+    """A setting whose value cannot work (a malformed port range or address)."""
 
 
 # Embedded defaults a municipality must not run in production: name for MVC_ALLOW_UNSAFE,
@@ -79,10 +87,11 @@ def check_production(config: dict[str, object], env: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def refusing_to_start(exit_code: int = 2) -> Iterator[None]:
-    """Turn an UnsafeProduction inside into its message on stderr and a plain exit, no traceback."""
+    """Turn a refusal inside (unsafe production defaults, a bad setting) into its message on stderr and a
+    plain exit, no traceback."""
     try:
         yield
-    except UnsafeProduction as exc:
+    except RefusedToStart as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(exit_code) from None
 

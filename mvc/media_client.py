@@ -131,13 +131,14 @@ class NoMedia:
 
 def check_worker_settings(config: dict) -> None:
     """Refuse at start-up, naming the setting, what the media workers would refuse later."""
+    from config.settings import BadSetting
     from media.ice import parse_announced, parse_ports
 
     for name, parse in (("MEDIA_PORTS", parse_ports), ("MEDIA_ANNOUNCED_IP", parse_announced)):
         try:
             parse(str(config[name]))
         except ValueError as exc:
-            raise ValueError(f"MVC_{name}={config[name]!r} is not valid: {exc}") from None
+            raise BadSetting(f"MVC_{name}={config[name]!r} is not valid: {exc}") from None
 
 
 def worker_options(config: dict) -> dict[str, Any]:

@@ -137,3 +137,15 @@ def test_a_bad_media_port_range_or_announced_address_is_refused_at_start_naming_
     with pytest.raises(ValueError, match=f"MVC_{name}="):
         check_worker_settings({"MEDIA_PORTS": "", "MEDIA_ANNOUNCED_IP": "", name: value})
     check_worker_settings({"MEDIA_PORTS": "40000-40099", "MEDIA_ANNOUNCED_IP": "203.0.113.7"})
+
+
+def test_gunicorn_refuses_a_bad_media_port_range_naming_it_without_a_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MVC_")}
+    env.update(MVC_DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}", MVC_MEDIA_PORTS="forty",
+               MVC_SECRET_KEY="x" * 32, MVC_MEDIA_SECRET="y" * 32, MVC_LIVE_PATH=":memory:")
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--bind",
+                           f"127.0.0.1:{free_port()}", "wsgi:app"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert "MVC_MEDIA_PORTS='forty' is not valid" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr

@@ -22,6 +22,11 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "mvc") -> None:
         self._redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
         self._prefix = prefix
+        # Pub/sub ignores the database number: deployments sharing a server on different
+        # databases would hear each other's meetings (same room ids) without it in the channel.
+        # Database 0 keeps the old name, so a rolling upgrade's old and new processes still talk.
+        database = self._redis.connection_pool.connection_kwargs.get("db", 0)
+        self._events = f"{prefix}:db{database}:events" if database else f"{prefix}:events"
         self._lock = threading.Lock()  # guards starting the reader thread
         self._bus = LocalBus()
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
@@ -32,7 +37,7 @@ class RedisStore:
         return f"{self._prefix}:room:{room}"
 
     def _channel(self, room: int) -> str:
-        return f"{self._prefix}:events:{room}"
+        return f"{self._events}:{room}"
 
     def get(self, room: int) -> RoomState | None:
         raw = self._redis.get(self._key(room))
@@ -114,7 +119,7 @@ class RedisStore:
             if self._thread is None:
                 # One pattern subscription made before the reader starts: redis-py's PubSub is
                 # not thread-safe, so the reader thread is the only one that touches it after.
-                self._pubsub.psubscribe(f"{self._prefix}:events:*")
+                self._pubsub.psubscribe(f"{self._events}:*")
                 self._thread = threading.Thread(target=self._listen, name="mvc-redis-bus", daemon=True)
                 self._thread.start()
         return unsubscribe

@@ -149,6 +149,28 @@ def test_store_publish_reaches_subscribers_until_unsubscribed(store):
     assert {"kind": "other-room"} not in got and {"kind": "state", "v": 2} not in got
 
 
+def test_deployments_on_other_redis_databases_of_one_server_do_not_hear_each_others_meetings(redis_server):
+    from mvc.live.redis import RedisStore
+
+    base, _, db = redis_server.url.rpartition("/")
+    ours, theirs = RedisStore(redis_server.url), RedisStore(f"{base}/{(int(db or 0) + 1) % 16}")
+    try:
+        heard, ours_heard = [], []
+        theirs.subscribe(7, heard.append)
+        ours.subscribe(7, ours_heard.append)
+        # Both subscriptions take effect asynchronously: knock until each answers.
+        poll(lambda: theirs.publish(7, {"kind": "probe"}) or heard)
+        poll(lambda: ours.publish(7, {"kind": "probe"}) or ours_heard)
+        ours.publish(7, {"kind": "chat", "line": {"text": "private to this deployment"}})
+        poll(lambda: any(e["kind"] == "chat" for e in ours_heard))
+        theirs.publish(7, {"kind": "state", "v": 1})  # their own events still reach them, after ours
+        poll(lambda: {"kind": "state", "v": 1} in heard)
+        assert not any(e["kind"] == "chat" for e in heard)
+    finally:
+        ours.close()
+        theirs.close()
+
+
 def test_store_counts_hits_in_a_window(store):
     assert store.hit("k", 60) == 1
     assert store.hit("k", 60) == 2

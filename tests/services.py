@@ -1,7 +1,9 @@
-"""PostgreSQL and Redis for the tests: the machine's own when they answer, else our own.
+"""PostgreSQL and Redis for the tests.
 
-On a machine without them running, a private server is started from Debian's binaries on
-a spare port in a temporary folder, and stopped at the end of the session.
+PostgreSQL: the machine's own when it answers (each test makes its own database), else a
+private server. Redis: always a private server per test process, as its databases are not
+private (pub/sub crosses them, and any other run may empty them). A private server is started
+from Debian's binaries on a spare port in a temporary folder, and stopped at the end of the session.
 """
 from __future__ import annotations
 
@@ -123,18 +125,18 @@ def _own_redis_db(url: str) -> str:
 
 
 class Redis:
-    """A Redis server URL (existing or private)."""
+    """A Redis server URL: our own, or MVC_TEST_REDIS_URL's server when that is set.
+
+    Not the machine's own on 6379: a meeting test there lost its live state when another
+    run on the machine emptied the same database mid-meeting (every run's first worker
+    takes database 15), and heard other runs' meetings with the same room ids.
+    """
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.dir: str | None = None
         url = os.environ.get("MVC_TEST_REDIS_URL")
-        if url:
-            self.url = _own_redis_db(url)
-        elif port_open(6379):
-            self.url = _own_redis_db("redis://127.0.0.1:6379/15")
-        else:
-            self.url = self._start()
+        self.url = _own_redis_db(url) if url else self._start()
 
     def _start(self) -> str:
         exe = shutil.which("redis-server")
@@ -147,6 +149,7 @@ class Redis:
             stdout=subprocess.DEVNULL,
         )
         _wait(port)
+        assert self.proc.poll() is None, f"redis-server could not listen on port {port}"
         return f"redis://127.0.0.1:{port}/0"
 
     def fresh(self) -> str:

@@ -40,6 +40,7 @@ def _serve(tmp: Path):
     from mvc import create_app, db
     from mvc.models import Room
     from mvc.seed import seed_demo
+    from mvc.sockets import WebSocketRequestHandler
 
     url = f"sqlite:///{tmp / 'bench.db'}"
     db.upgrade(url)
@@ -48,7 +49,7 @@ def _serve(tmp: Path):
     with app.app_context(), Session(db.engine()) as s:
         seed_demo(s)
         pin = s.exec(select(Room).where(Room.alias == "demo")).one().host_pin
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=WebSocketRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return app, server, f"http://127.0.0.1:{server.server_port}", pin
 

@@ -20,6 +20,7 @@ from media import messages
 from mvc import create_app, db as mvc_db
 from mvc.models import Room
 from mvc.seed import seed_demo
+from mvc.sockets import WebSocketRequestHandler
 from tests import services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,7 +240,7 @@ class LiveServer:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=WebSocketRequestHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -31,6 +31,7 @@ from werkzeug.serving import make_server
 from sqlalchemy.pool import NullPool
 from mvc import create_app, db
 from mvc.seed import seed_demo
+from mvc.sockets import WebSocketRequestHandler
 # Each open meeting socket keeps its request's database session (and so a pooled connection)
 # for the socket's life; SQLite's default pool of 15 would stop the 16th page. Not what is measured here.
 _create = db.create_engine
@@ -44,7 +45,7 @@ with app.app_context():
     with Session(db.engine()) as s:
         seed_demo(s)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
-make_server("127.0.0.1", int(sys.argv[3]), app, threaded=True).serve_forever()
+make_server("127.0.0.1", int(sys.argv[3]), app, threaded=True, request_handler=WebSocketRequestHandler).serve_forever()
 """
 REPORT = {"type": "quality", "rtt": 32.5, "jitter": 4.1, "lossIn": 0.4, "lossOut": 0.0, "kbpsIn": 850.0,
           "kbpsOut": 480.0, "fpsIn": 20.0, "fpsOut": 20.0, "freezes": 0}

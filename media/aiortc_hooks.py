@@ -72,6 +72,7 @@ def use_loopback_only() -> None:
 
 # -- ICE ports and the announced address ----------------------------------------------
 log = logging.getLogger("media.ports")
+rtcp_log = logging.getLogger("media.rtcp")
 _ORIGINAL = {"asyncio": aioice.ice.asyncio,
              "get_component_candidates": aioice.ice.Connection.get_component_candidates}
 
@@ -672,19 +673,28 @@ SyncRtpHandler = Callable[[rtp.RtpPacket, int], None]
 
 def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
     """Call handle(packet, arrival_time_ms) for the receiver's RTP straight from the UDP
-    socket's callback: no STUN parse attempt, queue hand-off or DTLS-transport coroutine.
-    DTLS, STUN and RTCP keep aiortc's path."""
+    socket's callback: no STUN parse attempt, queue hand-off or DTLS-transport coroutine."""
 
     async def queued(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
         handle(packet, arrival_time_ms)
 
     r._handle_rtp_packet = queued  # type: ignore[method-assign]
-    dtls = r.transport
+    _direct_path(r.transport)[r] = handle
+
+
+def handle_rtcp_directly(sender: RTCRtpSender) -> None:
+    """RTCP for the sender's connection (receiver reports, REMB, NACK, PLI from the subscriber)
+    goes straight from the UDP socket's callback to aiortc's handlers, as RTP does."""
+    _direct_path(sender.transport)
+
+
+def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
+    """Install (once per DTLS transport) the direct path for SRTP and SRTCP; returns its
+    receiver -> handler table. DTLS and STUN keep aiortc's path."""
     handlers = getattr(dtls, "_mvc_direct", None)
     if handlers is not None:
-        handlers[r] = handle
-        return
-    handlers = dtls._mvc_direct = {r: handle}
+        return handlers
+    handlers = dtls._mvc_direct = {}
     connection = dtls.transport._connection
     queue = connection.data_received
     connected = rtcdtls.State.CONNECTED
@@ -700,13 +710,19 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
             return
         first = data[0]
         srtp = dtls._rx_srtp
-        if (first < 128 or first > 191 or srtp is None or dtls._state is not connected
-                or 191 < data[1] < 209):  # not SRTP, or SRTCP (as aiortc's is_rtcp)
+        if first < 128 or first > 191 or srtp is None or dtls._state is not connected:  # not SRTP/SRTCP
             queue(data, component)
             return
-        arrival_ms = current_ms()
         dtls._RTCDtlsTransport__rx_bytes += len(data)
         dtls._RTCDtlsTransport__rx_packets += 1
+        if 191 < data[1] < 209:  # SRTCP (as aiortc's is_rtcp)
+            try:
+                plain = srtp.unprotect_rtcp(data)
+            except pylibsrtp.Error:
+                return
+            run_now(dtls._handle_rtcp_data(plain))
+            return
+        arrival_ms = current_ms()
         try:
             if unprotect is None:
                 plain = srtp.unprotect(data)
@@ -743,6 +759,42 @@ def handle_rtp_directly(r: RTCRtpReceiver, handle: SyncRtpHandler) -> None:
 
     extensions_map.configure = configured  # type: ignore[method-assign]
     connection.data_received = data_received
+    return handlers
+
+
+def run_now(coro: Any) -> None:
+    """Run a coroutine now, in the caller's stack, as far as it goes without waiting (aiortc's
+    RTCP handlers normally finish without waiting): no task, no loop turn. If it does wait,
+    a task finishes it; an error is logged, as a failed task's would be."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    except Exception:  # noqa: BLE001 - a bad packet must not end the socket's callback
+        rtcp_log.exception("RTCP handling failed")
+        return
+    asyncio.ensure_future(_finish(coro, waiting))
+
+
+async def _finish(coro: Any, waiting: Any) -> None:
+    """Drive a coroutine that waited on `waiting` to its end, as asyncio's Task would."""
+    while True:
+        try:
+            if waiting is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                waiting._asyncio_future_blocking = False
+                await asyncio.wait([waiting])
+        except asyncio.CancelledError:
+            coro.close()
+            raise
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:  # noqa: BLE001
+            rtcp_log.exception("RTCP handling failed")
+            return
 
 
 def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> Any:

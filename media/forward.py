@@ -286,6 +286,7 @@ class DownTrack:
         self.on_feedback: Callable[[Any], None] | None = None
         self.paused = False
         hooks.on_sender_rtcp(sender, self._feedback)
+        hooks.handle_rtcp_directly(sender)
         hooks.before_get_stats(sender, lambda: hooks.sync_sent(sender, self.target, self._reported))
 
     @property

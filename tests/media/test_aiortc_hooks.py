@@ -327,3 +327,28 @@ def test_a_gathering_that_runs_out_of_ports_half_way_closes_what_it_bound():
     finally:
         hooks.bind_media_ports(None)
         aioice.ice.get_host_addresses = saved
+
+
+def test_run_now_finishes_a_handler_at_once_or_in_a_task_when_it_waits():
+    """handle_rtcp_directly runs aiortc's RTCP handlers with run_now: a handler that never waits is done
+    before run_now returns; one that waits (a retransmission that has to) is finished on the loop."""
+    done: list[str] = []
+
+    async def quick():
+        done.append("quick")
+
+    async def waits(fut):
+        done.append("started")
+        done.append(await fut)
+
+    async def scenario():
+        hooks.run_now(quick())
+        assert done == ["quick"]
+        fut = asyncio.get_running_loop().create_future()
+        hooks.run_now(waits(fut))
+        assert done == ["quick", "started"]
+        asyncio.get_running_loop().call_later(0.01, fut.set_result, "resumed")
+        await until(lambda: len(done) == 3, 2)
+        assert done == ["quick", "started", "resumed"]
+
+    asyncio.run(scenario())

@@ -282,3 +282,19 @@ def test_command_line_makes_a_platform_admin_who_can_log_in(app, client, db, mon
     assert client.get("/manage/organisations").status_code == 200
     assert main(["platform-admin", "admin@demo.example"]) == 0
     assert db.exec(select(User).where(User.email == "admin@demo.example")).one().roles == "host,org-admin,platform-admin"
+
+
+def test_every_staff_menu_link_has_its_own_name_in_each_language(client, db):
+    """Two menu entries with one name (Danish 'Enheder' was both the units and the devices) leave a screen
+    reader user guessing where each leads."""
+    import re
+
+    staff.make_user(db, "all@demo.example", roles="host,org-admin,support")
+    staff.login(client, "all@demo.example")
+    for lang in ("da", "en"):
+        client.get(f"/lang/{lang}")
+        page = client.get("/manage/rooms").get_data(as_text=True)
+        menu = re.search(r'<nav class="staff-nav".*?</nav>', page, re.S).group(0)
+        links = re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', menu)
+        names = [name.strip() for _href, name in links]
+        assert len(links) >= 10 and len(set(names)) == len(names), (lang, names)

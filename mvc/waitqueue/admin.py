@@ -27,9 +27,7 @@ def org_queues(db: Session, organisation_id: int) -> list[Queue]:
 
 def staff_choices(db: Session, organisation_id: int) -> list[User]:
     """Active staff of the organisation who may serve a queue (hosts)."""
-    users = db.exec(select(User).where(User.organisation_id == organisation_id, User.active == True)  # noqa: E712
-                    .order_by(User.name))
-    return [u for u in users if u.has_role("host")]
+    return [u for u in org_units.member_choices(db, organisation_id) if u.has_role("host")]
 
 
 def blank_values() -> dict:

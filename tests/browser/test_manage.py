@@ -69,7 +69,8 @@ def test_theme_colours_and_logo_reach_the_guests_join_and_waiting_pages(live_ser
 
 MANAGE_PAGES = ["/rooms", "/manage/rooms", "/manage/rooms/new", "/manage/rooms/{room}", "/manage/themes",
                 "/manage/themes/{theme}", "/manage/users", "/manage/users/new", "/manage/audit", "/manage/api-clients",
-                "/manage/statistics", "/support", "/support/meetings/{meeting}", "/support/code/{code}"]
+                "/manage/statistics", "/manage/organisation", "/devices", "/support", "/support/meetings/{meeting}",
+                "/support/code/{code}"]
 
 
 def audit_and_timeline(db, admin) -> dict:

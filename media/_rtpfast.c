@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define MAX_PACKET 1500
 #define MAX_TRAILER 160 /* libsrtp's SRTP_MAX_TRAILER_LEN with MKI, rounded up */
@@ -492,6 +493,543 @@ fail_ext:
     return NULL;
 }
 
+/* ---- the receive side: Core (one publisher's stream) and Ingress (one connection) ----
+ *
+ * drain() reads every datagram queued on a connection's UDP socket. An SRTP packet whose
+ * SSRC belongs to a Core, with that Core's payload type and codec, the next sequence number
+ * and nothing waiting for Python (no missing packets, all targets armed, no once-a-second
+ * check due) is handled here: unprotect, the receive statistics and NACK bookkeeping of
+ * aiortc, the estimator's send-time groups, the audio level callback and the fan-out.
+ * Everything else goes to Python: Ingress.raw(data, addr) before SRTP (STUN, DTLS, RTCP),
+ * Ingress.plain(rtp, arrival_ms) after it. The state both paths share lives in the Core
+ * and is read and changed from Python through its members and methods. */
+
+#define NTP_UNIX_OFFSET 2208988800ULL
+#define RECENT 512 /* duplicate detection window (media.forward.RECENT_SEQUENCES) */
+#define GROUP_SPAN 1311 /* 5 ms in abs-send-time units (media.bwe.ABS_SEND_TIME_GROUP) */
+
+static long long count_in = 0, count_out = 0;
+
+typedef struct {
+    PyObject_HEAD
+    long long ssrc;          /* the media SSRC (-1: none) */
+    long pt;                 /* the payload type handled here (-1: none) */
+    PyObject *codecs;        /* the receiver's payload type -> codec dict */
+    PyObject *codec;         /* the codec that payload type must still map to */
+    PyObject *targets;       /* list of armed Targets (the down tracks) */
+    PyObject *missing;       /* the NACK generator's missing set: must be empty here */
+    PyObject *pid, *on_level;   /* on_level(pid, level) for audio levels (None: off) */
+    PyObject *on_group;      /* on_group(abs_send_time, arrival_ms, size, ssrc) (None: no estimator) */
+    PyObject *on_unready;    /* on_unready(rtp): a target disarmed while sending */
+    int video, blocked, enabled;
+    long long sync_tick;     /* the NTP second the down tracks were last checked in */
+    long long packets, octets;
+    /* aiortc's StreamStatistics for the media SSRC */
+    long long base_seq, stats_max, cycles, received, jitter_q4, last_arrival, last_timestamp;
+    long clockrate;
+    /* aiortc's NackGenerator.max_seq */
+    long long nack_max;
+    /* media.bwe.GroupedEstimator */
+    unsigned long g_first, g_last, g_ssrc;
+    long long g_arrival, g_size;
+    /* media.forward's duplicate window */
+    unsigned short recent[RECENT];
+    int recent_len, recent_pos;
+    unsigned char seen[65536 / 8];
+} Core;
+
+static int core_clear(Core *c) {
+    Py_CLEAR(c->codecs);
+    Py_CLEAR(c->codec);
+    Py_CLEAR(c->targets);
+    Py_CLEAR(c->missing);
+    Py_CLEAR(c->pid);
+    Py_CLEAR(c->on_level);
+    Py_CLEAR(c->on_group);
+    Py_CLEAR(c->on_unready);
+    return 0;
+}
+
+static int core_traverse(Core *c, visitproc visit, void *arg) {
+    Py_VISIT(c->codecs);
+    Py_VISIT(c->codec);
+    Py_VISIT(c->targets);
+    Py_VISIT(c->missing);
+    Py_VISIT(c->pid);
+    Py_VISIT(c->on_level);
+    Py_VISIT(c->on_group);
+    Py_VISIT(c->on_unready);
+    return 0;
+}
+
+static void core_dealloc(Core *c) {
+    PyObject_GC_UnTrack(c);
+    core_clear(c);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    Core *c = (Core *)type->tp_alloc(type, 0);
+    if (c == NULL) return NULL;
+    c->ssrc = c->pt = c->base_seq = c->stats_max = c->nack_max = c->last_arrival = c->last_timestamp = -1;
+    c->clockrate = 90000;
+    return (PyObject *)c;
+}
+
+static double unix_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* aiortc's StreamStatistics.add (arrival: time.time() * clockrate, taken here). */
+static void stats_add(Core *c, long seq, unsigned long ts) {
+    int in_order = c->stats_max < 0 || (seq != c->stats_max && ((seq - c->stats_max) & 0xFFFF) < 0x8000);
+    c->received++;
+    if (c->base_seq < 0) c->base_seq = seq;
+    if (!in_order) return;
+    long long arrival = (long long)(unix_now() * c->clockrate);
+    if (c->stats_max >= 0 && seq < c->stats_max) c->cycles += 1 << 16;
+    c->stats_max = seq;
+    if ((long long)ts != c->last_timestamp && c->received > 1) {
+        long long diff = (arrival - c->last_arrival) - ((long long)ts - c->last_timestamp);
+        if (diff < 0) diff = -diff;
+        c->jitter_q4 += diff - ((c->jitter_q4 + 8) >> 4);
+    }
+    c->last_arrival = arrival;
+    c->last_timestamp = (long long)ts;
+}
+
+/* GroupedEstimator.add: 1 and the finished group in out[4] when a new group begins. */
+static int group_add(Core *c, unsigned long abs_time, long long arrival, long long size, unsigned long ssrc,
+                     long long out[4]) {
+    int done = 0;
+    if (c->g_size) {
+        long ahead = (long)((abs_time - c->g_first + 0x800000) & 0xFFFFFF) - 0x800000;
+        if (ahead <= GROUP_SPAN) {
+            c->g_size += size;
+            if (ahead >= (long)((c->g_last - c->g_first + 0x800000) & 0xFFFFFF) - 0x800000) {
+                c->g_last = abs_time;
+                c->g_arrival = arrival;
+                c->g_ssrc = ssrc;
+            }
+            return 0;
+        }
+        out[0] = (long long)c->g_last;
+        out[1] = c->g_arrival;
+        out[2] = c->g_size;
+        out[3] = (long long)c->g_ssrc;
+        done = 1;
+    }
+    c->g_first = c->g_last = abs_time;
+    c->g_arrival = arrival;
+    c->g_size = size;
+    c->g_ssrc = ssrc;
+    return done;
+}
+
+/* 1 if seq was forwarded lately (a duplicate), else remember it and 0. */
+static int recent_add(Core *c, unsigned short seq) {
+    if (c->seen[seq >> 3] & (1 << (seq & 7))) return 1;
+    if (c->recent_len == RECENT) {
+        unsigned short old = c->recent[c->recent_pos];
+        c->seen[old >> 3] &= (unsigned char)~(1 << (old & 7));
+    } else {
+        c->recent_len++;
+    }
+    c->recent[c->recent_pos] = seq;
+    c->recent_pos = (c->recent_pos + 1) % RECENT;
+    c->seen[seq >> 3] |= (unsigned char)(1 << (seq & 7));
+    return 0;
+}
+
+static PyObject *core_stats_add(Core *c, PyObject *args) {
+    long seq;
+    unsigned long ts;
+    if (!PyArg_ParseTuple(args, "lk", &seq, &ts)) return NULL;
+    stats_add(c, seq & 0xFFFF, ts);
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_group_add(Core *c, PyObject *args) {
+    unsigned long abs_time, ssrc;
+    long long arrival, size, out[4];
+    if (!PyArg_ParseTuple(args, "kLLk", &abs_time, &arrival, &size, &ssrc)) return NULL;
+    if (!group_add(c, abs_time & 0xFFFFFF, arrival, size, ssrc, out)) Py_RETURN_NONE;
+    return Py_BuildValue("(LLLL)", out[0], out[1], out[2], out[3]);
+}
+
+static PyObject *core_recent_add(Core *c, PyObject *arg) {
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred()) return NULL;
+    return PyBool_FromLong(recent_add(c, (unsigned short)(seq & 0xFFFF)));
+}
+
+static PyObject *core_reset_stats(Core *c, PyObject *unused) {
+    c->base_seq = c->stats_max = c->last_arrival = c->last_timestamp = -1;
+    c->cycles = c->received = c->jitter_q4 = 0;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef core_methods[] = {
+    {"stats_add", (PyCFunction)core_stats_add, METH_VARARGS, "StreamStatistics.add(seq, ts) on the Core's figures"},
+    {"group_add", (PyCFunction)core_group_add, METH_VARARGS,
+     "group_add(abs_send_time, arrival_ms, size, ssrc) -> the finished group or None"},
+    {"recent_add", (PyCFunction)core_recent_add, METH_O, "True if seq was forwarded lately, else remember it"},
+    {"reset_stats", (PyCFunction)core_reset_stats, METH_NOARGS, "Forget the receive statistics (a new SSRC)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef core_members[] = {
+    {"ssrc", T_LONGLONG, offsetof(Core, ssrc), 0, "media SSRC (-1: none)"},
+    {"pt", T_LONG, offsetof(Core, pt), 0, "payload type handled in C (-1: none)"},
+    {"codecs", T_OBJECT, offsetof(Core, codecs), 0, "payload type -> codec"},
+    {"codec", T_OBJECT, offsetof(Core, codec), 0, "codec of pt"},
+    {"targets", T_OBJECT, offsetof(Core, targets), 0, "list of Targets"},
+    {"missing", T_OBJECT, offsetof(Core, missing), 0, "NACK generator's missing set (None: no NACKs)"},
+    {"pid", T_OBJECT, offsetof(Core, pid), 0, "participant id for on_level"},
+    {"on_level", T_OBJECT, offsetof(Core, on_level), 0, "on_level(pid, level)"},
+    {"on_group", T_OBJECT, offsetof(Core, on_group), 0, "on_group(abs, arrival_ms, size, ssrc)"},
+    {"on_unready", T_OBJECT, offsetof(Core, on_unready), 0, "on_unready(rtp)"},
+    {"video", T_INT, offsetof(Core, video), 0, "a video stream (duplicates are dropped)"},
+    {"blocked", T_INT, offsetof(Core, blocked), 0, "held back by policy (Python decides)"},
+    {"enabled", T_INT, offsetof(Core, enabled), 0, "C may handle this stream's packets"},
+    {"sync_tick", T_LONGLONG, offsetof(Core, sync_tick), 0, "NTP second of the last check"},
+    {"packets", T_LONGLONG, offsetof(Core, packets), 0, "packets received on the media SSRC"},
+    {"octets", T_LONGLONG, offsetof(Core, octets), 0, "payload octets received"},
+    {"base_seq", T_LONGLONG, offsetof(Core, base_seq), 0, "StreamStatistics.base_seq (-1: None)"},
+    {"stats_max", T_LONGLONG, offsetof(Core, stats_max), 0, "StreamStatistics.max_seq (-1: None)"},
+    {"cycles", T_LONGLONG, offsetof(Core, cycles), 0, "StreamStatistics.cycles"},
+    {"received", T_LONGLONG, offsetof(Core, received), 0, "StreamStatistics.packets_received"},
+    {"jitter_q4", T_LONGLONG, offsetof(Core, jitter_q4), 0, "StreamStatistics._jitter_q4"},
+    {"last_arrival", T_LONGLONG, offsetof(Core, last_arrival), 0, "StreamStatistics._last_arrival (-1: None)"},
+    {"last_timestamp", T_LONGLONG, offsetof(Core, last_timestamp), 0, "StreamStatistics._last_timestamp"},
+    {"clockrate", T_LONG, offsetof(Core, clockrate), 0, "the codec's clock rate"},
+    {"nack_max", T_LONGLONG, offsetof(Core, nack_max), 0, "NackGenerator.max_seq (-1: None)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject CoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._rtpfast.Core",
+    .tp_basicsize = sizeof(Core),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One publisher stream's receive state, shared by C and Python.",
+    .tp_new = core_new,
+    .tp_dealloc = (destructor)core_dealloc,
+    .tp_traverse = (traverseproc)core_traverse,
+    .tp_clear = (inquiry)core_clear,
+    .tp_members = core_members,
+    .tp_methods = core_methods,
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *session;       /* the receiving pylibsrtp.Session (kept alive while ctx points into it) */
+    unsigned long ctx, unprotect; /* its srtp_t and srtp_unprotect (0: SRTP not ready) */
+    unsigned long unprotect_rtcp; /* srtp_unprotect_rtcp */
+    PyObject *cores;         /* SSRC -> Core */
+    PyObject *raw, *plain, *rtcp; /* the Python paths */
+    long abs_id, level_id;   /* negotiated extension ids (0: none) */
+    long long rx_packets, rx_bytes; /* SRTP packets and bytes taken here */
+} Ingress;
+
+static int ingress_clear(Ingress *g) {
+    Py_CLEAR(g->session);
+    Py_CLEAR(g->cores);
+    Py_CLEAR(g->raw);
+    Py_CLEAR(g->plain);
+    Py_CLEAR(g->rtcp);
+    return 0;
+}
+
+static int ingress_traverse(Ingress *g, visitproc visit, void *arg) {
+    Py_VISIT(g->session);
+    Py_VISIT(g->cores);
+    Py_VISIT(g->raw);
+    Py_VISIT(g->plain);
+    Py_VISIT(g->rtcp);
+    return 0;
+}
+
+static void ingress_dealloc(Ingress *g) {
+    PyObject_GC_UnTrack(g);
+    ingress_clear(g);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+static PyMemberDef ingress_members[] = {
+    {"session", T_OBJECT, offsetof(Ingress, session), 0, "receiving SRTP session"},
+    {"ctx", T_ULONG, offsetof(Ingress, ctx), 0, "its srtp_t (0: not ready)"},
+    {"unprotect", T_ULONG, offsetof(Ingress, unprotect), 0, "address of srtp_unprotect"},
+    {"cores", T_OBJECT, offsetof(Ingress, cores), 0, "SSRC -> Core"},
+    {"raw", T_OBJECT, offsetof(Ingress, raw), 0, "raw(data, addr): datagrams for Python"},
+    {"plain", T_OBJECT, offsetof(Ingress, plain), 0, "plain(rtp, arrival_ms): unprotected RTP for Python"},
+    {"rtcp", T_OBJECT, offsetof(Ingress, rtcp), 0, "rtcp(rtcp, None): unprotected RTCP for Python"},
+    {"unprotect_rtcp", T_ULONG, offsetof(Ingress, unprotect_rtcp), 0, "address of srtp_unprotect_rtcp"},
+    {"abs_id", T_LONG, offsetof(Ingress, abs_id), 0, "abs-send-time extension id"},
+    {"level_id", T_LONG, offsetof(Ingress, level_id), 0, "audio level extension id"},
+    {"rx_packets", T_LONGLONG, offsetof(Ingress, rx_packets), 0, "SRTP packets received here"},
+    {"rx_bytes", T_LONGLONG, offsetof(Ingress, rx_bytes), 0, "SRTP bytes received here"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject IngressType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._rtpfast.Ingress",
+    .tp_basicsize = sizeof(Ingress),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One connection's receive path for drain().",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)ingress_dealloc,
+    .tp_traverse = (traverseproc)ingress_traverse,
+    .tp_clear = (inquiry)ingress_clear,
+    .tp_members = ingress_members,
+};
+
+static PyObject *address_tuple(const struct sockaddr_storage *ss) {
+    char host[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        return Py_BuildValue("(si)", host, ntohs(a->sin_port));
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        return Py_BuildValue("(siII)", host, ntohs(a->sin6_port), ntohl(a->sin6_flowinfo), a->sin6_scope_id);
+    }
+    return Py_BuildValue("(si)", "", 0);
+}
+
+/* Call fn(bytes(data[:len]), extra); -1 with an exception set if it raised. */
+static int hand_over(PyObject *fn, const unsigned char *data, Py_ssize_t len, PyObject *extra) {
+    if (fn == NULL || extra == NULL) {
+        Py_XDECREF(extra);
+        return 0;
+    }
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)data, len);
+    if (bytes == NULL) {
+        Py_DECREF(extra);
+        return -1;
+    }
+    PyObject *result = PyObject_CallFunctionObjArgs(fn, bytes, extra, NULL);
+    Py_DECREF(bytes);
+    Py_DECREF(extra);
+    if (result == NULL) return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* The forwarding steps of media.forward for one in-order packet of a Core's stream.
+ * 1: done; 0: leave it to Python (nothing changed); -1: error set. */
+static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t body_at, Py_ssize_t body_len,
+                    long abs_time, long level, long long arrival_ms) {
+    long pt = d[1] & 0x7F, seq = (d[2] << 8) | d[3];
+    unsigned long ts = ((unsigned long)d[4] << 24) | (d[5] << 16) | (d[6] << 8) | d[7];
+    unsigned long ssrc = ((unsigned long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11];
+    int nacks = c->missing != NULL && c->missing != Py_None; /* a NACK generator (video) */
+    if (!c->enabled || c->blocked || pt != c->pt || (long long)ssrc != c->ssrc || c->stats_max < 0
+        || seq != ((c->stats_max + 1) & 0xFFFF) || c->codecs == NULL || c->codec == NULL || c->targets == NULL
+        || !PyList_Check(c->targets))
+        return 0;
+    if (nacks && (c->nack_max < 0 || seq != ((c->nack_max + 1) & 0xFFFF) || !PyAnySet_Check(c->missing)
+                  || PySet_GET_SIZE(c->missing) != 0))
+        return 0;
+    PyObject *key = PyLong_FromLong(pt);
+    if (key == NULL) return -1;
+    PyObject *codec = PyDict_GetItemWithError(c->codecs, key);
+    Py_DECREF(key);
+    if (codec != c->codec) return PyErr_Occurred() ? -1 : 0;
+    Py_ssize_t n = PyList_GET_SIZE(c->targets);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(c->targets, i);
+        if (!PyObject_TypeCheck(t, &TargetType) || !((Target *)t)->ready) return 0;
+    }
+    double now = unix_now() + (double)NTP_UNIX_OFFSET;
+    unsigned long long seconds = (unsigned long long)now;
+    unsigned long long ntp = (seconds << 32) | (unsigned long long)((now - (double)seconds) * 4294967296.0);
+    if ((long long)(ntp >> 32) != c->sync_tick) return 0; /* the once-a-second check is Python's */
+
+    /* UpTrack._install.handle */
+    if (abs_time >= 0 && c->on_group != NULL && c->on_group != Py_None) {
+        long long group[4];
+        if (group_add(c, (unsigned long)abs_time, arrival_ms, body_len + (len - body_at - body_len), ssrc, group)) {
+            PyObject *r = PyObject_CallFunction(c->on_group, "LLLL", group[0], group[1], group[2], group[3]);
+            if (r == NULL) return -1;
+            Py_DECREF(r);
+        }
+    }
+    stats_add(c, seq, ts);
+    if (nacks) c->nack_max = seq;
+    /* UpTrack.forward */
+    c->packets++;
+    c->octets += body_len;
+    count_in++;
+    if (!c->video && level >= 0 && c->on_level != NULL && c->on_level != Py_None) {
+        PyObject *r = PyObject_CallFunction(c->on_level, "Ol", c->pid ? c->pid : Py_None, level & 0x7F);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    if (n == 0) return 1;
+    if (c->video && recent_add(c, (unsigned short)seq)) return 1; /* forwarded already */
+    unsigned long abs_out = (unsigned long)((ntp >> 14) & 0x00FFFFFF);
+    long level_byte = level >= 0 ? level : 0x7F;
+    long sent = 0;
+    PyObject *targets = c->targets;
+    Py_INCREF(targets);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++) {
+        int r = send_to_target((Target *)PyList_GET_ITEM(targets, i), (const char *)d + body_at, body_len,
+                               d[1] >> 7, (unsigned long)seq, ts, level_byte, abs_out, ntp);
+        if (r < 0) {
+            Py_DECREF(targets);
+            return -1;
+        }
+        sent += r;
+    }
+    count_out += sent;
+    int unready = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++)
+        if (!((Target *)PyList_GET_ITEM(targets, i))->ready) unready = 1;
+    Py_DECREF(targets);
+    if (unready && c->on_unready != NULL && c->on_unready != Py_None) {
+        PyObject *r = PyObject_CallFunction(c->on_unready, "y#", (const char *)d, len);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    return 1;
+}
+
+/* Parse an unprotected RTP packet's header as far as fast_rtp needs it: 0 if malformed. */
+static int rtp_layout(const unsigned char *d, Py_ssize_t len, long abs_id, long level_id, Py_ssize_t *body_at,
+                      Py_ssize_t *body_len, long *abs_time, long *level) {
+    *abs_time = *level = -1;
+    if (len < 12 || (d[0] >> 6) != 2) return 0;
+    Py_ssize_t pos = 12 + 4 * (d[0] & 0x0F);
+    if (len < pos) return 0;
+    if (d[0] & 0x10) {
+        if (len < pos + 4) return 0;
+        unsigned profile = (d[pos] << 8) | d[pos + 1];
+        Py_ssize_t ext_len = ((d[pos + 2] << 8) | d[pos + 3]) * 4;
+        pos += 4;
+        if (len < pos + ext_len) return 0;
+        const unsigned char *v = d + pos;
+        Py_ssize_t at = 0;
+        while (at < ext_len && (profile == 0xBEDE || profile == 0x1000)) {
+            if (v[at] == 0) { at++; continue; }
+            long id;
+            Py_ssize_t n;
+            if (profile == 0xBEDE) {
+                id = v[at] >> 4;
+                n = (v[at] & 0x0F) + 1;
+                at += 1;
+            } else {
+                if (at + 2 > ext_len) return 0;
+                id = v[at];
+                n = v[at + 1];
+                at += 2;
+            }
+            if (at + n > ext_len) return 0;
+            if (id && id == abs_id) {
+                if (n != 3) return 0;
+                *abs_time = ((long)v[at] << 16) | (v[at + 1] << 8) | v[at + 2];
+            } else if (id && id == level_id) {
+                if (n != 1) return 0;
+                *level = v[at];
+            }
+            at += n;
+        }
+        pos += ext_len;
+    }
+    Py_ssize_t padding = 0;
+    if (d[0] & 0x20) {
+        padding = d[len - 1];
+        if (!padding || padding > len - pos) return 0;
+    }
+    *body_at = pos;
+    *body_len = len - pos - padding;
+    return 1;
+}
+
+/* drain(fd, ingress, limit) -> datagrams read: read the socket until it is empty (or
+ * limit datagrams), handling what fast_rtp can and handing the rest to Python. OSError
+ * for a failed read (the caller reports it as asyncio's transport would). */
+static PyObject *fast_drain(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    long fd, limit;
+    if (nargs != 3 || !PyObject_TypeCheck(args[1], &IngressType)) {
+        PyErr_SetString(PyExc_TypeError, "drain(fd, ingress: Ingress, limit)");
+        return NULL;
+    }
+    if (!as_long(args[0], &fd) || !as_long(args[2], &limit)) return NULL;
+    Ingress *g = (Ingress *)args[1];
+    Py_INCREF(g);
+    unsigned char buf[MAX_PACKET + MAX_TRAILER + 512];
+    long count = 0;
+    while (count < limit) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        ssize_t got = recvfrom((int)fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
+        if (got < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+            PyErr_SetFromErrno(PyExc_OSError);
+            break;
+        }
+        count++;
+        if (got == 0 || (size_t)got > sizeof buf) continue; /* empty or longer than any packet: dropped */
+        Py_ssize_t len = got;
+        int srtp = g->ctx && len >= 12 && buf[0] >= 128 && buf[0] <= 191;
+        if (srtp && buf[1] > 191 && buf[1] < 209) { /* SRTCP (as aiortc's is_rtcp) */
+            if (!g->unprotect_rtcp || g->rtcp == NULL) goto raw;
+            g->rx_packets++;
+            g->rx_bytes += len;
+            int rtcp_len = (int)len;
+            if (((protect_fn)g->unprotect_rtcp)((void *)g->ctx, buf, &rtcp_len) != 0) continue;
+            Py_INCREF(Py_None);
+            if (hand_over(g->rtcp, buf, rtcp_len, Py_None) < 0) break;
+            continue;
+        }
+    raw:
+        if (!srtp) {
+            if (hand_over(g->raw, buf, len, address_tuple(&ss)) < 0) break;
+            continue;
+        }
+        g->rx_packets++;
+        g->rx_bytes += len;
+        int plain_len = (int)len;
+        if (((protect_fn)g->unprotect)((void *)g->ctx, buf, &plain_len) != 0) continue; /* forged or replayed */
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        long long arrival_ms = (long long)((t.tv_sec + NTP_UNIX_OFFSET) * 1000 + t.tv_nsec / 1000000);
+        Py_ssize_t body_at, body_len;
+        long abs_time, level;
+        if (!rtp_layout(buf, plain_len, g->abs_id, g->level_id, &body_at, &body_len, &abs_time, &level))
+            goto python;
+        PyObject *cores = g->cores;
+        if (cores == NULL || !PyDict_Check(cores)) goto python;
+        PyObject *key = PyLong_FromUnsignedLong(((unsigned long)buf[8] << 24) | (buf[9] << 16) | (buf[10] << 8) | buf[11]);
+        if (key == NULL) break;
+        PyObject *core = PyDict_GetItemWithError(cores, key);
+        Py_DECREF(key);
+        if (core == NULL && PyErr_Occurred()) break;
+        if (core != NULL && PyObject_TypeCheck(core, &CoreType)) {
+            Py_INCREF(core);
+            int done = fast_rtp((Core *)core, buf, plain_len, body_at, body_len, abs_time, level, arrival_ms);
+            Py_DECREF(core);
+            if (done < 0) break;
+            if (done) continue;
+        }
+    python:
+        if (hand_over(g->plain, buf, plain_len, PyLong_FromLongLong(arrival_ms)) < 0) break;
+    }
+    Py_DECREF(g);
+    if (PyErr_Occurred()) return NULL;
+    return PyLong_FromLong(count);
+}
+
+static PyObject *fast_counters(PyObject *self, PyObject *unused) {
+    return Py_BuildValue("(LL)", count_in, count_out);
+}
+
 static PyMethodDef methods[] = {
     {"parse_rtp", (PyCFunction)(void (*)(void))fast_parse_rtp, METH_FASTCALL,
      "aiortc's RtpPacket.parse in C: parse_rtp(data, RtpPacket, HeaderExtensions, ids)."},
@@ -502,13 +1040,17 @@ static PyMethodDef methods[] = {
     {"send_rtp", (PyCFunction)(void (*)(void))fast_send_rtp, METH_FASTCALL,
      "Write, protect and send one forwarded RTP packet; return the plain packet (None: dropped)."},
     {"sockaddr", fast_sockaddr, METH_VARARGS, "sockaddr(host, port) -> bytes for send_rtp."},
+    {"drain", (PyCFunction)(void (*)(void))fast_drain, METH_FASTCALL,
+     "drain(fd, ingress, limit): read a connection's socket, forwarding what C can handle."},
+    {"counters", fast_counters, METH_NOARGS, "(packets in, packets out) handled by drain()."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rtpfast", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__rtpfast(void) {
-    if (PyType_Ready(&TargetType) < 0) return NULL;
+    if (PyType_Ready(&TargetType) < 0 || PyType_Ready(&CoreType) < 0 || PyType_Ready(&IngressType) < 0)
+        return NULL;
     for (int i = 0; i < N_EXTENSIONS; i++)
         if ((ext_names[i] = PyUnicode_InternFromString(EXTENSION_NAMES[i])) == NULL) return NULL;
     if (!(s_version = PyUnicode_InternFromString("version")) || !(s_marker = PyUnicode_InternFromString("marker"))
@@ -527,6 +1069,16 @@ PyMODINIT_FUNC PyInit__rtpfast(void) {
         Py_DECREF(&TargetType);
         Py_DECREF(m);
         return NULL;
+    }
+    PyTypeObject *types[] = {&CoreType, &IngressType};
+    const char *names[] = {"Core", "Ingress"};
+    for (int i = 0; i < 2; i++) {
+        Py_INCREF(types[i]);
+        if (PyModule_AddObject(m, names[i], (PyObject *)types[i]) < 0) {
+            Py_DECREF(types[i]);
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }

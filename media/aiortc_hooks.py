@@ -690,11 +690,18 @@ def handle_rtcp_directly(sender: RTCRtpSender) -> None:
 
 def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
     """Install (once per DTLS transport) the direct path for SRTP and SRTCP; returns its
-    receiver -> handler table. DTLS and STUN keep aiortc's path."""
+    receiver -> handler table. DTLS and STUN keep aiortc's path.
+
+    With media/_rtpfast built, each of the connection's sockets is read in C (drain()): the
+    packets of registered up-track cores (register_core) that need nothing from Python are
+    forwarded there, the rest come here (data_received, or rtp_plain once unprotected)."""
     handlers = getattr(dtls, "_mvc_direct", None)
     if handlers is not None:
         return handlers
     handlers = dtls._mvc_direct = {}
+    cores: dict[int, Any] = {}
+    ingresses: list[Any] = []  # one per socket (drain); they share `cores`
+    dtls._mvc_cores, dtls._mvc_ingresses = cores, ingresses
     connection = dtls.transport._connection
     queue = connection.data_received
     connected = rtcdtls.State.CONNECTED
@@ -704,7 +711,7 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
         if not data:  # from anyone who knows the port: aiortc would end the connection on it
             return
         if not wrapped:  # the sockets exist once gathered (after this hook, on a first offer)
-            wrapped.extend(_skip_stun_parse_for_media(p, connection) for p in connection._protocols)
+            wrapped.extend(_skip_stun_parse_for_media(p, connection, new_ingress) for p in connection._protocols)
         if len(data) < 12:
             queue(data, component)
             return
@@ -729,14 +736,23 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
             else:
                 if srtp is not rx[0]:
                     rx[:] = [srtp, _srtp_context_address(srtp)]
+                    for ingress in ingresses:  # from now on drain() unprotects this session's RTP
+                        ingress.session, ingress.ctx = rx
                 plain = unprotect(rx[1], unprotect_address, data)
                 if plain is None:
                     return
+        except pylibsrtp.Error:
+            return
+        rtp_plain(plain, arrival_ms)
+
+    def rtp_plain(plain: bytes, arrival_ms: int) -> None:
+        """An unprotected RTP packet to its receiver's handler."""
+        try:
             if parse is None:
                 packet = rtp.RtpPacket.parse(plain, extensions_map)
             else:
                 packet = parse(plain, rtp.RtpPacket, rtp.HeaderExtensions, ids[0])
-        except (pylibsrtp.Error, ValueError):
+        except ValueError:
             return
         receiver = router.route_rtp(packet)
         direct = handlers.get(receiver)
@@ -744,6 +760,23 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
             direct(packet, arrival_ms)
         elif receiver is not None:
             asyncio.ensure_future(receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_ms))
+
+    def rtcp_plain(plain: bytes, _: None) -> None:
+        """An unprotected RTCP packet to aiortc's handlers (as data_received does)."""
+        run_now(dtls._handle_rtcp_data(plain))
+
+    def new_ingress(raw: Callable[[bytes, Any], None]) -> Any:
+        """A socket's receive state for drain() (None without media/_rtpfast)."""
+        if not FAST_PATH:
+            return None
+        ingress = _rtpfast.Ingress()
+        ingress.cores, ingress.raw, ingress.plain, ingress.rtcp = cores, raw, rtp_plain, rtcp_plain
+        ingress.unprotect, ingress.unprotect_rtcp = unprotect_address, _srtp_function_address("srtp_unprotect_rtcp")
+        ingress.abs_id, ingress.level_id = ids[0][3], ids[0][5]
+        if rx[0] is not None:
+            ingress.session, ingress.ctx = rx
+        ingresses.append(ingress)
+        return ingress
 
     wrapped: list[Any] = []
     unprotect = _rtpfast.unprotect if FAST_PATH else None
@@ -756,10 +789,49 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
     def configured(parameters: Any) -> None:
         configure(parameters)
         ids[0] = extension_id_tuple(extensions_map)
+        for ingress in ingresses:
+            ingress.abs_id, ingress.level_id = ids[0][3], ids[0][5]
 
     extensions_map.configure = configured  # type: ignore[method-assign]
     connection.data_received = data_received
+    get_stats = dtls._get_stats
+
+    def stats() -> Any:
+        for ingress in ingresses:  # what drain() received counts as the transport's own
+            dtls._RTCDtlsTransport__rx_packets += ingress.rx_packets
+            dtls._RTCDtlsTransport__rx_bytes += ingress.rx_bytes
+            ingress.rx_packets = ingress.rx_bytes = 0
+        return get_stats()
+
+    dtls._get_stats = stats
     return handlers
+
+
+def new_core() -> Any:
+    """An up track's receive state shared with drain() (media/_rtpfast.Core), or None."""
+    return _rtpfast.Core() if FAST_PATH else None
+
+
+def register_core(r: RTCRtpReceiver, ssrc: int, core: Any) -> None:
+    """Let drain() handle the receiver's packets of `ssrc` with `core` (see Core's fields)."""
+    _direct_path(r.transport)
+    r.transport._mvc_cores[ssrc] = core
+
+
+def unregister_core(r: RTCRtpReceiver, ssrc: int) -> None:
+    cores = getattr(r.transport, "_mvc_cores", None)
+    if cores is not None:
+        cores.pop(ssrc, None)
+
+
+def parse_plain(r: RTCRtpReceiver, plain: bytes) -> rtp.RtpPacket:
+    """An unprotected RTP packet of the receiver's transport, parsed as aiortc would."""
+    return rtp.RtpPacket.parse(plain, r.transport._rtp_header_extensions_map)
+
+
+def fast_counters() -> tuple[int, int]:
+    """(packets in, packets out) that drain() forwarded in C."""
+    return _rtpfast.counters() if FAST_PATH else (0, 0)
 
 
 def run_now(coro: Any) -> None:
@@ -797,16 +869,18 @@ async def _finish(coro: Any, waiting: Any) -> None:
             return
 
 
-def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> Any:
+def _skip_stun_parse_for_media(protocol: Any, connection: Any,
+                               new_ingress: Callable[[Callable[[bytes, Any], None]], Any]) -> Any:
     """Hand RTP/RTCP datagrams (first byte 128-191) to the connection without trying STUN,
     and let one readiness event of the socket read every datagram already queued."""
     stun_path = protocol.datagram_received
+    component = protocol.local_candidate.component
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
         if not data:  # aiortc's DTLS transport would end the connection on an empty datagram
             return
         if 127 < data[0] < 192:
-            connection.data_received(data, protocol.local_candidate.component)
+            connection.data_received(data, component)
         else:
             stun_path(data, addr)
 
@@ -814,7 +888,7 @@ def _skip_stun_parse_for_media(protocol: Any, connection: Any) -> Any:
     transport = protocol.transport
     if transport is not None and hasattr(transport, "_sock_fd"):  # asyncio's selector loop
         transport._loop._add_reader(transport._sock_fd, _draining_reader(
-            transport, protocol, datagram_received, connection, protocol.local_candidate.component))
+            transport, protocol, datagram_received, connection, component, new_ingress(datagram_received)))
     return protocol
 
 
@@ -822,13 +896,24 @@ DRAIN_AT_ONCE = 64  # datagrams read per readiness event at most (then others ge
 
 
 def _draining_reader(transport: Any, protocol: Any, ours: Callable[[bytes, Any], None], connection: Any,
-                     component: int) -> Callable[[], None]:
+                     component: int, ingress: Any) -> Callable[[], None]:
     """asyncio's datagram _read_ready, reading until the socket is empty (or DRAIN_AT_ONCE);
     RTP/RTCP goes straight to the connection while `ours` is the protocol's handler (a test
-    may wrap it: then every datagram takes the protocol's handler)."""
+    may wrap it: then every datagram takes the protocol's handler). With an ingress, the
+    reading is done in C (media/_rtpfast.drain)."""
     recvfrom, size = transport._sock.recvfrom, transport.max_size
+    fd = transport._sock_fd
+    drain = _rtpfast.drain if FAST_PATH else None
 
     def read_ready() -> None:
+        if ingress is not None and protocol.datagram_received is ours:
+            if transport._conn_lost:
+                return
+            try:
+                drain(fd, ingress, DRAIN_AT_ONCE)
+            except OSError as exc:
+                protocol.error_received(exc)
+            return
         for _ in range(DRAIN_AT_ONCE):
             if transport._conn_lost:
                 return

@@ -24,7 +24,7 @@ from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
-from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (RTCP_PSFB_APP, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket,
                         pack_remb_fci, unwrap_rtx)
 from aiortc import clock
@@ -46,6 +46,108 @@ SYNC_SHIFT = 32  # down tracks are checked when the NTP time >> this changes: on
 COUNTERS = {"packets_in": 0, "packets_out": 0, "packets_dropped": 0, "nacks_sent": 0, "keyframe_requests": 0}
 
 
+def counters() -> dict[str, int]:
+    """COUNTERS with what media/_rtpfast forwarded in C."""
+    packets_in, packets_out = hooks.fast_counters()
+    return {**COUNTERS, "packets_in": COUNTERS["packets_in"] + packets_in,
+            "packets_out": COUNTERS["packets_out"] + packets_out}
+
+
+class _PyCore:
+    """media/_rtpfast.Core's fields that the Python steps use, for when it is not built."""
+
+    def __init__(self) -> None:
+        self.packets = self.octets = self.blocked = self.sync_tick = self.video = self.enabled = 0
+        self.ssrc = self.pt = -1
+        self.pid: str | None = None
+        self.targets: list[Any] = []
+        self.codecs: Any = None
+        self.codec: Any = None
+        self.on_level: Any = None
+        self.on_group: Any = None
+        self.on_unready: Any = None
+        # Recently forwarded sequence numbers: a packet NACKed twice comes back twice.
+        self._recent: set[int] = set()
+        self._order: collections.deque[int] = collections.deque()
+
+    def recent_add(self, seq: int) -> bool:
+        """True if seq was forwarded lately (a duplicate), else remember it."""
+        if seq in self._recent:
+            return True
+        self._recent.add(seq)
+        self._order.append(seq)
+        if len(self._order) > RECENT_SEQUENCES:
+            self._recent.discard(self._order.popleft())
+        return False
+
+
+class CoreStats(StreamStatistics):
+    """aiortc's receive statistics for a media SSRC, kept in a media/_rtpfast.Core (which
+    drain() updates in C): what the receiver's RTCP reports read."""
+
+    def __init__(self, core: Any) -> None:  # noqa: super().__init__ would overwrite the core
+        self._core = core
+        self._expected_prior = 0
+        self._received_prior = 0
+
+    def add(self, packet: RtpPacket) -> None:
+        self._core.stats_add(packet.sequence_number, packet.timestamp)
+
+    def snapshot(self) -> StreamStatistics:
+        """A plain StreamStatistics with these figures (the core moves on to a new SSRC)."""
+        out = StreamStatistics(self._clockrate)
+        for name in ("base_seq", "max_seq", "cycles", "packets_received", "_jitter_q4", "_last_arrival",
+                     "_last_timestamp", "_expected_prior", "_received_prior"):
+            setattr(out, name, getattr(self, name))
+        return out
+
+    base_seq = property(lambda self: _none(self._core.base_seq), lambda self, v: None)
+    max_seq = property(lambda self: _none(self._core.stats_max), lambda self, v: None)
+    cycles = property(lambda self: self._core.cycles, lambda self, v: None)
+    packets_received = property(lambda self: self._core.received, lambda self, v: None)
+    _jitter_q4 = property(lambda self: self._core.jitter_q4, lambda self, v: None)
+    _last_arrival = property(lambda self: _none(self._core.last_arrival), lambda self, v: None)
+    _last_timestamp = property(lambda self: _none(self._core.last_timestamp), lambda self, v: None)
+    _clockrate = property(lambda self: self._core.clockrate, lambda self, v: None)
+
+
+def _none(value: int) -> int | None:
+    return None if value < 0 else value
+
+
+class CoreNackGenerator(NackGenerator):
+    """aiortc's NACK generator whose highest sequence number lives in a media/_rtpfast.Core
+    (drain() moves it on for in-order packets while nothing is missing)."""
+
+    def __init__(self, core: Any) -> None:  # noqa: super().__init__ would overwrite the core
+        self._core = core
+        self.missing: set[int] = set()
+        core.missing = self.missing
+
+    @property  # type: ignore[override]
+    def max_seq(self) -> int | None:
+        return _none(self._core.nack_max)
+
+    @max_seq.setter
+    def max_seq(self, value: int | None) -> None:
+        self._core.nack_max = -1 if value is None else value
+
+
+class CoreGroupedEstimator:
+    """GroupedEstimator with its send-time group kept in a media/_rtpfast.Core."""
+
+    def __init__(self, estimator: Any, core: Any) -> None:
+        self.estimator, self._core = estimator, core
+
+    def add(self, abs_send_time: int, arrival_time_ms: int, payload_size: int,
+            ssrc: int) -> tuple[int, list[int]] | None:
+        group = self._core.group_add(abs_send_time, arrival_time_ms, payload_size, ssrc)
+        if group is None:
+            return None
+        return self.estimator.add(abs_send_time=group[0], arrival_time_ms=group[1], payload_size=group[2],
+                                  ssrc=group[3])
+
+
 class UpTrack:
     """One publisher's incoming audio or video stream, forwarded to its down tracks.
 
@@ -60,23 +162,59 @@ class UpTrack:
         self.receiver = receiver
         self.codecs = [c for c in codecs if not is_rtx(c)]
         self.downs: set[DownTrack] = set()
-        self.blocked = False
-        self.packets = 0
-        self.octets = 0  # payload bytes received (with `packets`: the publisher's ingest)
-        self.on_audio_level: Callable[[str, int], None] | None = None
+        # The receive state C shares (media/_rtpfast.Core: counts, statistics, NACK sequence,
+        # estimator groups, targets); without media/_rtpfast a plain stand-in.
+        self.core: Any = hooks.new_core() or _PyCore()
+        self.core.video = int(kind == "video")
+        self.core.pid = pid
+        self.core.targets = []
+        self._on_audio_level: Callable[[str, int], None] | None = None
         self.uplink = UplinkControl()  # weak uplinks: caps the REMB we send (media.bwe)
         self.remb_limit: float | None = None  # set by media.layers (one-to-one calls)
         self._receiver = receiver
         self._media_ssrc: int | None = None
         self._last_pli = 0.0
         self._pli_later: asyncio.TimerHandle | None = None
-        # Recently forwarded sequence numbers: a packet NACKed twice comes back twice.
-        self._recent: set[int] = set()
-        self._recent_order: collections.deque[int] = collections.deque()
         self._mime = ""  # of the last packet forwarded
-        self._sync_tick = 0  # the NTP second its down tracks were last checked in
         self._remb_sent = (-REMB_INTERVAL_MS, 0)  # (arrival ms, bitrate) of the last REMB sent
         self._install(receiver)
+
+    @property
+    def packets(self) -> int:
+        """Packets received on the publisher's media SSRC (with RTX repairs)."""
+        return self.core.packets
+
+    @property
+    def octets(self) -> int:
+        """Payload bytes received (with `packets`: the publisher's ingest)."""
+        return self.core.octets
+
+    @property
+    def blocked(self) -> bool:
+        """Held back by policy: nothing is forwarded."""
+        return bool(self.core.blocked)
+
+    @blocked.setter
+    def blocked(self, value: bool) -> None:
+        self.core.blocked = int(value)
+
+    @property
+    def on_audio_level(self) -> Callable[[str, int], None] | None:
+        """Called with (pid, level) for each audio packet's level (ssrc-audio-level)."""
+        return self._on_audio_level
+
+    @on_audio_level.setter
+    def on_audio_level(self, callback: Callable[[str, int], None] | None) -> None:
+        self._on_audio_level = callback
+        self.core.on_level = callback if self.kind == "audio" else None
+
+    def add_down(self, down: DownTrack) -> None:
+        self.downs.add(down)
+        self.core.targets = [d.target for d in self.downs]
+
+    def discard_down(self, down: DownTrack) -> None:
+        self.downs.discard(down)
+        self.core.targets = [d.target for d in self.downs]
 
     def _install(self, receiver: RTCRtpReceiver) -> None:
         """Replace the receiver's packet handler by ours (bypassing jitter buffer/decoder)."""
@@ -84,12 +222,28 @@ class UpTrack:
         state = hooks.receiver_state(r)
         codecs, rtx_ssrc = state.codecs, state.rtx_ssrc
         streams, active = state.remote_streams, state.active_ssrc
+        core, fast = self.core, not isinstance(self.core, _PyCore)
         # The uplink estimate (REMB) is about video, as in browsers, which send abs-send-time
         # on video only: an audio stream's 30 kbit/s must never become a publisher's cap.
-        estimator = (GroupedEstimator(state.remote_bitrate_estimator)
-                     if state.remote_bitrate_estimator is not None and self.kind == "video" else None)
-        nack = BoundedNacks(state.nack_generator) if state.nack_generator is not None else None
+        estimator: Any = None
+        if state.remote_bitrate_estimator is not None and self.kind == "video":
+            estimator = (CoreGroupedEstimator(state.remote_bitrate_estimator, core) if fast
+                         else GroupedEstimator(state.remote_bitrate_estimator))
+            rate = state.remote_bitrate_estimator
+
+            def on_group(abs_send_time: int, arrival_ms: int, size: int, ssrc: int) -> None:
+                remb = rate.add(abs_send_time=abs_send_time, arrival_time_ms=arrival_ms, payload_size=size,
+                                ssrc=ssrc)
+                if remb is not None:
+                    self._remb(remb[0], remb[1], arrival_ms)
+
+            core.on_group = on_group if fast else None
+        nack = None
+        if state.nack_generator is not None:
+            nack = BoundedNacks(CoreNackGenerator(core) if fast else state.nack_generator)
         rtx_codecs: dict[int, tuple[RTCRtpCodecParameters, bool]] = {}  # payload type → (codec, is RTX)
+        core.codecs = codecs
+        core.on_unready = self._send_unready
 
         def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             if estimator is not None and packet.extensions.abs_send_time is not None:
@@ -100,14 +254,17 @@ class UpTrack:
             codec = codecs.get(packet.payload_type)
             if codec is None:
                 return
-            stats = streams.get(packet.ssrc)
-            if stats is None:
-                stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
-                active[packet.ssrc] = clock.current_datetime()
-            stats.add(packet)
             known = rtx_codecs.get(packet.payload_type)
             if known is None or known[0] is not codec:  # first seen, or renegotiated
                 known = rtx_codecs[packet.payload_type] = (codec, is_rtx(codec))
+            stats = streams.get(packet.ssrc)
+            if stats is None:
+                if fast and not known[1]:  # the media SSRC: its figures live in the core
+                    stats = self._adopt(packet.ssrc, codec, streams)
+                else:
+                    stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+                active[packet.ssrc] = clock.current_datetime()
+            stats.add(packet)
             if known[1]:
                 original = rtx_ssrc.get(packet.ssrc)
                 apt = codec.parameters.get("apt")
@@ -119,9 +276,40 @@ class UpTrack:
             if nack is not None and nack.add(packet):
                 COUNTERS["nacks_sent"] += 1
                 asyncio.ensure_future(hooks.send_nack(r, packet.ssrc, nack.take()))
+            if fast and packet.ssrc == core.ssrc and (core.pt != packet.payload_type or core.codec is not codec):
+                core.pt, core.codec = packet.payload_type, codec  # the packets C may take from now on
             self.forward(packet, codec)
 
         hooks.handle_rtp_directly(r, handle)
+
+    def _adopt(self, ssrc: int, codec: RTCRtpCodecParameters, streams: dict[int, Any]) -> StreamStatistics:
+        """Make `ssrc` the core's media SSRC (a new one replaces the last: its figures stay
+        in the receiver's statistics as they were) and let drain() take its packets."""
+        core = self.core
+        if core.ssrc >= 0:
+            old = streams.get(core.ssrc)
+            if isinstance(old, CoreStats):
+                streams[core.ssrc] = old.snapshot()
+            hooks.unregister_core(self._receiver, core.ssrc)
+            core.reset_stats()
+        core.ssrc, core.clockrate, core.pt, core.codec = ssrc, codec.clockRate, -1, None
+        stats = streams[ssrc] = CoreStats(core)
+        hooks.register_core(self._receiver, ssrc, core)
+        core.enabled = 1
+        return stats
+
+    def _send_unready(self, data: bytes) -> None:
+        """C sent a packet to its armed targets and one disarmed: send it to that one here."""
+        try:
+            packet = hooks.parse_plain(self._receiver, data)
+        except ValueError:
+            return
+        ntp = hooks.current_ntp_time()
+        level = packet.extensions.audio_level
+        level_byte = ((0x80 if level[0] else 0) | level[1]) if level else 0x7F
+        for down in list(self.downs):
+            if not down.target.ready:
+                down.send(packet, self._mime, ntp, (ntp >> 14) & 0x00FFFFFF, level_byte)
 
     def _remb(self, estimate: int, ssrcs: list[int], now_ms: int) -> None:
         """Tell the publisher what its uplink carries (RTCP REMB), as browsers do: at once
@@ -140,23 +328,18 @@ class UpTrack:
 
     def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """Send one packet to every down track (nothing at all while blocked)."""
-        self.packets += 1
-        self.octets += len(packet.payload)
+        core = self.core
+        core.packets += 1
+        core.octets += len(packet.payload)
         COUNTERS["packets_in"] += 1
-        if self.blocked:
+        if core.blocked:
             return  # not forwarded, and never the active speaker either
-        if self.kind == "audio" and self.on_audio_level and packet.extensions.audio_level:
-            self.on_audio_level(self.pid, packet.extensions.audio_level[1])
+        if self.kind == "audio" and self._on_audio_level and packet.extensions.audio_level:
+            self._on_audio_level(self.pid, packet.extensions.audio_level[1])
         if not self.downs:
             return
-        if self.kind == "video":
-            seq = packet.sequence_number
-            if seq in self._recent:
-                return
-            self._recent.add(seq)
-            self._recent_order.append(seq)
-            if len(self._recent_order) > RECENT_SEQUENCES:
-                self._recent.discard(self._recent_order.popleft())
+        if self.kind == "video" and core.recent_add(packet.sequence_number):
+            return
         ntp = hooks.current_ntp_time()
         abs_send_time = (ntp >> 14) & 0x00FFFFFF
         level = packet.extensions.audio_level
@@ -166,17 +349,17 @@ class UpTrack:
             self._mime = mime
             for down in self.downs:
                 down.disarm()
-        downs = tuple(self.downs)
-        sent = hooks.fanout([d.target for d in downs], packet.payload, packet.marker, packet.sequence_number,
+        targets = core.targets
+        sent = hooks.fanout(targets, packet.payload, packet.marker, packet.sequence_number,
                             packet.timestamp, level_byte, abs_send_time, ntp)
         COUNTERS["packets_out"] += sent
-        if sent < len(downs):
-            for down in downs:
+        if sent < len(targets):
+            for down in list(self.downs):
                 if not down.target.ready:
                     down.send(packet, mime, ntp, abs_send_time, level_byte)
-        if ntp >> SYNC_SHIFT != self._sync_tick:  # once a second, on the packet path (no timers)
-            self._sync_tick = ntp >> SYNC_SHIFT
-            for down in downs:
+        if ntp >> SYNC_SHIFT != core.sync_tick:  # once a second, on the packet path (no timers)
+            core.sync_tick = ntp >> SYNC_SHIFT
+            for down in list(self.downs):
                 down.sync()
 
     def request_keyframe(self) -> None:
@@ -224,6 +407,9 @@ class UpTrack:
         """Detach every down track and forget pending keyframe requests."""
         for down in list(self.downs):
             down.unbind()
+        self.core.enabled = 0
+        if self.core.ssrc >= 0:
+            hooks.unregister_core(self._receiver, self.core.ssrc)
         if self._pli_later is not None:
             self._pli_later.cancel()
             self._pli_later = None
@@ -354,9 +540,9 @@ class DownTrack:
         if self.up is None:
             return
         if paused:
-            self.up.downs.discard(self)
+            self.up.discard_down(self)
         else:
-            self.up.downs.add(self)
+            self.up.add_down(self)
             self._rebound = self._last_seq is not None
             self.disarm()
             self.up.request_keyframe()
@@ -384,7 +570,7 @@ class DownTrack:
         self.up = up
         self._paused_at = up.packets
         if not self.paused:
-            up.downs.add(self)
+            up.add_down(self)
         self._rebound = self._last_seq is not None
         if self._codec is not None:
             up.request_keyframe()
@@ -395,7 +581,7 @@ class DownTrack:
         self.disarm()
         hooks.sync_sent(self.sender, self.target, self._reported)  # the last counts, now
         if self.up is not None:
-            self.up.downs.discard(self)
+            self.up.discard_down(self)
             self.up = None
         self._resync = True
 

@@ -28,7 +28,7 @@ from config.settings import media_secret_from_env
 
 from . import aiortc_hooks as hooks
 from . import messages as m
-from .forward import COUNTERS
+from .forward import counters
 from .ice import IceFilter, parse_announced, parse_networks, parse_ports
 from .peer import PeerError, rtc_configuration
 from .plan import RoomPolicy
@@ -76,7 +76,7 @@ class Worker:
         """Rooms, peers, forwarded streams, packet counters and CPU seconds used, as reported in `pong`."""
         loads = [r.load() for r in self.rooms.values()]
         return {"rooms": len(self.rooms), "peers": sum(x["peers"] for x in loads),
-                "forwarded": sum(x["forwarded"] for x in loads), **COUNTERS,
+                "forwarded": sum(x["forwarded"] for x in loads), **counters(),
                 "cpu_seconds": round(time.process_time(), 2)}
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

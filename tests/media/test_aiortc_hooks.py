@@ -53,6 +53,14 @@ def seen() -> dict:
             out["state"] = state
             out["rtcp_ssrc"] = hooks.receiver_rtcp_ssrc(up.receiver)
             out["up_packets"] = up.packets
+            # drain(): most of a's packets are forwarded in C; the receive statistics aiortc's
+            # reports read, and the transport's counts, still see every one of them
+            out["fast_in"], out["fast_out"] = hooks.fast_counters()
+            stream = state.remote_streams[up._media_ssrc]
+            out["stream"] = (type(stream).__name__, stream.packets_received, stream.packets_expected,
+                             stream.jitter, up.packets)
+            transport = next(s for s in (await peer.pc.getStats()).values() if s.type == "transport")
+            out["transport_packets"] = transport.packetsReceived
             out["history"] = len(hooks.rtp_history(down.sender))
             # raw_rtp_history: bytes kept, an RtpPacket handed to aiortc's NACK handling
             history = hooks.rtp_history(down.sender)
@@ -186,6 +194,17 @@ def test_direct_packet_path_hooks(seen):
     assert seen["socket_path"] and set(seen["socket_path"]) == {
         ("_skip_stun_parse_for_media", "_draining_reader")}
     assert seen["direct_send"]  # rtp_sender
+
+
+def test_most_packets_are_forwarded_in_c_and_still_counted(seen):
+    if not hooks.FAST_PATH:
+        pytest.skip("media/_rtpfast is not built (make fastpath)")
+    assert seen["fast_in"] > seen["up_packets"] // 2 and seen["fast_out"] > seen["up_packets"] // 2
+    kind, received, expected, jitter, up_packets = seen["stream"]
+    assert kind == "CoreStats"  # the receiver's statistics for a's video live in its core
+    assert received == expected and abs(received - up_packets) <= 2  # nothing lost on loopback
+    assert 0 <= jitter < 9000  # 90 kHz: under 0.1 s
+    assert seen["transport_packets"] >= up_packets  # what drain() took counts for the transport
 
 
 def test_clock_matches_aiortcs():

@@ -1,0 +1,88 @@
+"""media/_rtpfast.Core keeps aiortc's receive statistics, the estimator's send-time groups
+and the duplicate window exactly as the Python classes it stands in for (drain() and the
+Python steps share it; tests/media/test_aiortc_hooks.py checks it on a live worker)."""
+
+from __future__ import annotations
+
+import random
+from unittest import mock
+
+import pytest
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import RtpPacket
+
+from media import aiortc_hooks as hooks
+from media.bwe import GroupedEstimator
+from media.forward import CoreNackGenerator, CoreStats, _PyCore
+
+pytestmark = pytest.mark.skipif(not hooks.FAST_PATH, reason="media/_rtpfast is not built (make fastpath)")
+
+
+def packets() -> list[tuple[int, int]]:
+    """(sequence number, timestamp): in order across the 16-bit wrap, with reordering,
+    a duplicate and a gap."""
+    out, seq, ts = [], 65500, 4_294_000_000
+    for i in range(120):
+        out.append((seq & 0xFFFF, ts & 0xFFFFFFFF))
+        seq += 2 if i == 40 else 1  # one lost
+        ts += 3000 if i % 3 == 0 else 0
+    out[10], out[11] = out[11], out[10]
+    out.insert(60, out[59])
+    return out
+
+
+def test_core_statistics_match_aiortcs():
+    core = hooks.new_core()
+    core.clockrate = 90000
+    ours, theirs = CoreStats(core), StreamStatistics(90000)
+    clock = [1000.0]
+    with mock.patch("time.time", lambda: clock[0]):
+        for seq, ts in packets():
+            clock[0] += 0.011
+            theirs.add(RtpPacket(sequence_number=seq, timestamp=ts))
+    # (the core reads the real clock, so jitter differs: it is checked on a live worker)
+    for seq, ts in packets():
+        ours.add(RtpPacket(sequence_number=seq, timestamp=ts))
+    for name in ("base_seq", "max_seq", "cycles", "packets_received", "packets_expected", "packets_lost"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert ours.fraction_lost == theirs.fraction_lost
+
+
+def test_core_groups_match_grouped_estimator():
+    class Record:
+        def __init__(self):
+            self.calls = []
+
+        def add(self, **kw):
+            self.calls.append(tuple(kw.values()))
+
+    core, record = hooks.new_core(), Record()
+    python = GroupedEstimator(record)
+    rng = random.Random(7)
+    abs_time, got = 0xFFF000, []
+    for i in range(400):
+        abs_time = (abs_time + rng.choice([0, 100, 900, 2700, 40000])) & 0xFFFFFF
+        arrival, size, ssrc = 1000 + i * 3, rng.randrange(50, 1200), 1234
+        python.add(abs_time, arrival, size, ssrc)
+        group = core.group_add(abs_time, arrival, size, ssrc)
+        if group is not None:
+            got.append(group)
+    assert got == record.calls and len(got) > 50
+
+
+def test_core_duplicate_window_matches_the_python_one():
+    core, python = hooks.new_core(), _PyCore()
+    rng = random.Random(3)
+    seqs = [rng.randrange(1000) for _ in range(5000)]
+    assert [core.recent_add(s) for s in seqs] == [python.recent_add(s) for s in seqs]
+
+
+def test_nack_generator_keeps_its_highest_sequence_number_in_the_core():
+    core = hooks.new_core()
+    nacks = CoreNackGenerator(core)
+    assert nacks.max_seq is None and core.missing is nacks.missing
+    nacks.add(RtpPacket(sequence_number=10))
+    assert nacks.add(RtpPacket(sequence_number=13))  # 11 and 12 missing
+    assert core.nack_max == 13 and nacks.missing == {11, 12}
+    nacks.add(RtpPacket(sequence_number=11))
+    assert nacks.missing == {12}

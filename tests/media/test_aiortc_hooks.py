@@ -207,6 +207,24 @@ def test_most_packets_are_forwarded_in_c_and_still_counted(seen):
     assert seen["transport_packets"] >= up_packets  # what drain() took counts for the transport
 
 
+def test_quicker_min_frame_period_gives_aiortcs_result():
+    import random
+
+    import aiortc.rate as rate
+
+    original = rate.OveruseEstimator.update_min_frame_period
+    try:
+        hooks.quicker_min_frame_period()
+        ours, theirs = rate.OveruseEstimator(), rate.OveruseEstimator()
+        rng = random.Random(5)
+        for _ in range(300):
+            delta = rng.choice([33.0, 33.4, 16.7, 66.0, rng.uniform(0, 100)])
+            assert ours.update_min_frame_period(delta) == original(theirs, delta)
+        assert ours.ts_delta_hist == theirs.ts_delta_hist
+    finally:
+        rate.OveruseEstimator.update_min_frame_period = original
+
+
 def test_clock_matches_aiortcs():
     from aiortc import clock
 

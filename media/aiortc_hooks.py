@@ -82,6 +82,29 @@ def quicker_min_frame_period() -> None:
     rate.OveruseEstimator.update_min_frame_period = update_min_frame_period  # type: ignore[method-assign]
 
 
+def quicker_rate_counter() -> None:
+    """aiortc's RateCounter._erase_old with the same result, touching only the buckets that
+    hold something (it stepped through every millisecond since the last call, ~33 for each
+    video frame of every publisher, clearing empty buckets)."""
+    import aiortc.rate as rate
+
+    def erase_old(self: rate.RateCounter, now_ms: int) -> None:
+        steps = now_ms - self._window_size + 1 - self._origin_ms
+        if steps <= 0:
+            return
+        size, buckets, total, start = self._window_size, self._buckets, self._total, self._origin_index
+        for i in range(start, start + min(steps, size)):
+            bucket = buckets[i % size]
+            if bucket.count or bucket.value:
+                total.count -= bucket.count
+                total.value -= bucket.value
+                bucket.count = bucket.value = 0
+        self._origin_index = (start + steps) % size
+        self._origin_ms += steps
+
+    rate.RateCounter._erase_old = erase_old  # type: ignore[method-assign]
+
+
 def use_loopback_only() -> None:
     """Make aioice gather only 127.0.0.1 host candidates (tests, single-machine setups)."""
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
@@ -739,6 +762,10 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
             return
         dtls._RTCDtlsTransport__rx_bytes += len(data)
         dtls._RTCDtlsTransport__rx_packets += 1
+        if unprotect is not None and srtp is not rx[0]:
+            rx[:] = [srtp, _srtp_context_address(srtp)]
+            for ingress in ingresses:  # from now on drain() unprotects this session's packets
+                ingress.session, ingress.ctx = rx
         if 191 < data[1] < 209:  # SRTCP (as aiortc's is_rtcp)
             try:
                 plain = srtp.unprotect_rtcp(data)
@@ -751,10 +778,6 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
             if unprotect is None:
                 plain = srtp.unprotect(data)
             else:
-                if srtp is not rx[0]:
-                    rx[:] = [srtp, _srtp_context_address(srtp)]
-                    for ingress in ingresses:  # from now on drain() unprotects this session's RTP
-                        ingress.session, ingress.ctx = rx
                 plain = unprotect(rx[1], unprotect_address, data)
                 if plain is None:
                     return

@@ -225,6 +225,51 @@ def test_quicker_min_frame_period_gives_aiortcs_result():
         rate.OveruseEstimator.update_min_frame_period = original
 
 
+def test_quicker_rate_counter_gives_aiortcs_rates():
+    import random
+
+    import aiortc.rate as rate
+
+    original = rate.RateCounter._erase_old
+    try:
+        theirs = rate.RateCounter(1000, 8000)
+        hooks.quicker_rate_counter()
+        ours = rate.RateCounter(1000, 8000)
+        rng = random.Random(9)
+        now = 10_000
+        for _ in range(2000):
+            now += rng.choice([0, 1, 5, 33, 34, 400, 999, 1000, 1001, 2500])
+            size = rng.randrange(40, 1300)
+            assert ours.rate(now) == original_rate(theirs, now, original)
+            ours.add(size, now)
+            original_add(theirs, size, now, original)
+            assert (ours._total.count, ours._total.value, ours._origin_ms, ours._origin_index) == (
+                theirs._total.count, theirs._total.value, theirs._origin_ms, theirs._origin_index)
+    finally:
+        rate.RateCounter._erase_old = original
+
+
+def original_rate(counter, now, erase_old):
+    if counter._origin_ms is not None:
+        erase_old(counter, now)
+        window = now - counter._origin_ms + 1
+        if counter._total.count > 0 and window > 1:
+            return round(counter._scale * counter._total.value / window)
+    return None
+
+
+def original_add(counter, size, now, erase_old):
+    if counter._origin_ms is None:
+        counter._origin_ms = now
+    else:
+        erase_old(counter, now)
+    index = (counter._origin_index + now - counter._origin_ms) % counter._window_size
+    counter._buckets[index].count += 1
+    counter._buckets[index].value += size
+    counter._total.count += 1
+    counter._total.value += size
+
+
 def test_clock_matches_aiortcs():
     from aiortc import clock
 

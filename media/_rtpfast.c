@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <math.h>
 #include <time.h>
 
 #define MAX_PACKET 1500
@@ -493,6 +494,430 @@ fail_ext:
     return NULL;
 }
 
+/* ---- Estimator: aiortc 1.16's RemoteBitrateEstimator (aiortc/rate.py) in C ----
+ *
+ * The same steps, constants and floating-point operations in the same order (Python's
+ * round() is nearbyint(): ties to even; int() truncates), so it gives the same REMB values
+ * as aiortc's Python class (tests/media/test_rtpfast_estimator.py replays traces through
+ * both). It runs once per video send-time group of every publisher. */
+
+#define RATE_WINDOW 1000
+#define RATE_SCALE 8000
+#define GROUP_LENGTH ((5 << 26) / 1000)
+#define TIMESTAMP_TO_MS (1000.0 / (double)(1 << 26))
+#define MAX_SSRCS 16
+enum { NORMAL = 0, UNDERUSING = 1, OVERUSING = 2 };
+enum { HOLD = 0, INCREASE = 1, DECREASE = 2 };
+
+typedef struct {
+    long long first_ts, last_ts, arrival, size;
+    int has_arrival;
+} TsGroup;
+
+typedef struct {
+    PyObject_HEAD
+    /* RateCounter(1000, 8000) */
+    long long count[RATE_WINDOW], value[RATE_WINDOW], total_count, total_value, origin_ms;
+    long origin_index;
+    int has_origin, rate_initialized;
+    /* InterArrival */
+    TsGroup current, previous;
+    int has_current, has_previous;
+    /* OveruseEstimator */
+    double E[2][2], offset, prev_offset_est, slope, avg_noise, var_noise, hist[60];
+    int hist_len, num_of_deltas;
+    /* OveruseDetector */
+    int hypothesis, overuse_counter, has_overuse_time, has_detector_update;
+    double overuse_time, prev_offset_det, threshold;
+    long long detector_update_ms;
+    /* AimdRateControl */
+    int has_avg_max, bitrate_initialized, has_first_throughput, has_last_change, near_max, rc_state;
+    double avg_max_kbps, var_max_kbps;
+    long long current_bitrate, first_throughput_ms, last_change_ms, latest_throughput;
+    /* RemoteBitrateEstimator */
+    int has_last_update;
+    long long last_update_ms;
+    unsigned long ssrcs[MAX_SSRCS];
+    int n_ssrcs;
+} Estimator;
+
+static PyObject *estimator_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    Estimator *e = (Estimator *)type->tp_alloc(type, 0); /* zeroed */
+    if (e == NULL) return NULL;
+    e->rate_initialized = 1;
+    e->E[0][0] = 100.0;
+    e->E[1][1] = 0.1;
+    e->slope = 1.0 / 64;
+    e->var_noise = 50.0;
+    e->threshold = 12.5;
+    e->var_max_kbps = 0.4;
+    e->current_bitrate = e->latest_throughput = 30000000;
+    return (PyObject *)e;
+}
+
+static long mod_window(long long x) {
+    long long r = x % RATE_WINDOW;
+    return (long)(r < 0 ? r + RATE_WINDOW : r);
+}
+
+static void rate_erase_old(Estimator *e, long long now) {
+    long long steps = now - RATE_WINDOW + 1 - e->origin_ms;
+    if (steps <= 0) return;
+    long long n = steps < RATE_WINDOW ? steps : RATE_WINDOW;
+    for (long long i = 0; i < n; i++) {
+        long at = (e->origin_index + i) % RATE_WINDOW;
+        e->total_count -= e->count[at];
+        e->total_value -= e->value[at];
+        e->count[at] = e->value[at] = 0;
+    }
+    e->origin_index = mod_window(e->origin_index + steps);
+    e->origin_ms += steps;
+}
+
+static void rate_add(Estimator *e, long long value, long long now) {
+    if (!e->has_origin) {
+        e->origin_ms = now;
+        e->has_origin = 1;
+    } else {
+        rate_erase_old(e, now);
+    }
+    long at = mod_window(e->origin_index + now - e->origin_ms);
+    e->count[at] += 1;
+    e->value[at] += value;
+    e->total_count += 1;
+    e->total_value += value;
+}
+
+/* 1 and *out: the rate; 0: None. */
+static int rate_rate(Estimator *e, long long now, long long *out) {
+    if (!e->has_origin) return 0;
+    rate_erase_old(e, now);
+    long long active = now - e->origin_ms + 1;
+    if (e->total_count > 0 && active > 1) {
+        *out = (long long)nearbyint((double)(RATE_SCALE * e->total_value) / (double)active);
+        return 1;
+    }
+    return 0;
+}
+
+static void rate_reset(Estimator *e) {
+    memset(e->count, 0, sizeof e->count);
+    memset(e->value, 0, sizeof e->value);
+    e->origin_index = 0;
+    e->has_origin = 0;
+    e->total_count = e->total_value = 0;
+}
+
+static long long u32_add(long long a, long long b) { return (a + b) & 0xFFFFFFFFLL; }
+
+static int u32_gt(long long a, long long b) {
+    return (a < b && (b - a) > 0x80000000LL) || (a > b && (a - b) < 0x80000000LL);
+}
+
+/* InterArrival.compute_deltas: 1 and the deltas when a group was closed. */
+static int inter_arrival(Estimator *e, long long ts, long long arrival, long long size, long long *d_ts,
+                         long long *d_arrival, long long *d_size) {
+    int deltas = 0;
+    TsGroup *cur = &e->current;
+    if (!e->has_current) {
+        memset(cur, 0, sizeof *cur);
+        cur->first_ts = cur->last_ts = ts;
+        e->has_current = 1;
+    } else if (u32_add(ts, -cur->first_ts) >= 0x80000000LL) { /* out of order */
+        return 0;
+    } else {
+        long long td = u32_add(ts, -cur->last_ts);
+        long long td_ms = (long long)nearbyint(TIMESTAMP_TO_MS * (double)td);
+        long long atd = arrival - cur->arrival;
+        int burst = td_ms == 0 || ((atd - td_ms) < 0 && atd <= 5);
+        if (!burst && u32_add(ts, -cur->first_ts) > GROUP_LENGTH) {
+            if (e->has_previous) {
+                *d_ts = u32_add(cur->last_ts, -e->previous.last_ts);
+                *d_arrival = cur->arrival - e->previous.arrival;
+                *d_size = cur->size - e->previous.size;
+                deltas = 1;
+            }
+            e->previous = *cur;
+            e->has_previous = 1;
+            memset(cur, 0, sizeof *cur);
+            cur->first_ts = cur->last_ts = ts;
+        } else if (u32_gt(ts, cur->last_ts)) {
+            cur->last_ts = ts;
+        }
+    }
+    cur->size += size;
+    cur->arrival = arrival;
+    cur->has_arrival = 1;
+    return deltas;
+}
+
+static void update_noise(Estimator *e, double residual, double ts_delta) {
+    double alpha = 0.01;
+    if (e->num_of_deltas > 10 * 30) alpha = 0.002;
+    double beta = pow(1 - alpha, ts_delta * 30.0 / 1000.0);
+    e->avg_noise = beta * e->avg_noise + (1 - beta) * residual;
+    double d = e->avg_noise - residual;
+    e->var_noise = beta * e->var_noise + (1 - beta) * (d * d);
+    if (e->var_noise < 1) e->var_noise = 1;
+}
+
+static void overuse_update(Estimator *e, long long time_delta_ms, double ts_delta_ms, long long size_delta,
+                           int hypothesis) {
+    double min_frame_period = ts_delta_ms;
+    if (e->hist_len >= 60) {
+        memmove(e->hist, e->hist + 1, sizeof(double) * 59);
+        e->hist_len = 59;
+    }
+    for (int i = 0; i < e->hist_len; i++)
+        if (e->hist[i] < min_frame_period) min_frame_period = e->hist[i];
+    e->hist[e->hist_len++] = ts_delta_ms;
+    double t_ts_delta = (double)time_delta_ms - ts_delta_ms;
+    double h0 = (double)size_delta, h1 = 1.0;
+    e->num_of_deltas = e->num_of_deltas + 1 < 1000 ? e->num_of_deltas + 1 : 1000;
+    e->E[0][0] += 1e-13;
+    e->E[1][1] += 1e-3;
+    if ((hypothesis == OVERUSING && e->offset < e->prev_offset_est)
+        || (hypothesis == UNDERUSING && e->offset > e->prev_offset_est))
+        e->E[1][1] += 10 * 1e-3;
+    double Eh0 = e->E[0][0] * h0 + e->E[0][1] * h1;
+    double Eh1 = e->E[1][0] * h0 + e->E[1][1] * h1;
+    double residual = t_ts_delta - e->slope * h0 - e->offset;
+    if (hypothesis == NORMAL) {
+        double max_residual = 3.0 * sqrt(e->var_noise);
+        if (fabs(residual) < max_residual)
+            update_noise(e, residual, min_frame_period);
+        else
+            update_noise(e, residual < 0 ? -max_residual : max_residual, min_frame_period);
+    }
+    double denom = e->var_noise + h0 * Eh0 + h1 * Eh1;
+    double K0 = Eh0 / denom, K1 = Eh1 / denom;
+    double I00 = 1.0 - K0 * h0, I01 = -K0 * h1, I10 = -K1 * h0, I11 = 1.0 - K1 * h1;
+    double e00 = e->E[0][0], e01 = e->E[0][1];
+    e->E[0][0] = e00 * I00 + e->E[1][0] * I01;
+    e->E[0][1] = e01 * I00 + e->E[1][1] * I01;
+    e->E[1][0] = e00 * I10 + e->E[1][0] * I11;
+    e->E[1][1] = e01 * I10 + e->E[1][1] * I11;
+    e->prev_offset_est = e->offset;
+    e->slope += K0 * residual;
+    e->offset += K1 * residual;
+}
+
+static void detector_threshold(Estimator *e, double modified, long long now) {
+    if (!e->has_detector_update) {
+        e->detector_update_ms = now;
+        e->has_detector_update = 1;
+    }
+    if (fabs(modified) > e->threshold + 15) {
+        e->detector_update_ms = now;
+        return;
+    }
+    double k = fabs(modified) < e->threshold ? 0.039 : 0.0087;
+    long long td = now - e->detector_update_ms;
+    if (td > 100) td = 100;
+    e->threshold += k * (fabs(modified) - e->threshold) * (double)td;
+    if (e->threshold > 600) e->threshold = 600;
+    if (e->threshold < 6) e->threshold = 6;
+    e->detector_update_ms = now;
+}
+
+static void detector_detect(Estimator *e, double offset, double ts_delta_ms, int num, long long now) {
+    if (num < 2) return;
+    double T = (num < 60 ? num : 60) * offset;
+    if (T > e->threshold) {
+        if (!e->has_overuse_time) {
+            e->overuse_time = ts_delta_ms / 2;
+            e->has_overuse_time = 1;
+        } else {
+            e->overuse_time += ts_delta_ms;
+        }
+        e->overuse_counter += 1;
+        if (e->overuse_time > 10 && e->overuse_counter > 1 && offset >= e->prev_offset_det) {
+            e->overuse_counter = 0;
+            e->overuse_time = 0;
+            e->hypothesis = OVERUSING;
+        }
+    } else if (T < -e->threshold) {
+        e->overuse_counter = 0;
+        e->has_overuse_time = 0;
+        e->hypothesis = UNDERUSING;
+    } else {
+        e->overuse_counter = 0;
+        e->has_overuse_time = 0;
+        e->hypothesis = NORMAL;
+    }
+    e->prev_offset_det = offset;
+    detector_threshold(e, T, now);
+}
+
+static long long clamp_bitrate(Estimator *e, long long new_bitrate, long long throughput) {
+    long long max_bitrate = (long long)(1.5 * (double)throughput) + 10000;
+    if (e->current_bitrate > max_bitrate) max_bitrate = e->current_bitrate;
+    return new_bitrate < max_bitrate ? new_bitrate : max_bitrate;
+}
+
+static void update_max_throughput(Estimator *e, double kbps) {
+    double alpha = 0.05;
+    if (!e->has_avg_max) {
+        e->avg_max_kbps = kbps;
+        e->has_avg_max = 1;
+    } else {
+        e->avg_max_kbps = (1 - alpha) * e->avg_max_kbps + alpha * kbps;
+    }
+    double norm = e->avg_max_kbps > 1 ? e->avg_max_kbps : 1;
+    double d = e->avg_max_kbps - kbps;
+    e->var_max_kbps = (1 - alpha) * e->var_max_kbps + alpha * (d * d) / norm;
+    if (e->var_max_kbps > 2.5) e->var_max_kbps = 2.5;
+    if (e->var_max_kbps < 0.4) e->var_max_kbps = 0.4;
+}
+
+/* AimdRateControl.update: 1 and *out, or 0 (None). */
+static int rate_control(Estimator *e, int usage, int has_throughput, long long throughput, long long now,
+                        long long *out) {
+    if (!e->bitrate_initialized && has_throughput) {
+        if (!e->has_first_throughput) {
+            e->first_throughput_ms = now;
+            e->has_first_throughput = 1;
+        } else if (now - e->first_throughput_ms > 3000) {
+            e->current_bitrate = throughput;
+            e->bitrate_initialized = 1;
+        }
+    }
+    if (!e->bitrate_initialized && usage != OVERUSING) return 0;
+    if (usage == NORMAL && e->rc_state == HOLD) {
+        e->last_change_ms = now;
+        e->has_last_change = 1;
+        e->rc_state = INCREASE;
+    } else if (usage == OVERUSING) {
+        e->rc_state = DECREASE;
+    } else if (usage == UNDERUSING) {
+        e->rc_state = HOLD;
+    }
+    long long new_bitrate = e->current_bitrate;
+    if (has_throughput)
+        e->latest_throughput = throughput;
+    else
+        throughput = e->latest_throughput;
+    double kbps = (double)throughput / 1000;
+    if (e->rc_state == INCREASE) {
+        if (e->has_avg_max) {
+            double sigma = sqrt(e->var_max_kbps * e->avg_max_kbps);
+            if (kbps >= e->avg_max_kbps + 3 * sigma) {
+                e->near_max = 0;
+                e->has_avg_max = 0;
+            }
+        }
+        if (e->near_max) {
+            double bits_per_frame = (double)e->current_bitrate / 30;
+            double packets_per_frame = ceil(bits_per_frame / (8 * 1200));
+            long long increase = 4000;
+            if (packets_per_frame > 0) {
+                long long per_rtt = (long long)((bits_per_frame / packets_per_frame * 1000) / (200 + 100));
+                if (per_rtt > increase) increase = per_rtt;
+            }
+            new_bitrate += (long long)((double)((now - e->last_change_ms) * increase) / 1000);
+        } else {
+            double alpha = 1.08;
+            if (e->has_last_change) {
+                long long elapsed = now - e->last_change_ms;
+                if (elapsed > 1000) elapsed = 1000;
+                alpha = pow(alpha, (double)elapsed / 1000);
+            }
+            double step = (alpha - 1) * (double)new_bitrate;
+            new_bitrate += (long long)(step >= 1000 ? step : 1000);
+        }
+        e->last_change_ms = now;
+        e->has_last_change = 1;
+    } else if (e->rc_state == DECREASE) {
+        if (e->has_avg_max) {
+            double sigma = sqrt(e->var_max_kbps * e->avg_max_kbps);
+            if (kbps < e->avg_max_kbps - 3 * sigma) e->has_avg_max = 0;
+        }
+        update_max_throughput(e, kbps);
+        e->near_max = 1;
+        new_bitrate = (long long)nearbyint(0.85 * (double)throughput);
+        e->last_change_ms = now;
+        e->has_last_change = 1;
+        e->rc_state = HOLD;
+    }
+    e->current_bitrate = clamp_bitrate(e, new_bitrate, throughput);
+    *out = e->current_bitrate;
+    return 1;
+}
+
+/* RemoteBitrateEstimator.add: 1 and *bitrate when there is a new estimate, else 0. */
+static int estimator_add(Estimator *e, long long arrival, unsigned long abs_time, long long size,
+                         unsigned long ssrc, long long *bitrate) {
+    long long timestamp = (long long)abs_time << 8;
+    int known = 0;
+    for (int i = 0; i < e->n_ssrcs; i++)
+        if (e->ssrcs[i] == ssrc) known = 1;
+    if (!known && e->n_ssrcs < MAX_SSRCS) e->ssrcs[e->n_ssrcs++] = ssrc;
+    long long r;
+    if (rate_rate(e, arrival, &r)) {
+        e->rate_initialized = 1;
+    } else if (e->rate_initialized) {
+        rate_reset(e);
+        e->rate_initialized = 0;
+    }
+    rate_add(e, size, arrival);
+    long long d_ts, d_arrival, d_size;
+    if (inter_arrival(e, timestamp, arrival, size, &d_ts, &d_arrival, &d_size)) {
+        double ts_delta_ms = (double)d_ts * TIMESTAMP_TO_MS;
+        overuse_update(e, d_arrival, ts_delta_ms, d_size, e->hypothesis);
+        detector_detect(e, e->offset, ts_delta_ms, e->num_of_deltas, arrival);
+    }
+    if (!e->has_last_update || (arrival - e->last_update_ms) > 500 || e->hypothesis == OVERUSING) {
+        int has = rate_rate(e, arrival, &r);
+        if (rate_control(e, e->hypothesis, has, r, arrival, bitrate)) {
+            e->last_update_ms = arrival;
+            e->has_last_update = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *estimate_tuple(Estimator *e, long long bitrate) {
+    PyObject *ssrcs = PyList_New(e->n_ssrcs);
+    if (ssrcs == NULL) return NULL;
+    for (int i = 0; i < e->n_ssrcs; i++) {
+        PyObject *v = PyLong_FromUnsignedLong(e->ssrcs[i]);
+        if (v == NULL) {
+            Py_DECREF(ssrcs);
+            return NULL;
+        }
+        PyList_SET_ITEM(ssrcs, i, v);
+    }
+    return Py_BuildValue("(LN)", bitrate, ssrcs);
+}
+
+/* add(arrival_time_ms, abs_send_time, payload_size, ssrc) -> (bitrate, [ssrc, ...]) | None */
+static PyObject *estimator_add_py(Estimator *e, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"arrival_time_ms", "abs_send_time", "payload_size", "ssrc", NULL};
+    long long arrival, size;
+    unsigned long abs_time, ssrc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LkLk", names, &arrival, &abs_time, &size, &ssrc)) return NULL;
+    long long bitrate;
+    if (!estimator_add(e, arrival, abs_time & 0xFFFFFF, size, ssrc, &bitrate)) Py_RETURN_NONE;
+    return estimate_tuple(e, bitrate);
+}
+
+static PyMethodDef estimator_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))estimator_add_py, METH_VARARGS | METH_KEYWORDS,
+     "aiortc's RemoteBitrateEstimator.add: (bitrate, ssrcs) or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject EstimatorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._rtpfast.Estimator",
+    .tp_basicsize = sizeof(Estimator),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "aiortc's receive-side bandwidth estimator (REMB), in C.",
+    .tp_new = estimator_new,
+    .tp_methods = estimator_methods,
+};
+
 /* ---- the receive side: Core (one publisher's stream) and Ingress (one connection) ----
  *
  * drain() reads every datagram queued on a connection's UDP socket. An SRTP packet whose
@@ -519,7 +944,8 @@ typedef struct {
     PyObject *targets;       /* list of armed Targets (the down tracks) */
     PyObject *missing;       /* the NACK generator's missing set: must be empty here */
     PyObject *pid, *on_level;   /* on_level(pid, level) for audio levels (None: off) */
-    PyObject *on_group;      /* on_group(abs_send_time, arrival_ms, size, ssrc) (None: no estimator) */
+    PyObject *estimator;     /* an Estimator for the send-time groups (None: none) */
+    PyObject *on_remb;       /* on_remb(bitrate, ssrcs, arrival_ms) when it has a new estimate */
     PyObject *on_unready;    /* on_unready(rtp): a target disarmed while sending */
     int video, blocked, enabled;
     long long sync_tick;     /* the NTP second the down tracks were last checked in */
@@ -545,7 +971,8 @@ static int core_clear(Core *c) {
     Py_CLEAR(c->missing);
     Py_CLEAR(c->pid);
     Py_CLEAR(c->on_level);
-    Py_CLEAR(c->on_group);
+    Py_CLEAR(c->estimator);
+    Py_CLEAR(c->on_remb);
     Py_CLEAR(c->on_unready);
     return 0;
 }
@@ -557,7 +984,8 @@ static int core_traverse(Core *c, visitproc visit, void *arg) {
     Py_VISIT(c->missing);
     Py_VISIT(c->pid);
     Py_VISIT(c->on_level);
-    Py_VISIT(c->on_group);
+    Py_VISIT(c->estimator);
+    Py_VISIT(c->on_remb);
     Py_VISIT(c->on_unready);
     return 0;
 }
@@ -689,7 +1117,8 @@ static PyMemberDef core_members[] = {
     {"missing", T_OBJECT, offsetof(Core, missing), 0, "NACK generator's missing set (None: no NACKs)"},
     {"pid", T_OBJECT, offsetof(Core, pid), 0, "participant id for on_level"},
     {"on_level", T_OBJECT, offsetof(Core, on_level), 0, "on_level(pid, level)"},
-    {"on_group", T_OBJECT, offsetof(Core, on_group), 0, "on_group(abs, arrival_ms, size, ssrc)"},
+    {"estimator", T_OBJECT, offsetof(Core, estimator), 0, "Estimator fed the send-time groups (None: none)"},
+    {"on_remb", T_OBJECT, offsetof(Core, on_remb), 0, "on_remb(bitrate, ssrcs, arrival_ms)"},
     {"on_unready", T_OBJECT, offsetof(Core, on_unready), 0, "on_unready(rtp)"},
     {"video", T_INT, offsetof(Core, video), 0, "a video stream (duplicates are dropped)"},
     {"blocked", T_INT, offsetof(Core, blocked), 0, "held back by policy (Python decides)"},
@@ -852,10 +1281,17 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
     if ((long long)(ntp >> 32) != c->sync_tick) return 0; /* the once-a-second check is Python's */
 
     /* UpTrack._install.handle */
-    if (abs_time >= 0 && c->on_group != NULL && c->on_group != Py_None) {
-        long long group[4];
-        if (group_add(c, (unsigned long)abs_time, arrival_ms, body_len + (len - body_at - body_len), ssrc, group)) {
-            PyObject *r = PyObject_CallFunction(c->on_group, "LLLL", group[0], group[1], group[2], group[3]);
+    if (abs_time >= 0 && c->estimator != NULL && PyObject_TypeCheck(c->estimator, &EstimatorType)) {
+        long long group[4], bitrate;
+        if (group_add(c, (unsigned long)abs_time, arrival_ms, len - body_at, ssrc, group)
+            && estimator_add((Estimator *)c->estimator, group[1], (unsigned long)group[0], group[2],
+                             (unsigned long)group[3], &bitrate)
+            && c->on_remb != NULL && c->on_remb != Py_None) {
+            PyObject *estimate = estimate_tuple((Estimator *)c->estimator, bitrate);
+            if (estimate == NULL) return -1;
+            PyObject *r = PyObject_CallFunction(c->on_remb, "OOL", PyTuple_GET_ITEM(estimate, 0),
+                                                PyTuple_GET_ITEM(estimate, 1), arrival_ms);
+            Py_DECREF(estimate);
             if (r == NULL) return -1;
             Py_DECREF(r);
         }
@@ -1049,7 +1485,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rtpfast", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__rtpfast(void) {
-    if (PyType_Ready(&TargetType) < 0 || PyType_Ready(&CoreType) < 0 || PyType_Ready(&IngressType) < 0)
+    if (PyType_Ready(&TargetType) < 0 || PyType_Ready(&CoreType) < 0 || PyType_Ready(&IngressType) < 0
+        || PyType_Ready(&EstimatorType) < 0)
         return NULL;
     for (int i = 0; i < N_EXTENSIONS; i++)
         if ((ext_names[i] = PyUnicode_InternFromString(EXTENSION_NAMES[i])) == NULL) return NULL;
@@ -1070,9 +1507,9 @@ PyMODINIT_FUNC PyInit__rtpfast(void) {
         Py_DECREF(m);
         return NULL;
     }
-    PyTypeObject *types[] = {&CoreType, &IngressType};
-    const char *names[] = {"Core", "Ingress"};
-    for (int i = 0; i < 2; i++) {
+    PyTypeObject *types[] = {&CoreType, &IngressType, &EstimatorType};
+    const char *names[] = {"Core", "Ingress", "Estimator"};
+    for (int i = 0; i < 3; i++) {
         Py_INCREF(types[i]);
         if (PyModule_AddObject(m, names[i], (PyObject *)types[i]) < 0) {
             Py_DECREF(types[i]);

@@ -852,6 +852,11 @@ def new_core() -> Any:
     return _rtpfast.Core() if FAST_PATH else None
 
 
+def new_estimator() -> Any:
+    """aiortc's RemoteBitrateEstimator in C (media/_rtpfast.Estimator: the same add())."""
+    return _rtpfast.Estimator()
+
+
 def register_core(r: RTCRtpReceiver, ssrc: int, core: Any) -> None:
     """Let drain() handle the receiver's packets of `ssrc` with `core` (see Core's fields)."""
     _direct_path(r.transport)

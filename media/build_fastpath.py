@@ -32,7 +32,9 @@ def build() -> int:
         print(f"media/_rtpfast.c not built (no C compiler or no {include}/Python.h): "
               "the media worker uses its slower Python packet path", file=sys.stderr)
         return 0
-    cmd = [compiler, "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{include}", str(SOURCE), "-o", str(out)]
+    # -ffp-contract=off: no fused multiply-add, so the estimator's arithmetic is Python's
+    cmd = [compiler, "-O2", "-ffp-contract=off", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{include}", str(SOURCE),
+           "-o", str(out), "-lm"]
     print(" ".join(cmd))
     return subprocess.call(cmd)
 

@@ -64,7 +64,6 @@ class _PyCore:
         self.codecs: Any = None
         self.codec: Any = None
         self.on_level: Any = None
-        self.on_group: Any = None
         self.on_unready: Any = None
         # Recently forwarded sequence numbers: a packet NACKed twice comes back twice.
         self._recent: set[int] = set()
@@ -227,17 +226,11 @@ class UpTrack:
         # on video only: an audio stream's 30 kbit/s must never become a publisher's cap.
         estimator: Any = None
         if state.remote_bitrate_estimator is not None and self.kind == "video":
-            estimator = (CoreGroupedEstimator(state.remote_bitrate_estimator, core) if fast
-                         else GroupedEstimator(state.remote_bitrate_estimator))
-            rate = state.remote_bitrate_estimator
-
-            def on_group(abs_send_time: int, arrival_ms: int, size: int, ssrc: int) -> None:
-                remb = rate.add(abs_send_time=abs_send_time, arrival_time_ms=arrival_ms, payload_size=size,
-                                ssrc=ssrc)
-                if remb is not None:
-                    self._remb(remb[0], remb[1], arrival_ms)
-
-            core.on_group = on_group if fast else None
+            if fast:  # aiortc's estimator in C, fed by drain() and by the steps below
+                core.estimator, core.on_remb = hooks.new_estimator(), self._remb
+                estimator = CoreGroupedEstimator(core.estimator, core)
+            else:
+                estimator = GroupedEstimator(state.remote_bitrate_estimator)
         nack = None
         if state.nack_generator is not None:
             nack = BoundedNacks(CoreNackGenerator(core) if fast else state.nack_generator)

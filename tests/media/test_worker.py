@@ -400,8 +400,8 @@ def test_candidates_right_after_an_offer_without_join_reach_the_new_peer(worker)
 
 
 def test_junk_datagrams_at_the_media_ports_change_nothing(worker):
-    """Empty, one-byte, fake-RTP and fake-STUN datagrams from a stranger at a worker's media
-    ports are dropped; the meeting's media goes on."""
+    """Empty, one-byte, oversized, fake-RTP and fake-STUN datagrams from a stranger at a
+    worker's media ports are dropped; the meeting's media goes on."""
     import random
     import socket
 
@@ -413,7 +413,8 @@ def test_junk_datagrams_at_the_media_ports_change_nothing(worker):
             assert ports
             rng = random.Random(3)
             junk = [b"", b"\x80", b"\x80" * 11, bytes([0x90]) + rng.randbytes(200), b"\x00\x01" + rng.randbytes(40),
-                    bytes([0x81, 200]) + rng.randbytes(30)] + [rng.randbytes(rng.randrange(1, 1400)) for _ in range(300)]
+                    bytes([0x81, 200]) + rng.randbytes(30), bytes([0x80, 96]) + rng.randbytes(4000),
+                    rng.randbytes(9000)] + [rng.randbytes(rng.randrange(1, 1400)) for _ in range(300)]
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
                 for port in ports:
                     for data in junk:

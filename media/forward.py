@@ -1,12 +1,18 @@
 """RTP-level forwarding: an up track (one publisher's stream) fans out to down tracks.
 
 Nothing is decoded, re-encoded or re-packetised. The publisher's receiver keeps aiortc's
-SRTP, RTCP receiver reports, REMB and NACK generation, but its jitter buffer, depayloader
-and decoder thread are bypassed: each packet is handed, straight from the socket callback, to
-the down tracks, which write SSRC, payload type, sequence number, timestamp and header
-extensions in place on a copy of a per-subscriber header template followed by the payload,
-and protect and send it on the subscriber's selected ICE pair without a coroutine. The down sender keeps a history so NACKs from the subscriber are answered
-(with RTX), and PLI/FIR from the subscriber becomes a rate-limited PLI upstream.
+SRTP and RTCP receiver reports, but its jitter buffer, depayloader and decoder thread are
+bypassed. A packet that is simply the next one of its stream is handled in C where it is
+read from the socket (media/_rtpfast.c `drain()`): the receive statistics the reports
+read, the NACK generator's sequence number, the bandwidth estimator (REMB to the
+publisher) and the fan-out all work on the up track's `Core`. Every other packet (the
+first, a gap, RTX, a codec change, a disarmed down track, the once-a-second check) takes
+the Python steps below, which share that Core. The down tracks write SSRC, payload type,
+sequence number, timestamp and header extensions in place on a copy of a per-subscriber
+header template followed by the payload, and protect and send it on the subscriber's
+selected ICE pair without a coroutine. The down sender keeps a history so NACKs from the
+subscriber are answered (with RTX), and PLI/FIR from the subscriber becomes a
+rate-limited PLI upstream. Without media/_rtpfast built, all of it runs in Python.
 """
 
 from __future__ import annotations
@@ -208,10 +214,13 @@ class UpTrack:
         self.core.on_level = callback if self.kind == "audio" else None
 
     def add_down(self, down: DownTrack) -> None:
+        """Forward to `down` too (`downs` changes only here and in discard_down: the core's
+        target list follows it)."""
         self.downs.add(down)
         self.core.targets = [d.target for d in self.downs]
 
     def discard_down(self, down: DownTrack) -> None:
+        """Stop forwarding to `down`."""
         self.downs.discard(down)
         self.core.targets = [d.target for d in self.downs]
 
@@ -430,9 +439,10 @@ class DownTrack:
 
     Its sequence/timestamp state lives in a fanout target (media/_rtpfast.c). The first
     packet after anything changes (a new binding, a resync, a codec, the connection) takes
-    send() in Python, which sets the offsets and arms the target; after that UpTrack sends
-    to armed targets in one C call per received packet (hooks.fanout), and once a second
-    calls sync(), which checks the connection and brings the sender-report counts up to date.
+    send() in Python, which sets the offsets and arms the target; after that each received
+    packet goes to armed targets in one C call (drain() in C, or hooks.fanout from
+    UpTrack.forward), and once a second UpTrack calls sync(), which checks the connection
+    and brings the sender-report counts up to date.
     """
 
     def __init__(self, kind: str, sender: RTCRtpSender) -> None:

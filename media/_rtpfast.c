@@ -290,6 +290,31 @@ static PyObject *fast_fanout(PyObject *self, PyObject *const *args, Py_ssize_t n
     return PyLong_FromLong(sent);
 }
 
+/* send_rtcp(target, srtp_protect_rtcp, payload) -> bool: protect an RTCP packet with the
+ * target's SRTP session and send it on its ICE pair (False: not armed, or no room). */
+static PyObject *fast_send_rtcp(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    unsigned long protect;
+    if (nargs != 3 || !PyObject_TypeCheck(args[0], &TargetType) || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "send_rtcp(target: Target, srtp_protect_rtcp, payload: bytes)");
+        return NULL;
+    }
+    if (!as_ulong(args[1], &protect)) return NULL;
+    Target *t = (Target *)args[0];
+    Py_ssize_t size = PyBytes_GET_SIZE(args[2]);
+    if (size < 8 || size > MAX_PACKET || protect == 0) {
+        PyErr_SetString(PyExc_ValueError, "bad RTCP packet");
+        return NULL;
+    }
+    if (!t->ready || t->addr == NULL || !PyBytes_Check(t->addr) || t->ctx == 0) Py_RETURN_FALSE;
+    int result = protect_and_send(protect, t->ctx, (const unsigned char *)PyBytes_AS_STRING(args[2]), size, t->fd,
+                                  t->addr);
+    if (result < 0) {
+        PyErr_Clear(); /* the connection went away: the next report finds the target disarmed */
+        Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(result == 0);
+}
+
 /* unprotect(srtp_ctx, srtp_unprotect, data) -> bytes | None: the plain RTP packet, or
  * None when it does not authenticate, is a replay or is longer than any RTP packet. */
 static PyObject *fast_unprotect(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -1476,6 +1501,8 @@ static PyMethodDef methods[] = {
     {"send_rtp", (PyCFunction)(void (*)(void))fast_send_rtp, METH_FASTCALL,
      "Write, protect and send one forwarded RTP packet; return the plain packet (None: dropped)."},
     {"sockaddr", fast_sockaddr, METH_VARARGS, "sockaddr(host, port) -> bytes for send_rtp."},
+    {"send_rtcp", (PyCFunction)(void (*)(void))fast_send_rtcp, METH_FASTCALL,
+     "Protect an RTCP packet with a target's SRTP session and send it on its ICE pair."},
     {"drain", (PyCFunction)(void (*)(void))fast_drain, METH_FASTCALL,
      "drain(fd, ingress, limit): read a connection's socket, forwarding what C can handle."},
     {"counters", fast_counters, METH_NOARGS, "(packets in, packets out) handled by drain()."},

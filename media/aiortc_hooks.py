@@ -427,6 +427,57 @@ def on_sender_rtcp(sender: RTCRtpSender, callback: Callable[[Any], None]) -> Non
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
 
 
+def report_senders_together(sender: RTCRtpSender, register: Callable[[bool], None]) -> None:
+    """Replace the sender's own RTCP loop (a sender report every 0.5-1.5 s on a timer of its
+    own, built from aiortc's packet classes) by register(True) once it starts and
+    register(False) when it stops, after which aiortc's BYE goes out as before: the caller
+    sends the reports for all its senders at once (send_sender_report)."""
+    started = sender._RTCRtpSender__rtcp_started  # type: ignore[attr-defined]
+    exited = sender._RTCRtpSender__rtcp_exited  # type: ignore[attr-defined]
+
+    async def run_rtcp() -> None:
+        started.set()
+        register(True)
+        try:
+            await asyncio.get_running_loop().create_future()  # until the sender stops
+        except asyncio.CancelledError:
+            pass
+        finally:
+            register(False)
+        await sender._send_rtcp([rtp.RtcpByePacket(sources=[sender._ssrc])])
+        exited.set()
+
+    sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
+
+
+def sender_description(sender: RTCRtpSender) -> bytes:
+    """The sender's RTCP SDES packet (its CNAME), as aiortc appends it to each report."""
+    cname = sender._RTCRtpSender__cname  # type: ignore[attr-defined]
+    if cname is None:
+        return b""
+    return bytes(rtp.RtcpSdesPacket(chunks=[rtp.RtcpSourceInfo(ssrc=sender._ssrc, items=[(1, cname.encode())])]))
+
+
+def sender_report(sender: RTCRtpSender) -> bytes:
+    """The RTCP sender report aiortc would send now (its counts as sync_sent left them)."""
+    return struct.pack("!BBHLQLLL", 0x80, rtp.RTCP_SR, 6, sender._ssrc,
+                       sender._RTCRtpSender__ntp_timestamp,  # type: ignore[attr-defined]
+                       sender._RTCRtpSender__rtp_timestamp,  # type: ignore[attr-defined]
+                       sender._RTCRtpSender__packet_count & 0xFFFFFFFF,  # type: ignore[attr-defined]
+                       sender._RTCRtpSender__octet_count & 0xFFFFFFFF)  # type: ignore[attr-defined]
+
+
+def send_sender_report(sender: RTCRtpSender, target: Any, description: bytes) -> bool:
+    """Send the sender's report and SDES on the target's connection in one C call, noting
+    the time for the round-trip figure as aiortc does (False: the target is not armed)."""
+    report = sender_report(sender)
+    if not _rtpfast.send_rtcp(target, _PROTECT_RTCP_ADDRESS, report + description):
+        return False
+    sender._RTCRtpSender__lsr = (sender._RTCRtpSender__ntp_timestamp >> 16) & 0xFFFFFFFF  # type: ignore
+    sender._RTCRtpSender__lsr_time = time.time()  # type: ignore[attr-defined]
+    return True
+
+
 def sender_octets(sender: RTCRtpSender) -> int:
     """Payload octets in the sender's reports: what sync_sent brought over (at most a second old;
     DownTrack.octets() is current)."""
@@ -581,6 +632,7 @@ def _srtp_context_address(session: pylibsrtp.Session) -> int:
 
 
 _PROTECT_ADDRESS = _srtp_protect_address() if FAST_PATH else 0
+_PROTECT_RTCP_ADDRESS = _srtp_function_address("srtp_protect_rtcp") if FAST_PATH else 0
 
 
 class _PyTarget:

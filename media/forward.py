@@ -434,6 +434,35 @@ class SilentTrack(MediaStreamTrack):
             self._never.cancel()
 
 
+REPORT_INTERVAL = 1.0  # seconds between RTCP sender reports (aiortc: 0.5-1.5 s, 1 on average)
+
+
+class SenderReports:
+    """Every down track's RTCP sender report, sent for all of them from one timer (each
+    aiortc sender otherwise has a timer, a task step and its packet classes per report)."""
+
+    def __init__(self) -> None:
+        self.downs: dict[DownTrack, None] = {}  # in the order they started
+        self._task: asyncio.Task[None] | None = None
+
+    def register(self, down: DownTrack, on: bool) -> None:
+        if not on:
+            self.downs.pop(down, None)
+            return
+        self.downs[down] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self.downs:
+            await asyncio.sleep(REPORT_INTERVAL)
+            for down in list(self.downs):
+                down.report()
+
+
+REPORTS = SenderReports()
+
+
 class DownTrack:
     """One forwarded stream to one subscriber, carried by an aiortc sender.
 
@@ -477,6 +506,9 @@ class DownTrack:
         hooks.on_sender_rtcp(sender, self._feedback)
         hooks.handle_rtcp_directly(sender)
         hooks.before_get_stats(sender, lambda: hooks.sync_sent(sender, self.target, self._reported))
+        self._description = b""  # the sender's RTCP SDES (its CNAME), once it has started
+        if hooks.FAST_PATH:
+            hooks.report_senders_together(sender, lambda on: REPORTS.register(self, on))
 
     @property
     def packets(self) -> int:
@@ -518,6 +550,16 @@ class DownTrack:
         if self._armed is not None and not hooks.egress_unchanged(self.sender, self._armed):
             self._armed = None
             self.disarm()
+
+    def report(self) -> None:
+        """Send the RTCP sender report (with SDES) for what was sent so far; nothing while the
+        target is not armed (no connection yet, or packets going through send())."""
+        if not self.target.ready:
+            return
+        hooks.sync_sent(self.sender, self.target, self._reported)
+        if not self._description:
+            self._description = hooks.sender_description(self.sender)
+        hooks.send_sender_report(self.sender, self.target, self._description)
 
     async def _started(self, parameters: RTCRtpSendParameters) -> None:
         self._codec = parameters.codecs[0]

@@ -21,6 +21,7 @@ from aiortc.rtp import RTP_HISTORY_SIZE
 from conftest import SECRET, free_udp_ports, until, worker_in_process
 from media import aiortc_hooks as hooks
 from media.bot import Bot
+from media.forward import REPORTS
 
 ROOM = "hooks-room"
 AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -125,6 +126,25 @@ def seen() -> dict:
             await until(lambda: feedback.remb is not None and feedback.reports > 2,
                         what="b's RTCP feedback at the worker")
             out["feedback_reports"] = feedback.reports
+            # report_senders_together: b gets the worker's sender reports for a's video (with
+            # the counts of what was sent) and the worker works out the round trip from b's
+            # receiver reports
+            async def reports():
+                theirs = [s for s in (await b_video.getStats()).values() if s.type == "remote-outbound-rtp"]
+                ours = [s for s in (await down.sender.getStats()).values() if s.type == "remote-inbound-rtp"]
+                return theirs, ours
+
+            async def reported():
+                theirs, ours = await reports()
+                return bool(theirs and theirs[0].packetsSent > 10 and ours and ours[0].roundTripTime is not None)
+
+            for _ in range(50):
+                if await reported():
+                    break
+                await asyncio.sleep(0.1)
+            theirs, ours = await reports()
+            out["sender_reports"] = (theirs[0].packetsSent if theirs else 0, down.target.packets,
+                                     ours[0].roundTripTime if ours else None, len(REPORTS.downs))
             out["octets"] = hooks.sender_octets(down.sender)
             # wrap_datagrams_received: every datagram b receives passes the wrapper
             got = []
@@ -268,6 +288,33 @@ def original_add(counter, size, now, erase_old):
     counter._buckets[index].value += size
     counter._total.count += 1
     counter._total.value += size
+
+
+def test_sender_reports_go_out_together_and_give_a_round_trip(seen):
+    if not hooks.FAST_PATH:
+        pytest.skip("media/_rtpfast is not built (make fastpath)")
+    sent_in_report, sent, rtt, reporting = seen["sender_reports"]
+    assert 10 < sent_in_report <= sent  # the last report's count, at most what was sent since
+    assert rtt is not None and 0 <= rtt < 0.5  # loopback
+    assert reporting >= 4  # a's and b's audio and video down tracks, on one timer
+
+
+def test_sender_report_is_aiortcs():
+    from aiortc import RTCRtpSender as Sender
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    class Fake:
+        _ssrc = 0x11223344
+        _RTCRtpSender__ntp_timestamp = 0xE1234567_89ABCDEF
+        _RTCRtpSender__rtp_timestamp = 0xDEADBEEF
+        _RTCRtpSender__packet_count = (1 << 32) + 12345  # wraps as aiortc's does
+        _RTCRtpSender__octet_count = 987654321
+
+    assert Sender  # the hook reads the same private fields aiortc's own loop reads
+    expected = bytes(RtcpSrPacket(ssrc=Fake._ssrc, sender_info=RtcpSenderInfo(
+        ntp_timestamp=Fake._RTCRtpSender__ntp_timestamp, rtp_timestamp=Fake._RTCRtpSender__rtp_timestamp,
+        packet_count=12345, octet_count=987654321)))
+    assert hooks.sender_report(Fake()) == expected
 
 
 def test_clock_matches_aiortcs():

@@ -1284,8 +1284,8 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
     unsigned long ssrc = ((unsigned long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11];
     int nacks = c->missing != NULL && c->missing != Py_None; /* a NACK generator (video) */
     if (!c->enabled || c->blocked || pt != c->pt || (long long)ssrc != c->ssrc || c->stats_max < 0
-        || seq != ((c->stats_max + 1) & 0xFFFF) || c->codecs == NULL || c->codec == NULL || c->targets == NULL
-        || !PyList_Check(c->targets))
+        || seq != ((c->stats_max + 1) & 0xFFFF) || c->codecs == NULL || !PyDict_Check(c->codecs) || c->codec == NULL
+        || c->targets == NULL || !PyList_Check(c->targets))
         return 0;
     if (nacks && (c->nack_max < 0 || seq != ((c->nack_max + 1) & 0xFFFF) || !PyAnySet_Check(c->missing)
                   || PySet_GET_SIZE(c->missing) != 0))
@@ -1334,13 +1334,16 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
     }
     if (n == 0) return 1;
     if (c->video && recent_add(c, (unsigned short)seq)) return 1; /* forwarded already */
+    if (c->targets == NULL || !PyList_Check(c->targets)) return 1; /* changed by a callback above */
     unsigned long abs_out = (unsigned long)((ntp >> 14) & 0x00FFFFFF);
     long level_byte = level >= 0 ? level : 0x7F;
     long sent = 0;
     PyObject *targets = c->targets;
     Py_INCREF(targets);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++) {
-        int r = send_to_target((Target *)PyList_GET_ITEM(targets, i), (const char *)d + body_at, body_len,
+        PyObject *item = PyList_GET_ITEM(targets, i);
+        if (!PyObject_TypeCheck(item, &TargetType)) continue;
+        int r = send_to_target((Target *)item, (const char *)d + body_at, body_len,
                                d[1] >> 7, (unsigned long)seq, ts, level_byte, abs_out, ntp);
         if (r < 0) {
             Py_DECREF(targets);
@@ -1350,8 +1353,10 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
     }
     count_out += sent;
     int unready = 0;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++)
-        if (!((Target *)PyList_GET_ITEM(targets, i))->ready) unready = 1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++) {
+        PyObject *item = PyList_GET_ITEM(targets, i);
+        if (PyObject_TypeCheck(item, &TargetType) && !((Target *)item)->ready) unready = 1;
+    }
     Py_DECREF(targets);
     if (unready && c->on_unready != NULL && c->on_unready != Py_None) {
         PyObject *r = PyObject_CallFunction(c->on_unready, "y#", (const char *)d, len);
@@ -1438,7 +1443,7 @@ static PyObject *fast_drain(PyObject *self, PyObject *const *args, Py_ssize_t na
         count++;
         if (got == 0 || (size_t)got > sizeof buf) continue; /* empty or longer than any packet: dropped */
         Py_ssize_t len = got;
-        int srtp = g->ctx && len >= 12 && buf[0] >= 128 && buf[0] <= 191;
+        int srtp = g->ctx && g->unprotect && len >= 12 && buf[0] >= 128 && buf[0] <= 191;
         if (srtp && buf[1] > 191 && buf[1] < 209) { /* SRTCP (as aiortc's is_rtcp) */
             if (!g->unprotect_rtcp || g->rtcp == NULL) goto raw;
             g->rx_packets++;

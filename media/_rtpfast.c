@@ -949,7 +949,7 @@ static PyTypeObject EstimatorType = {
  * SSRC belongs to a Core, with that Core's payload type and codec, the next sequence number
  * and nothing waiting for Python (no missing packets, all targets armed, no once-a-second
  * check due) is handled here: unprotect, the receive statistics and NACK bookkeeping of
- * aiortc, the estimator's send-time groups, the audio level callback and the fan-out.
+ * aiortc, the estimator's send-time groups, the speaker's audio-level average and the fan-out.
  * Everything else goes to Python: Ingress.raw(data, addr) before SRTP (STUN, DTLS, RTCP),
  * Ingress.plain(rtp, arrival_ms) after it. The state both paths share lives in the Core
  * and is read and changed from Python through its members and methods. */
@@ -968,7 +968,9 @@ typedef struct {
     PyObject *codec;         /* the codec that payload type must still map to */
     PyObject *targets;       /* list of armed Targets (the down tracks) */
     PyObject *missing;       /* the NACK generator's missing set: must be empty here */
-    PyObject *pid, *on_level;   /* on_level(pid, level) for audio levels (None: off) */
+    PyObject *pid;
+    int levels;              /* keep the audio level's loudness (media.speaker's average) */
+    double loudness, level_seen; /* SpeakerDetector.feed's average and time.monotonic() */
     PyObject *estimator;     /* an Estimator for the send-time groups (None: none) */
     PyObject *on_remb;       /* on_remb(bitrate, ssrcs, arrival_ms) when it has a new estimate */
     PyObject *on_unready;    /* on_unready(rtp): a target disarmed while sending */
@@ -995,7 +997,6 @@ static int core_clear(Core *c) {
     Py_CLEAR(c->targets);
     Py_CLEAR(c->missing);
     Py_CLEAR(c->pid);
-    Py_CLEAR(c->on_level);
     Py_CLEAR(c->estimator);
     Py_CLEAR(c->on_remb);
     Py_CLEAR(c->on_unready);
@@ -1008,7 +1009,6 @@ static int core_traverse(Core *c, visitproc visit, void *arg) {
     Py_VISIT(c->targets);
     Py_VISIT(c->missing);
     Py_VISIT(c->pid);
-    Py_VISIT(c->on_level);
     Py_VISIT(c->estimator);
     Py_VISIT(c->on_remb);
     Py_VISIT(c->on_unready);
@@ -1081,6 +1081,16 @@ static int group_add(Core *c, unsigned long abs_time, long long arrival, long lo
     return done;
 }
 
+/* media.speaker.SpeakerDetector.feed for one packet's audio level. */
+static void level_add(Core *c, long level) {
+    double loud = (double)(127 - (level < 0 ? 0 : level > 127 ? 127 : level));
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double prev = c->level_seen > 0 ? c->loudness : loud;
+    c->loudness = 0.8 * prev + 0.2 * loud;
+    c->level_seen = (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
 /* 1 if seq was forwarded lately (a duplicate), else remember it and 0. */
 static int recent_add(Core *c, unsigned short seq) {
     if (c->seen[seq >> 3] & (1 << (seq & 7))) return 1;
@@ -1118,6 +1128,13 @@ static PyObject *core_recent_add(Core *c, PyObject *arg) {
     return PyBool_FromLong(recent_add(c, (unsigned short)(seq & 0xFFFF)));
 }
 
+static PyObject *core_level_add(Core *c, PyObject *arg) {
+    long level = PyLong_AsLong(arg);
+    if (level == -1 && PyErr_Occurred()) return NULL;
+    level_add(c, level);
+    Py_RETURN_NONE;
+}
+
 static PyObject *core_reset_stats(Core *c, PyObject *unused) {
     c->base_seq = c->stats_max = c->last_arrival = c->last_timestamp = -1;
     c->cycles = c->received = c->jitter_q4 = 0;
@@ -1130,6 +1147,7 @@ static PyMethodDef core_methods[] = {
      "group_add(abs_send_time, arrival_ms, size, ssrc) -> the finished group or None"},
     {"recent_add", (PyCFunction)core_recent_add, METH_O, "True if seq was forwarded lately, else remember it"},
     {"reset_stats", (PyCFunction)core_reset_stats, METH_NOARGS, "Forget the receive statistics (a new SSRC)"},
+    {"level_add", (PyCFunction)core_level_add, METH_O, "Average in one packet's audio level (0 loudest, 127 silence)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1140,8 +1158,10 @@ static PyMemberDef core_members[] = {
     {"codec", T_OBJECT, offsetof(Core, codec), 0, "codec of pt"},
     {"targets", T_OBJECT, offsetof(Core, targets), 0, "list of Targets"},
     {"missing", T_OBJECT, offsetof(Core, missing), 0, "NACK generator's missing set (None: no NACKs)"},
-    {"pid", T_OBJECT, offsetof(Core, pid), 0, "participant id for on_level"},
-    {"on_level", T_OBJECT, offsetof(Core, on_level), 0, "on_level(pid, level)"},
+    {"pid", T_OBJECT, offsetof(Core, pid), 0, "participant id"},
+    {"levels", T_INT, offsetof(Core, levels), 0, "keep the audio levels' loudness (see level_add)"},
+    {"loudness", T_DOUBLE, offsetof(Core, loudness), 0, "average loudness (127 - level), as SpeakerDetector.feed"},
+    {"level_seen", T_DOUBLE, offsetof(Core, level_seen), 0, "time.monotonic() of the last level (0: none)"},
     {"estimator", T_OBJECT, offsetof(Core, estimator), 0, "Estimator fed the send-time groups (None: none)"},
     {"on_remb", T_OBJECT, offsetof(Core, on_remb), 0, "on_remb(bitrate, ssrcs, arrival_ms)"},
     {"on_unready", T_OBJECT, offsetof(Core, on_unready), 0, "on_unready(rtp)"},
@@ -1327,11 +1347,7 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
     c->packets++;
     c->octets += body_len;
     count_in++;
-    if (!c->video && level >= 0 && c->on_level != NULL && c->on_level != Py_None) {
-        PyObject *r = PyObject_CallFunction(c->on_level, "Ol", c->pid ? c->pid : Py_None, level & 0x7F);
-        if (r == NULL) return -1;
-        Py_DECREF(r);
-    }
+    if (!c->video && level >= 0 && c->levels) level_add(c, level & 0x7F);
     if (n == 0) return 1;
     if (c->video && recent_add(c, (unsigned short)seq)) return 1; /* forwarded already */
     if (c->targets == NULL || !PyList_Check(c->targets)) return 1; /* changed by a callback above */

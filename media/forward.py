@@ -37,6 +37,7 @@ from aiortc import clock
 
 from . import aiortc_hooks as hooks
 from .bwe import BoundedNacks, GroupedEstimator, UplinkControl
+from .speaker import SILENCE
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,18 @@ class _PyCore:
         self.targets: list[Any] = []
         self.codecs: Any = None
         self.codec: Any = None
-        self.on_level: Any = None
+        self.levels = 0
+        self.loudness = self.level_seen = 0.0
         self.on_unready: Any = None
         # Recently forwarded sequence numbers: a packet NACKed twice comes back twice.
         self._recent: set[int] = set()
         self._order: collections.deque[int] = collections.deque()
+
+    def level_add(self, level: int) -> None:
+        """Average in one packet's audio level, as SpeakerDetector.feed does."""
+        loud = float(SILENCE - min(max(level, 0), SILENCE))
+        prev = self.loudness if self.level_seen > 0 else loud
+        self.loudness, self.level_seen = 0.8 * prev + 0.2 * loud, time.monotonic()
 
     def recent_add(self, seq: int) -> bool:
         """True if seq was forwarded lately (a duplicate), else remember it."""
@@ -173,7 +181,6 @@ class UpTrack:
         self.core.video = int(kind == "video")
         self.core.pid = pid
         self.core.targets = []
-        self._on_audio_level: Callable[[str, int], None] | None = None
         self.uplink = UplinkControl()  # weak uplinks: caps the REMB we send (media.bwe)
         self.remb_limit: float | None = None  # set by media.layers (one-to-one calls)
         self._receiver = receiver
@@ -203,15 +210,16 @@ class UpTrack:
     def blocked(self, value: bool) -> None:
         self.core.blocked = int(value)
 
-    @property
-    def on_audio_level(self) -> Callable[[str, int], None] | None:
-        """Called with (pid, level) for each audio packet's level (ssrc-audio-level)."""
-        return self._on_audio_level
+    def keep_levels(self) -> None:
+        """Keep the average loudness of the audio levels (ssrc-audio-level) for the active
+        speaker: `loudness()` reads it (in C as the packets pass)."""
+        if self.kind == "audio":
+            self.core.levels = 1
 
-    @on_audio_level.setter
-    def on_audio_level(self, callback: Callable[[str, int], None] | None) -> None:
-        self._on_audio_level = callback
-        self.core.on_level = callback if self.kind == "audio" else None
+    def loudness(self) -> tuple[float, float] | None:
+        """(average loudness, time.monotonic() of the last level), or None before any."""
+        core = self.core
+        return (core.loudness, core.level_seen) if core.level_seen > 0 else None
 
     def add_down(self, down: DownTrack) -> None:
         """Forward to `down` too (`downs` changes only here and in discard_down: the core's
@@ -336,8 +344,8 @@ class UpTrack:
         COUNTERS["packets_in"] += 1
         if core.blocked:
             return  # not forwarded, and never the active speaker either
-        if self.kind == "audio" and self._on_audio_level and packet.extensions.audio_level:
-            self._on_audio_level(self.pid, packet.extensions.audio_level[1])
+        if core.levels and self.kind == "audio" and packet.extensions.audio_level:
+            core.level_add(packet.extensions.audio_level[1])
         if not self.downs:
             return
         if self.kind == "video" and core.recent_add(packet.sequence_number):

@@ -123,7 +123,7 @@ class Room:
                 await self.leave(pid)  # never usable: don't keep it in the plan
             raise
         for up in ups:
-            up.on_audio_level = self._feed_level
+            up.keep_levels()
         current = self.speaker.current
         if current is not None and current != pid:
             peer.reply(m.speaker(self.id, current, to=pid))  # a newcomer missed the change
@@ -214,12 +214,14 @@ class Room:
             if peer is not None and name in peer.ups:
                 peer.ups[name].request_keyframe()
 
-    def _feed_level(self, pid: str, level: int) -> None:
-        self.speaker.feed(pid, level, time.monotonic())
-
     async def _tick_speaker(self) -> None:
         while True:
             await asyncio.sleep(SPEAKER_TICK)
+            for pid, peer in list(self.peers.items()):  # the levels' averages, kept as packets pass
+                up = peer.ups.get("audio")
+                heard = up.loudness() if up is not None else None
+                if heard is not None:
+                    self.speaker.observe(pid, *heard)
             new = self.speaker.tick(time.monotonic())
             if new is not None:
                 self._on_speaker(self, new)

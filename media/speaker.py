@@ -27,6 +27,12 @@ class SpeakerDetector:
         self._loudness[pid] = 0.8 * prev + 0.2 * loud
         self._seen[pid] = now
 
+    def observe(self, pid: str, loudness: float, seen: float) -> None:
+        """Take pid's average loudness as feed() would have left it (kept elsewhere as the
+        packets passed: media.forward.UpTrack.loudness) and when its last level came."""
+        self._loudness[pid] = loudness
+        self._seen[pid] = seen
+
     def forget(self, pid: str) -> None:
         """Drop a publisher that left."""
         self._loudness.pop(pid, None)

@@ -86,3 +86,17 @@ def test_nack_generator_keeps_its_highest_sequence_number_in_the_core():
     assert core.nack_max == 13 and nacks.missing == {11, 12}
     nacks.add(RtpPacket(sequence_number=11))
     assert nacks.missing == {12}
+
+
+def test_core_loudness_is_the_speaker_detectors_average():
+    from media.speaker import SpeakerDetector
+
+    core, python, detector = hooks.new_core(), _PyCore(), SpeakerDetector()
+    rng = random.Random(11)
+    for i in range(300):
+        level = rng.choice([0, 5, 30, 90, 127, 127, rng.randrange(-5, 140)])
+        core.level_add(level)
+        python.level_add(level)
+        detector.feed("a", level, float(i))
+        assert core.loudness == python.loudness == detector._loudness["a"]
+    assert core.level_seen > 0 and python.level_seen > 0

@@ -65,46 +65,6 @@ def harden_rtp_parsing() -> None:
         rtp.HeaderExtensionsMap.get = get  # type: ignore[method-assign]
 
 
-def quicker_min_frame_period() -> None:
-    """aiortc's OveruseEstimator.update_min_frame_period with the same result, taking the
-    minimum of its 60-entry history in one builtin call instead of a Python loop (it runs
-    for every send-time group of every publisher's video)."""
-    import aiortc.rate as rate
-
-    def update_min_frame_period(self: rate.OveruseEstimator, ts_delta: float) -> float:
-        history = self.ts_delta_hist
-        if len(history) >= rate.MIN_FRAME_PERIOD_HISTORY_LENGTH:
-            history.pop(0)
-        least = min(history, default=ts_delta)
-        history.append(ts_delta)
-        return least if least < ts_delta else ts_delta
-
-    rate.OveruseEstimator.update_min_frame_period = update_min_frame_period  # type: ignore[method-assign]
-
-
-def quicker_rate_counter() -> None:
-    """aiortc's RateCounter._erase_old with the same result, touching only the buckets that
-    hold something (it stepped through every millisecond since the last call, ~33 for each
-    video frame of every publisher, clearing empty buckets)."""
-    import aiortc.rate as rate
-
-    def erase_old(self: rate.RateCounter, now_ms: int) -> None:
-        steps = now_ms - self._window_size + 1 - self._origin_ms
-        if steps <= 0:
-            return
-        size, buckets, total, start = self._window_size, self._buckets, self._total, self._origin_index
-        for i in range(start, start + min(steps, size)):
-            bucket = buckets[i % size]
-            if bucket.count or bucket.value:
-                total.count -= bucket.count
-                total.value -= bucket.value
-                bucket.count = bucket.value = 0
-        self._origin_index = (start + steps) % size
-        self._origin_ms += steps
-
-    rate.RateCounter._erase_old = erase_old  # type: ignore[method-assign]
-
-
 def use_loopback_only() -> None:
     """Make aioice gather only 127.0.0.1 host candidates (tests, single-machine setups)."""
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]

@@ -312,8 +312,6 @@ def main(argv: list[str] | None = None) -> None:
     if not secret:
         parser.error("set MVC_MEDIA_SECRET to the secret the web processes use")
     hooks.harden_rtp_parsing()
-    hooks.quicker_min_frame_period()
-    hooks.quicker_rate_counter()
     if args.ice_loopback_only:
         hooks.use_loopback_only()
     hooks.bind_media_ports(args.media_ports)

@@ -114,14 +114,14 @@ class CoreStats(StreamStatistics):
             setattr(out, name, getattr(self, name))
         return out
 
-    base_seq = property(lambda self: _none(self._core.base_seq), lambda self, v: None)
-    max_seq = property(lambda self: _none(self._core.stats_max), lambda self, v: None)
-    cycles = property(lambda self: self._core.cycles, lambda self, v: None)
-    packets_received = property(lambda self: self._core.received, lambda self, v: None)
-    _jitter_q4 = property(lambda self: self._core.jitter_q4, lambda self, v: None)
-    _last_arrival = property(lambda self: _none(self._core.last_arrival), lambda self, v: None)
-    _last_timestamp = property(lambda self: _none(self._core.last_timestamp), lambda self, v: None)
-    _clockrate = property(lambda self: self._core.clockrate, lambda self, v: None)
+    base_seq = property(lambda self: _none(self._core.base_seq))
+    max_seq = property(lambda self: _none(self._core.stats_max))
+    cycles = property(lambda self: self._core.cycles)
+    packets_received = property(lambda self: self._core.received)
+    _jitter_q4 = property(lambda self: self._core.jitter_q4)
+    _last_arrival = property(lambda self: _none(self._core.last_arrival))
+    _last_timestamp = property(lambda self: _none(self._core.last_timestamp))
+    _clockrate = property(lambda self: self._core.clockrate)
 
 
 def _none(value: int) -> int | None:

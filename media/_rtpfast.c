@@ -1035,13 +1035,13 @@ static double unix_now(void) {
     return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* aiortc's StreamStatistics.add (arrival: time.time() * clockrate, taken here). */
-static void stats_add(Core *c, long seq, unsigned long ts) {
+/* aiortc's StreamStatistics.add (unix_time: time.time(), for the arrival in clock ticks). */
+static void stats_add(Core *c, long seq, unsigned long ts, double unix_time) {
     int in_order = c->stats_max < 0 || (seq != c->stats_max && ((seq - c->stats_max) & 0xFFFF) < 0x8000);
     c->received++;
     if (c->base_seq < 0) c->base_seq = seq;
     if (!in_order) return;
-    long long arrival = (long long)(unix_now() * c->clockrate);
+    long long arrival = (long long)(unix_time * c->clockrate);
     if (c->stats_max >= 0 && seq < c->stats_max) c->cycles += 1 << 16;
     c->stats_max = seq;
     if ((long long)ts != c->last_timestamp && c->received > 1) {
@@ -1110,7 +1110,7 @@ static PyObject *core_stats_add(Core *c, PyObject *args) {
     long seq;
     unsigned long ts;
     if (!PyArg_ParseTuple(args, "lk", &seq, &ts)) return NULL;
-    stats_add(c, seq & 0xFFFF, ts);
+    stats_add(c, seq & 0xFFFF, ts, unix_now());
     Py_RETURN_NONE;
 }
 
@@ -1298,7 +1298,8 @@ static int hand_over(PyObject *fn, const unsigned char *data, Py_ssize_t len, Py
 /* The forwarding steps of media.forward for one in-order packet of a Core's stream.
  * 1: done; 0: leave it to Python (nothing changed); -1: error set. */
 static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t body_at, Py_ssize_t body_len,
-                    long abs_time, long level, long long arrival_ms) {
+                    long abs_time, long level, double unix_time) {
+    long long arrival_ms = (long long)((unix_time + (double)NTP_UNIX_OFFSET) * 1000);
     long pt = d[1] & 0x7F, seq = (d[2] << 8) | d[3];
     unsigned long ts = ((unsigned long)d[4] << 24) | (d[5] << 16) | (d[6] << 8) | d[7];
     unsigned long ssrc = ((unsigned long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11];
@@ -1320,7 +1321,7 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
         PyObject *t = PyList_GET_ITEM(c->targets, i);
         if (!PyObject_TypeCheck(t, &TargetType) || !((Target *)t)->ready) return 0;
     }
-    double now = unix_now() + (double)NTP_UNIX_OFFSET;
+    double now = unix_time + (double)NTP_UNIX_OFFSET;
     unsigned long long seconds = (unsigned long long)now;
     unsigned long long ntp = (seconds << 32) | (unsigned long long)((now - (double)seconds) * 4294967296.0);
     if ((long long)(ntp >> 32) != c->sync_tick) return 0; /* the once-a-second check is Python's */
@@ -1341,7 +1342,7 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
             Py_DECREF(r);
         }
     }
-    stats_add(c, seq, ts);
+    stats_add(c, seq, ts, unix_time);
     if (nacks) c->nack_max = seq;
     /* UpTrack.forward */
     c->packets++;
@@ -1479,9 +1480,7 @@ static PyObject *fast_drain(PyObject *self, PyObject *const *args, Py_ssize_t na
         g->rx_bytes += len;
         int plain_len = (int)len;
         if (((protect_fn)g->unprotect)((void *)g->ctx, buf, &plain_len) != 0) continue; /* forged or replayed */
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        long long arrival_ms = (long long)((t.tv_sec + NTP_UNIX_OFFSET) * 1000 + t.tv_nsec / 1000000);
+        double unix_time = unix_now(); /* one clock read per packet: arrival, statistics, send time */
         Py_ssize_t body_at, body_len;
         long abs_time, level;
         if (!rtp_layout(buf, plain_len, g->abs_id, g->level_id, &body_at, &body_len, &abs_time, &level))
@@ -1495,13 +1494,15 @@ static PyObject *fast_drain(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (core == NULL && PyErr_Occurred()) break;
         if (core != NULL && PyObject_TypeCheck(core, &CoreType)) {
             Py_INCREF(core);
-            int done = fast_rtp((Core *)core, buf, plain_len, body_at, body_len, abs_time, level, arrival_ms);
+            int done = fast_rtp((Core *)core, buf, plain_len, body_at, body_len, abs_time, level, unix_time);
             Py_DECREF(core);
             if (done < 0) break;
             if (done) continue;
         }
     python:
-        if (hand_over(g->plain, buf, plain_len, PyLong_FromLongLong(arrival_ms)) < 0) break;
+        if (hand_over(g->plain, buf, plain_len,
+                      PyLong_FromLongLong((long long)((unix_time + (double)NTP_UNIX_OFFSET) * 1000))) < 0)
+            break;
     }
     Py_DECREF(g);
     if (PyErr_Occurred()) return NULL;

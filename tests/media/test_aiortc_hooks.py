@@ -227,6 +227,31 @@ def test_most_packets_are_forwarded_in_c_and_still_counted(seen):
     assert seen["transport_packets"] >= up_packets  # what drain() took counts for the transport
 
 
+def test_sender_reports_go_out_together_and_give_a_round_trip(seen):
+    if not hooks.FAST_PATH:
+        pytest.skip("media/_rtpfast is not built (make fastpath)")
+    sent_in_report, sent, rtt, reporting = seen["sender_reports"]
+    assert 10 < sent_in_report <= sent  # the last report's count, at most what was sent since
+    assert rtt is not None and 0 <= rtt < 0.5  # loopback
+    assert reporting >= 4  # a's and b's audio and video down tracks, on one timer
+
+
+def test_sender_report_is_aiortcs():
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    class Fake:
+        _ssrc = 0x11223344
+        _RTCRtpSender__ntp_timestamp = 0xE1234567_89ABCDEF
+        _RTCRtpSender__rtp_timestamp = 0xDEADBEEF
+        _RTCRtpSender__packet_count = (1 << 32) + 12345  # wraps as aiortc's does
+        _RTCRtpSender__octet_count = 987654321
+
+    expected = bytes(RtcpSrPacket(ssrc=Fake._ssrc, sender_info=RtcpSenderInfo(
+        ntp_timestamp=Fake._RTCRtpSender__ntp_timestamp, rtp_timestamp=Fake._RTCRtpSender__rtp_timestamp,
+        packet_count=12345, octet_count=987654321)))
+    assert hooks.sender_report(Fake()) == expected
+
+
 def test_clock_matches_aiortcs():
     from aiortc import clock
 

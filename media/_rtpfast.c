@@ -564,6 +564,10 @@ typedef struct {
     long long last_update_ms;
     unsigned long ssrcs[MAX_SSRCS];
     int n_ssrcs;
+    /* media.bwe.GroupedEstimator: the send-time group being collected (shared by every
+     * stream of one sender, as simulcast layers are, like the estimator itself) */
+    unsigned long g_first, g_last, g_ssrc;
+    long long g_arrival, g_size;
 } Estimator;
 
 static PyObject *estimator_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
@@ -982,9 +986,6 @@ typedef struct {
     long clockrate;
     /* aiortc's NackGenerator.max_seq */
     long long nack_max;
-    /* media.bwe.GroupedEstimator */
-    unsigned long g_first, g_last, g_ssrc;
-    long long g_arrival, g_size;
     /* media.forward's duplicate window */
     unsigned short recent[RECENT];
     int recent_len, recent_pos;
@@ -1054,30 +1055,30 @@ static void stats_add(Core *c, long seq, unsigned long ts, double unix_time) {
 }
 
 /* GroupedEstimator.add: 1 and the finished group in out[4] when a new group begins. */
-static int group_add(Core *c, unsigned long abs_time, long long arrival, long long size, unsigned long ssrc,
+static int group_add(Estimator *e, unsigned long abs_time, long long arrival, long long size, unsigned long ssrc,
                      long long out[4]) {
     int done = 0;
-    if (c->g_size) {
-        long ahead = (long)((abs_time - c->g_first + 0x800000) & 0xFFFFFF) - 0x800000;
+    if (e->g_size) {
+        long ahead = (long)((abs_time - e->g_first + 0x800000) & 0xFFFFFF) - 0x800000;
         if (ahead <= GROUP_SPAN) {
-            c->g_size += size;
-            if (ahead >= (long)((c->g_last - c->g_first + 0x800000) & 0xFFFFFF) - 0x800000) {
-                c->g_last = abs_time;
-                c->g_arrival = arrival;
-                c->g_ssrc = ssrc;
+            e->g_size += size;
+            if (ahead >= (long)((e->g_last - e->g_first + 0x800000) & 0xFFFFFF) - 0x800000) {
+                e->g_last = abs_time;
+                e->g_arrival = arrival;
+                e->g_ssrc = ssrc;
             }
             return 0;
         }
-        out[0] = (long long)c->g_last;
-        out[1] = c->g_arrival;
-        out[2] = c->g_size;
-        out[3] = (long long)c->g_ssrc;
+        out[0] = (long long)e->g_last;
+        out[1] = e->g_arrival;
+        out[2] = e->g_size;
+        out[3] = (long long)e->g_ssrc;
         done = 1;
     }
-    c->g_first = c->g_last = abs_time;
-    c->g_arrival = arrival;
-    c->g_size = size;
-    c->g_ssrc = ssrc;
+    e->g_first = e->g_last = abs_time;
+    e->g_arrival = arrival;
+    e->g_size = size;
+    e->g_ssrc = ssrc;
     return done;
 }
 
@@ -1118,7 +1119,11 @@ static PyObject *core_group_add(Core *c, PyObject *args) {
     unsigned long abs_time, ssrc;
     long long arrival, size, out[4];
     if (!PyArg_ParseTuple(args, "kLLk", &abs_time, &arrival, &size, &ssrc)) return NULL;
-    if (!group_add(c, abs_time & 0xFFFFFF, arrival, size, ssrc, out)) Py_RETURN_NONE;
+    if (c->estimator == NULL || !PyObject_TypeCheck(c->estimator, &EstimatorType)) {
+        PyErr_SetString(PyExc_TypeError, "the core has no Estimator");
+        return NULL;
+    }
+    if (!group_add((Estimator *)c->estimator, abs_time & 0xFFFFFF, arrival, size, ssrc, out)) Py_RETURN_NONE;
     return Py_BuildValue("(LLLL)", out[0], out[1], out[2], out[3]);
 }
 
@@ -1329,7 +1334,7 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
     /* UpTrack._install.handle */
     if (abs_time >= 0 && c->estimator != NULL && PyObject_TypeCheck(c->estimator, &EstimatorType)) {
         long long group[4], bitrate;
-        if (group_add(c, (unsigned long)abs_time, arrival_ms, len - body_at, ssrc, group)
+        if (group_add((Estimator *)c->estimator, (unsigned long)abs_time, arrival_ms, len - body_at, ssrc, group)
             && estimator_add((Estimator *)c->estimator, group[1], (unsigned long)group[0], group[2],
                              (unsigned long)group[3], &bitrate)
             && c->on_remb != NULL && c->on_remb != Py_None) {

@@ -48,15 +48,19 @@ def test_core_statistics_match_aiortcs():
     assert ours.fraction_lost == theirs.fraction_lost
 
 
+class Record:
+    """An estimator that records the groups it is given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def add(self, **kw):
+        self.calls.append(tuple(kw.values()))
+
+
 def test_core_groups_match_grouped_estimator():
-    class Record:
-        def __init__(self):
-            self.calls = []
-
-        def add(self, **kw):
-            self.calls.append(tuple(kw.values()))
-
     core, record = hooks.new_core(), Record()
+    core.estimator = hooks.new_estimator()  # the group being collected is the estimator's
     python = GroupedEstimator(record)
     rng = random.Random(7)
     abs_time, got = 0xFFF000, []
@@ -68,6 +72,29 @@ def test_core_groups_match_grouped_estimator():
         if group is not None:
             got.append(group)
     assert got == record.calls and len(got) > 50
+
+
+def test_simulcast_layers_sharing_an_estimator_make_one_sequence_of_send_time_groups():
+    """Two layers of one sender (two cores, one estimator): their packets interleave into the
+    same send-time groups, as one GroupedEstimator would make of them."""
+    estimator, record = hooks.new_estimator(), Record()
+    low, high = hooks.new_core(), hooks.new_core()
+    low.estimator = high.estimator = estimator
+    python = GroupedEstimator(record)
+    got, abs_time = [], 0
+    for i in range(300):
+        abs_time = (abs_time + (0 if i % 3 else 2700)) & 0xFFFFFF
+        core, ssrc = (low, 1) if i % 2 else (high, 2)
+        python.add(abs_time, 1000 + i, 500, ssrc)
+        group = core.group_add(abs_time, 1000 + i, 500, ssrc)
+        if group is not None:
+            got.append(group)
+    assert got == record.calls and len(got) > 50
+
+
+def test_core_without_an_estimator_refuses_groups():
+    with pytest.raises(TypeError):
+        hooks.new_core().group_add(0, 0, 0, 0)
 
 
 def test_core_duplicate_window_matches_the_python_one():

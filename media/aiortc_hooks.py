@@ -25,6 +25,7 @@ from typing import Any
 import aioice
 import aioice.ice
 import aiortc
+import aiortc.codecs
 import aiortc.rtcdtlstransport as rtcdtls
 import aiortc.rtcpeerconnection as rtcpc
 import pylibsrtp
@@ -63,6 +64,20 @@ def harden_rtp_parsing() -> None:
     if not getattr(rtp.HeaderExtensionsMap.get, "hardened", False):
         get.hardened = True  # type: ignore[attr-defined]
         rtp.HeaderExtensionsMap.get = get  # type: ignore[method-assign]
+
+
+STREAM_ID_URIS = ("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+                  "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id")
+
+
+def negotiate_stream_ids() -> None:
+    """Accept the rtp-stream-id header extensions for video (aiortc parses them but does not
+    offer or accept them): each simulcast layer's packets carry its rid (media.simulcast)."""
+    video = aiortc.codecs.HEADER_EXTENSIONS["video"]
+    known = {ext.uri for ext in video}
+    for uri in STREAM_ID_URIS:
+        if uri not in known:
+            video.append(RTCRtpHeaderExtensionParameters(id=max(e.id for e in video) + 1, uri=uri))
 
 
 def use_loopback_only() -> None:
@@ -806,6 +821,14 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
                 packet = parse(plain, rtp.RtpPacket, rtp.HeaderExtensions, ids[0])
         except ValueError:
             return
+        mid = packet.extensions.mid
+        if mid is not None and packet.ssrc not in router.ssrc_table:
+            # A new SSRC the SDP did not name (a simulcast layer): its section's receiver,
+            # by the mid it carries (aiortc routes by payload type only, which is ambiguous
+            # once a camera and a screen share it).
+            by_mid = router.mid_table.get(mid)
+            if by_mid is not None:
+                router.ssrc_table[packet.ssrc] = by_mid
         receiver = router.route_rtp(packet)
         direct = handlers.get(receiver)
         if direct is not None:

@@ -5,8 +5,13 @@ receive-side estimate for all the video it gets) and receiver reports (the fract
 packets lost per stream). `DownlinkFeedback` keeps both for one subscriber and turns them
 into one estimate in bit/s with the loss-based rule of Google congestion control: more
 than 10 % loss → the estimate drops to the sent rate × (1 − loss/2); under 2 % → it may
-grow by 5 % per update. media.layers uses it to pause video and to tell a one-to-one
-publisher to send less.
+grow by 5 % per update. As in GCC, the estimate is cut only on a new report (by its own
+loss, not the smoothed one) and at most once per CUT_INTERVAL. Right after the worker
+changes what it sends a subscriber (a lower layer, paused video: `quiet`), reports for
+REPORT_LAG still count the loss of what it sent before, and must not cut the estimate
+down to what it sends now; for the same reason a REMB can be asked to count only if its
+value changed after a given time. media.layers uses it to choose layers, to pause video
+and to tell a one-to-one publisher to send less.
 
 Uplink: `UplinkControl` applies the same rule to what the worker receives from a
 publisher (its receive-side loss), and caps the REMB the worker sends that publisher.
@@ -29,7 +34,14 @@ LOSS_HIGH = 0.10  # above this loss fraction the estimate comes down
 LOSS_LOW = 0.02  # below this it may go up
 GROWTH = 1.05  # per update while loss is low
 LOSS_SMOOTHING = 0.5  # weight of the newest loss report
-FEEDBACK_STALE = 5.0  # seconds after which a REMB no longer counts
+FEEDBACK_STALE = 5.0  # seconds after which a REMB no longer counts (since its value last changed:
+# a browser repeats an estimate it no longer updates, such as its first ramping one)
+CUT_INTERVAL = 1.0  # seconds: the downlink estimate is cut at most this often (300 ms + RTT)
+REPORT_LAG = 3.0  # seconds after the worker changes what it sends before a report describes only that
+# (a browser reports about once a second on the time since its last report, and a switch of
+# layers waits for a keyframe and for the queue the old ones filled to drain)
+MAX_REPORTED = 1 << 16  # packets one stream's report may cover (more: a wrap or nonsense)
+MAX_STREAMS = 256  # SSRCs whose last report is kept per subscriber
 MIN_ESTIMATE = 30_000  # bit/s: never tell anyone to go below this (audio must fit)
 NACK_TRIES = 3  # a lost packet is asked for at most this many times
 NACK_WINDOW = 0.5  # seconds after which a lost packet is given up
@@ -50,12 +62,17 @@ class DownlinkFeedback:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.remb: float | None = None
-        self.loss = 0.0
+        self.loss = 0.0  # smoothed
+        self.last_loss = 0.0  # of the newest receiver report
         self.loss_estimate: float | None = None
         self.reports = 0  # RTCP packets seen (REMB or receiver reports)
         self._clock = clock
-        self._remb_at = 0.0
+        self._remb_at = self._remb_changed_at = 0.0
         self._last_packet: Any = None
+        self._new_loss = False  # a receiver report came since the last update (and counts)
+        self._cut_at = -CUT_INTERVAL
+        self._quiet_until = 0.0
+        self._highest: dict[int, int] = {}  # SSRC → extended highest sequence last reported
 
     def on_rtcp(self, packet: Any) -> None:
         """Take one RTCP packet from the subscriber (each one once, whichever sender got it)."""
@@ -64,29 +81,77 @@ class DownlinkFeedback:
         self._last_packet = packet
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
-                self.remb = float(unpack_remb_fci(packet.fci)[0])
+                remb = float(unpack_remb_fci(packet.fci)[0])
             except ValueError:
                 return
             self._remb_at = self._clock()
+            if remb != self.remb:
+                self.remb, self._remb_changed_at = remb, self._remb_at
             self.reports += 1
         elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and packet.reports:
-            worst = max(r.fraction_lost for r in packet.reports) / 256
-            self.loss = LOSS_SMOOTHING * worst + (1 - LOSS_SMOOTHING) * self.loss
+            loss = self._loss_of(packet.reports)
+            if loss is None:
+                return
+            self.loss = LOSS_SMOOTHING * loss + (1 - LOSS_SMOOTHING) * self.loss
+            if self._clock() >= self._quiet_until:
+                self.last_loss = loss
+                self._new_loss = True
             self.reports += 1
+
+    def _loss_of(self, reports: list[Any]) -> float | None:
+        """The fraction lost of all the packets the report blocks cover since each stream's
+        last report (as GCC counts loss over all packets: a low-rate stream that lost two
+        of its five must not count as 40 % of everything); None before any can be counted."""
+        lost = expected = 0.0
+        for r in reports:
+            previous = self._highest.get(r.ssrc)
+            self._highest[r.ssrc] = r.highest_sequence
+            count = (r.highest_sequence - previous) & 0xFFFFFFFF if previous is not None else 0
+            if 0 < count < MAX_REPORTED:
+                expected += count
+                lost += count * r.fraction_lost / 256
+        if len(self._highest) > MAX_STREAMS:  # a subscriber naming ever new SSRCs
+            self._highest = {r.ssrc: r.highest_sequence for r in reports}
+        return lost / expected if expected else None
+
+    def lower_to(self, estimate: float) -> None:
+        """Less was sent because of `estimate` (a REMB, say): the loss-based estimate, which
+        is what resuming is judged by, grows from there."""
+        if self.loss_estimate is None or estimate < self.loss_estimate:
+            self.loss_estimate = max(MIN_ESTIMATE, estimate)
+
+    def quiet(self, until: float) -> None:
+        """What is sent changed: reports received before `until` (clock time), and one not yet
+        applied, cut nothing."""
+        self._quiet_until = until
+        self._new_loss = False
 
     def update(self, sent_rate: float) -> None:
         """Apply the loss rule once for what the worker sent (bit/s) since the last update."""
-        if sent_rate > 0:  # nothing sent (or not counted): nothing learnt
-            self.loss_estimate = loss_rule(self.loss_estimate, sent_rate, self.loss)
+        now = self._clock()
+        if sent_rate <= 0:  # nothing sent (or not counted): nothing learnt
+            return
+        if self.loss > LOSS_HIGH:
+            if not self._new_loss or self.last_loss <= LOSS_HIGH or now - self._cut_at < CUT_INTERVAL:
+                return  # nothing new (or only about what was sent before), better now, or cut lately
+            self._cut_at = now
+            self._new_loss = False
+            self.loss_estimate = loss_rule(self.loss_estimate, sent_rate, self.last_loss)
+            return
+        self._new_loss = False
+        self.loss_estimate = loss_rule(self.loss_estimate, sent_rate, self.loss)
 
-    def estimate(self, corroborated: bool = False) -> float | None:
+    def estimate(self, corroborated: bool = False, since: float | None = None) -> float | None:
         """The subscriber's downlink in bit/s: the lower of a fresh REMB and the loss rule.
 
         With `corroborated`, a REMB counts only while there is loss too: a receiver's
-        REMB starts low and ramps up, which must not pause anyone's video.
+        REMB starts low and ramps up, which must not pause anyone's video. With `since`
+        (a time of the clock), only a REMB whose value changed after it counts (a browser
+        repeats an old estimate for a long time after the traffic it described is gone).
         """
         values = [v for v in (self.loss_estimate,) if v is not None]
-        fresh = self.remb is not None and self._clock() - self._remb_at < FEEDBACK_STALE
+        fresh = (self.remb is not None and self._clock() - self._remb_changed_at < FEEDBACK_STALE
+                 and (since is None or self._remb_changed_at >= since))
         if fresh and (not corroborated or self.loss >= LOSS_LOW):
             values.append(self.remb)  # type: ignore[arg-type]
         return min(values) if values else None

@@ -37,6 +37,7 @@ from aiortc import clock
 
 from . import aiortc_hooks as hooks
 from .bwe import BoundedNacks, GroupedEstimator, UplinkControl
+from .keyframes import starts_keyframe
 from .speaker import SILENCE
 
 log = logging.getLogger(__name__)
@@ -161,35 +162,87 @@ class CoreGroupedEstimator:
                                   ssrc=group[3])
 
 
-class UpTrack:
+class RembSender:
+    """What a publisher is told it may send (RTCP REMB) for its streams on one receiver: an
+    up track's, or a simulcast publisher's for all its layers together (media.simulcast)."""
+
+    def _init_remb(self, receiver: RTCRtpReceiver) -> None:
+        self.uplink = UplinkControl()  # weak uplinks: caps the REMB we send (media.bwe)
+        self.remb_limit: float | None = None  # set by media.layers (one-to-one calls)
+        self._remb_receiver = receiver
+        self._remb_sent = (-REMB_INTERVAL_MS, 0)  # (arrival ms, bitrate) of the last REMB sent
+
+    def media_ssrcs(self) -> list[int]:
+        """The publisher's media SSRCs the REMB is about."""
+        raise NotImplementedError
+
+    def _remb(self, estimate: int, ssrcs: list[int], now_ms: int) -> None:
+        """Tell the publisher what its uplink carries (RTCP REMB), as browsers do: at once
+        when it drops by more than 3 %, otherwise at most every REMB_INTERVAL_MS (the
+        estimator may offer a new figure with every packet while it sees overuse)."""
+        bitrate = self.uplink.remb(estimate, self.remb_limit)
+        last_ms, last = self._remb_sent
+        if now_ms - last_ms < REMB_MIN_GAP_MS or (now_ms - last_ms < REMB_INTERVAL_MS and bitrate >= last * 0.97):
+            return
+        rtcp_ssrc = hooks.receiver_rtcp_ssrc(self._remb_receiver)
+        if rtcp_ssrc is None:
+            return
+        self._remb_sent = (now_ms, bitrate)
+        asyncio.ensure_future(hooks.send_rtcp(self._remb_receiver, RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs))))
+
+    def send_remb(self, bitrate: int) -> None:
+        """Tell the publisher the most it may send on these streams (RTCP REMB)."""
+        rtcp_ssrc = hooks.receiver_rtcp_ssrc(self._remb_receiver)
+        ssrcs = self.media_ssrcs()
+        if ssrcs and rtcp_ssrc is not None:
+            asyncio.ensure_future(hooks.send_rtcp(self._remb_receiver, RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs))))
+
+
+class UpTrack(RembSender):
     """One publisher's incoming audio or video stream, forwarded to its down tracks.
 
-    `name` tells a publisher's streams apart: "audio", "video" (camera) or "screen".
+    `name` tells a publisher's streams apart: "audio", "video" (camera) or "screen". A
+    simulcast layer is an up track too, with its `owner` (media.simulcast.SimulcastUp),
+    which hands it its packets and shares one bandwidth estimator among its layers.
     """
 
     def __init__(self, pid: str, kind: str, receiver: RTCRtpReceiver,
-                 codecs: list[RTCRtpCodecParameters], name: str | None = None) -> None:
+                 codecs: list[RTCRtpCodecParameters], name: str | None = None,
+                 owner: Any = None) -> None:
         self.pid = pid
         self.kind = kind
         self.name = name or kind
         self.receiver = receiver
         self.codecs = [c for c in codecs if not is_rtx(c)]
+        self.owner = owner
         self.downs: set[DownTrack] = set()
+        # Down tracks switching to this simulcast layer at its next keyframe → the layer they
+        # get until then (media.simulcast); while any wait, every packet takes the Python steps.
+        self.waiting: dict[DownTrack, UpTrack] = {}
+        self.handle: Callable[[RtpPacket, int], None] | None = None  # a layer's packet handler
         # The receive state C shares (media/_rtpfast.Core: counts, statistics, NACK sequence,
         # estimator groups, targets); without media/_rtpfast a plain stand-in.
         self.core: Any = hooks.new_core() or _PyCore()
         self.core.video = int(kind == "video")
         self.core.pid = pid
         self.core.targets = []
-        self.uplink = UplinkControl()  # weak uplinks: caps the REMB we send (media.bwe)
-        self.remb_limit: float | None = None  # set by media.layers (one-to-one calls)
+        self._init_remb(receiver)
         self._receiver = receiver
         self._media_ssrc: int | None = None
         self._last_pli = 0.0
         self._pli_later: asyncio.TimerHandle | None = None
         self._mime = ""  # of the last packet forwarded
-        self._remb_sent = (-REMB_INTERVAL_MS, 0)  # (arrival ms, bitrate) of the last REMB sent
+        self._closed = False
         self._install(receiver)
+
+    def media_ssrcs(self) -> list[int]:
+        return [] if self._media_ssrc is None else [self._media_ssrc]
+
+    def packets_for(self, down: DownTrack) -> int:
+        """Packets received of the stream `down` gets (as `packets`; a simulcast group's differ)."""
+        return self.packets
 
     @property
     def packets(self) -> int:
@@ -227,8 +280,8 @@ class UpTrack:
         self.downs.add(down)
         self.core.targets = [d.target for d in self.downs]
 
-    def discard_down(self, down: DownTrack) -> None:
-        """Stop forwarding to `down`."""
+    def discard_down(self, down: DownTrack, paused: bool = False) -> None:
+        """Stop forwarding to `down` (`paused`: for now; a simulcast group keeps its layer)."""
         self.downs.discard(down)
         self.core.targets = [d.target for d in self.downs]
 
@@ -241,26 +294,32 @@ class UpTrack:
         core, fast = self.core, not isinstance(self.core, _PyCore)
         # The uplink estimate (REMB) is about video, as in browsers, which send abs-send-time
         # on video only: an audio stream's 30 kbit/s must never become a publisher's cap.
+        # A simulcast group's layers share one estimator: it sees all the publisher sends.
         estimator: Any = None
+        remb = (self.owner or self)._remb
         if state.remote_bitrate_estimator is not None and self.kind == "video":
             if fast:  # aiortc's estimator in C, fed by drain() and by the steps below
-                core.estimator, core.on_remb = hooks.new_estimator(), self._remb
+                core.estimator = self.owner.estimator(True) if self.owner else hooks.new_estimator()
+                core.on_remb = remb
                 estimator = CoreGroupedEstimator(core.estimator, core)
+            elif self.owner is not None:
+                estimator = self.owner.estimator(False)
             else:
                 estimator = GroupedEstimator(state.remote_bitrate_estimator)
         nack = None
-        if state.nack_generator is not None:
-            nack = BoundedNacks(CoreNackGenerator(core) if fast else state.nack_generator)
+        if state.nack_generator is not None:  # a layer has its own (one sequence per SSRC)
+            nack = BoundedNacks(CoreNackGenerator(core) if fast
+                                else NackGenerator() if self.owner else state.nack_generator)
         rtx_codecs: dict[int, tuple[RTCRtpCodecParameters, bool]] = {}  # payload type → (codec, is RTX)
         core.codecs = codecs
         core.on_unready = self._send_unready
 
         def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             if estimator is not None and packet.extensions.abs_send_time is not None:
-                remb = estimator.add(packet.extensions.abs_send_time, arrival_time_ms,
+                got = estimator.add(packet.extensions.abs_send_time, arrival_time_ms,
                                      len(packet.payload) + packet.padding_size, packet.ssrc)
-                if remb is not None:
-                    self._remb(remb[0], remb[1], arrival_time_ms)
+                if got is not None:
+                    remb(got[0], got[1], arrival_time_ms)
             codec = codecs.get(packet.payload_type)
             if codec is None:
                 return
@@ -290,7 +349,10 @@ class UpTrack:
                 core.pt, core.codec = packet.payload_type, codec  # the packets C may take from now on
             self.forward(packet, codec)
 
-        hooks.handle_rtp_directly(r, handle)
+        if self.owner is None:
+            hooks.handle_rtp_directly(r, handle)
+        else:
+            self.handle = handle
 
     def _adopt(self, ssrc: int, codec: RTCRtpCodecParameters, streams: dict[int, Any]) -> StreamStatistics:
         """Make `ssrc` the core's media SSRC (a new one replaces the last: its figures stay
@@ -305,8 +367,14 @@ class UpTrack:
         core.ssrc, core.clockrate, core.pt, core.codec = ssrc, codec.clockRate, -1, None
         stats = streams[ssrc] = CoreStats(core)
         hooks.register_core(self._receiver, ssrc, core)
-        core.enabled = 1
+        self._let_core_forward()
         return stats
+
+    def _let_core_forward(self) -> None:
+        """drain() takes this stream's in-order packets unless nothing is adopted yet, down
+        tracks wait for a keyframe (checked in forward()), or the track is closed."""
+        core = self.core
+        core.enabled = int(core.ssrc >= 0 and not self.waiting and not self._closed)
 
     def _send_unready(self, data: bytes) -> None:
         """C sent a packet to its armed targets and one disarmed: send it to that one here."""
@@ -321,21 +389,6 @@ class UpTrack:
             if not down.target.ready:
                 down.send(packet, self._mime, ntp, (ntp >> 14) & 0x00FFFFFF, level_byte)
 
-    def _remb(self, estimate: int, ssrcs: list[int], now_ms: int) -> None:
-        """Tell the publisher what its uplink carries (RTCP REMB), as browsers do: at once
-        when it drops by more than 3 %, otherwise at most every REMB_INTERVAL_MS (the
-        estimator may offer a new figure with every packet while it sees overuse)."""
-        bitrate = self.uplink.remb(estimate, self.remb_limit)
-        last_ms, last = self._remb_sent
-        if now_ms - last_ms < REMB_MIN_GAP_MS or (now_ms - last_ms < REMB_INTERVAL_MS and bitrate >= last * 0.97):
-            return
-        rtcp_ssrc = hooks.receiver_rtcp_ssrc(self._receiver)
-        if rtcp_ssrc is None:
-            return
-        self._remb_sent = (now_ms, bitrate)
-        asyncio.ensure_future(hooks.send_rtcp(self._receiver, RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs))))
-
     def forward(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """Send one packet to every down track (nothing at all while blocked)."""
         core = self.core
@@ -346,7 +399,7 @@ class UpTrack:
             return  # not forwarded, and never the active speaker either
         if core.levels and self.kind == "audio" and packet.extensions.audio_level:
             core.level_add(packet.extensions.audio_level[1])
-        if not self.downs:
+        if not self.downs and not self.waiting:
             return
         if self.kind == "video" and core.recent_add(packet.sequence_number):
             return
@@ -359,6 +412,8 @@ class UpTrack:
             self._mime = mime
             for down in self.downs:
                 down.disarm()
+        if self.waiting and starts_keyframe(mime, packet.payload):
+            self._take_waiting()
         targets = core.targets
         sent = hooks.fanout(targets, packet.payload, packet.marker, packet.sequence_number,
                             packet.timestamp, level_byte, abs_send_time, ntp)
@@ -372,8 +427,31 @@ class UpTrack:
             for down in list(self.downs):
                 down.sync()
 
-    def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
+    def wait_for_keyframe(self, down: DownTrack, current: UpTrack) -> None:
+        """Switch `down` from layer `current` to this one at this layer's next keyframe
+        (asked for now); until then it keeps getting `current`."""
+        self.waiting[down] = current
+        self._let_core_forward()
+        self.request_keyframe()
+
+    def stop_waiting(self, down: DownTrack) -> None:
+        if self.waiting.pop(down, None) is not None:
+            self._let_core_forward()
+
+    def _take_waiting(self) -> None:
+        """A keyframe begins: every waiting down track leaves its old layer for this one."""
+        waiting, self.waiting = self.waiting, {}
+        for down, current in waiting.items():
+            current.discard_down(down)
+            self.add_down(down)
+            down.switched()
+            if self.owner is not None:
+                self.owner.switched(down, self)
+        self._let_core_forward()
+
+    def request_keyframe(self, down: DownTrack | None = None) -> None:
+        """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL (`down`: the
+        down track that needs it; a simulcast group asks on that one's layer)."""
         if self.kind != "video":
             return
         now = time.monotonic()
@@ -389,14 +467,6 @@ class UpTrack:
     def _deferred_pli(self) -> None:
         self._pli_later = None
         self.request_keyframe()
-
-    def send_remb(self, bitrate: int) -> None:
-        """Tell the publisher the most it may send on this stream (RTCP REMB)."""
-        rtcp_ssrc = hooks.receiver_rtcp_ssrc(self._receiver)
-        if self._media_ssrc is not None and rtcp_ssrc is not None:
-            asyncio.ensure_future(hooks.send_rtcp(self._receiver, RtcpPsfbPacket(
-                fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                fci=pack_remb_fci(bitrate, [self._media_ssrc]))))
 
     def media_statistics(self) -> tuple[int, int] | None:
         """Packets expected and received so far on the publisher's media SSRC."""
@@ -415,8 +485,10 @@ class UpTrack:
 
     def close(self) -> None:
         """Detach every down track and forget pending keyframe requests."""
+        self._closed = True
         for down in list(self.downs):
             down.unbind()
+        self.waiting.clear()
         self.core.enabled = 0
         if self.core.ssrc >= 0:
             hooks.unregister_core(self._receiver, self.core.ssrc)
@@ -574,11 +646,11 @@ class DownTrack:
         self._mid = parameters.muxId
         self._make_header(self._codec, self._mid)
         if self.up is not None:
-            self.up.request_keyframe()
+            self.up.request_keyframe(self)
 
     def _on_picture_loss(self) -> None:
         if self.up is not None:
-            self.up.request_keyframe()
+            self.up.request_keyframe(self)
 
     def _feedback(self, packet: Any) -> None:
         if self.on_feedback is not None:
@@ -593,19 +665,19 @@ class DownTrack:
         if self.up is None:
             return
         if paused:
-            self.up.discard_down(self)
+            self.up.discard_down(self, paused=True)
         else:
             self.up.add_down(self)
             self._rebound = self._last_seq is not None
             self.disarm()
-            self.up.request_keyframe()
+            self.up.request_keyframe(self)
 
     def _count_skipped(self) -> None:
         """Add what the up track received since the last count while this track is paused
         (not while the publisher is blocked: media held back by policy is not dropped)."""
         if self.paused and self.up is not None and not self.up.blocked:
-            self._skipped += self.up.packets - self._paused_at
-        self._paused_at = self.up.packets if self.up is not None else 0
+            self._skipped += max(0, self.up.packets_for(self) - self._paused_at)
+        self._paused_at = self.up.packets_for(self) if self.up is not None else 0
 
     def skipped(self) -> int:
         """Packets not forwarded to the subscriber because its downlink was paused (media.layers)."""
@@ -621,12 +693,18 @@ class DownTrack:
         """Start forwarding `up` on this sender (a re-bound sender keeps seq/ts contiguous)."""
         self.unbind()
         self.up = up
-        self._paused_at = up.packets
+        self._paused_at = up.packets_for(self)
         if not self.paused:
             up.add_down(self)
         self._rebound = self._last_seq is not None
         if self._codec is not None:
-            up.request_keyframe()
+            up.request_keyframe(self)
+
+    def switched(self) -> None:
+        """Another simulcast layer of the same publisher comes next (from a keyframe): keep
+        sequence numbers and timestamps contiguous, as after a re-binding."""
+        self._rebound = self._last_seq is not None
+        self.disarm()
 
     def unbind(self) -> None:
         """Stop forwarding at once."""

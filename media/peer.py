@@ -24,8 +24,10 @@ from .forward import DownTrack, SilentTrack, UpTrack
 from .ice import CandidateBudget, IceFilter
 from .opus import with_fec_and_dtx
 from .sdpmap import Codecs, Extensions, tables_from
+from .simulcast import SimulcastUp, offered_rids, with_simulcast
 
 log = logging.getLogger(__name__)
+hooks.negotiate_stream_ids()  # simulcast layers tell themselves apart by rid (media.simulcast)
 
 Reply = Callable[[m.Reply], None]
 
@@ -93,7 +95,7 @@ class Peer:
             def _state() -> None:
                 if self.pc.connectionState in ("failed", "closed"):
                     on_failed(self)
-        self.ups: dict[str, UpTrack] = {}
+        self.ups: dict[str, UpTrack | SimulcastUp] = {}
         self.downs: dict[tuple[str, str], DownTrack] = {}
         self.ready = False  # first offer answered: worker transceivers may be added
         self.lock = asyncio.Lock()
@@ -103,7 +105,8 @@ class Peer:
         self._renegotiate_wanted = False
         self._up_transceivers: set[RTCRtpTransceiver] = set()
         self._tables: tuple[Codecs, Extensions] | None = None
-        self._all_ups: list[UpTrack] = []
+        self._all_ups: list[UpTrack | SimulcastUp] = []
+        self._rids: dict[str, list[str]] = {}  # mid → layers of the client's SimulcastUp there
         self.reported: dict[str, int] = {}  # counts() at the last worker_counts report
 
     def is_new_session(self, sdp: str) -> bool:
@@ -124,22 +127,25 @@ class Peer:
             offer = RTCSessionDescription(sdp=self.candidates.strip_sdp(sdp), type="offer")
             with hooks.kinds_hidden(unoffered):
                 await self.pc.setRemoteDescription(offer)
-            new = self._update_ups(_stream_ids(sdp))
+            rids = offered_rids(sdp)
+            new = self._update_ups(_stream_ids(sdp), rids)
             if self._tables is None:
                 self._tables = tables_from(self.pc)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
             self._reusable()
             enlarge_socket_buffers(self.pc)
-            self.reply(m.answer(self.room, self.pid, with_fec_and_dtx(self.pc.localDescription.sdp)))
+            self.reply(m.answer(self.room, self.pid, self._sdp_out()))
             self.ready = True
             return new
 
-    def _update_ups(self, streams: dict[str, str]) -> list[UpTrack]:
+    def _update_ups(self, streams: dict[str, str],
+                    rids: dict[str, list[str]]) -> list[UpTrack | SimulcastUp]:
         """Drop up tracks the client stopped sending; make up tracks of new ones.
 
         An up track is named by its kind, except a screen: the video whose msid stream id
-        starts with "screen-", or else any video after the first (the camera).
+        starts with "screen-", or else any video after the first (the camera). A camera
+        offered in simulcast layers (`rids`: mid → rids) becomes a SimulcastUp.
         """
         for t in list(self._up_transceivers):
             if hooks.offer_direction(t) not in ("recvonly", "sendrecv"):
@@ -148,7 +154,8 @@ class Peer:
                     if up.receiver is t.receiver:
                         up.close()
                         del self.ups[name]
-        new = []
+                        self._rids.pop(t.mid or "", None)
+        new: list[UpTrack | SimulcastUp] = []
         for t in self.pc.getTransceivers():
             if (t in self._up_transceivers or t in self._transceivers.values()
                     or hooks.offer_direction(t) not in ("recvonly", "sendrecv")):
@@ -160,7 +167,13 @@ class Peer:
             if name in self.ups:
                 continue
             self._up_transceivers.add(t)
-            up = UpTrack(self.pid, t.kind, t.receiver, hooks.negotiated_codecs(t), name=name)
+            layers = rids.get(t.mid or "") if name == "video" else None
+            up: UpTrack | SimulcastUp
+            if layers:
+                self._rids[t.mid or ""] = layers
+                up = SimulcastUp(self.pid, t.kind, t.receiver, hooks.negotiated_codecs(t), layers, name=name)
+            else:
+                up = UpTrack(self.pid, t.kind, t.receiver, hooks.negotiated_codecs(t), name=name)
             self.ups[name] = up
             self._all_ups.append(up)
             new.append(up)
@@ -210,9 +223,14 @@ class Peer:
                 offer = await self.pc.createOffer()
             await self.pc.setLocalDescription(offer)
             self._reusable()
-            self.reply(m.offer(self.room, self.pid, with_fec_and_dtx(self.pc.localDescription.sdp)))
+            self.reply(m.offer(self.room, self.pid, self._sdp_out()))
 
-    def sync(self, wanted: dict[tuple[str, str], UpTrack]) -> bool:
+    def _sdp_out(self) -> str:
+        """Our local description as the client gets it: Opus FEC and DTX on, and the
+        client's simulcast layers accepted for the up tracks that have them."""
+        return with_simulcast(with_fec_and_dtx(self.pc.localDescription.sdp), self._rids)
+
+    def sync(self, wanted: dict[tuple[str, str], UpTrack | SimulcastUp]) -> bool:
         """Forward exactly `wanted` ((publisher, name) → up track); True if SDP must change.
 
         A freed sender is reused only after an SDP has marked it inactive: the page then
@@ -236,7 +254,7 @@ class Peer:
         self._free.extend(self._freed)
         self._freed.clear()
 
-    def _down_for(self, up: UpTrack) -> DownTrack:
+    def _down_for(self, up: UpTrack | SimulcastUp) -> DownTrack:
         codec = up.codecs[0] if up.codecs else None
         mime = codec.mimeType if codec else ""
         for i, (transceiver, down) in enumerate(self._free):

@@ -16,6 +16,7 @@
  * MVCMedia.share(on) -> Promise<bool>: start (getDisplayMedia) or stop sending the screen;
  *               false if the user cancelled the picker. opts.onShareEnded() is called when
  *               the user stops it from the browser's own UI.
+ * The camera is sent in simulcast layers (LAYERS) where the browser can.
  * The msid stream id of every forwarded track is the publisher's pid ("<pid>~screen" for a
  * shared screen, whose tile gets class "screen" and goes first). The page's own screen is
  * sent with its msid stream id prefixed "screen-", which is how the worker tells it apart.
@@ -25,6 +26,10 @@
   var VIDEO = {width: {ideal: 640}, height: {ideal: 360},
                frameRate: {ideal: 20, max: 24}, facingMode: "user"};
   var AUDIO = {echoCancellation: true, noiseSuppression: true, autoGainControl: true};
+  // The camera goes out in two simulcast layers, lowest first (the worker relies on the
+  // order): each subscriber gets the one its connection carries (media/simulcast.py).
+  var LAYERS = [{rid: "l", scaleResolutionDownBy: 2, maxBitrate: 200000},
+                {rid: "h", scaleResolutionDownBy: 1, maxBitrate: 700000}];
   var opts = null, pc = null, local = null, restartTimer = null, stopped = true;
   var screen = null, screenTx = null, wantOffer = false, queue = Promise.resolve(), speaker = null;
 
@@ -102,7 +107,14 @@
       else if (pc.connectionState === "connected") clearTimeout(restartTimer);
     };
     if (local && local.getTracks().length) {
-      local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
+      local.getTracks().forEach(function (t) {
+        if (t.kind !== "video") { pc.addTrack(t, local); return; }
+        try {
+          pc.addTransceiver(t, {direction: "sendrecv", streams: [local], sendEncodings: LAYERS});
+        } catch (e) {  // a browser without simulcast: one stream
+          pc.addTrack(t, local);
+        }
+      });
     } else {
       pc.addTransceiver("audio", {direction: "recvonly"});
     }

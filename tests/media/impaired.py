@@ -44,14 +44,15 @@ def tc(*args: str) -> None:
     subprocess.run(["tc", *args], check=True, capture_output=True)
 
 
-def shape_port(port: int, field: str) -> None:
-    """Limit UDP packets with this destination (field="dport") or source port to RATE."""
+def shape_port(port: int, field: str, rate: str = RATE, burst: str = BURST, latency: str = QUEUE_LATENCY) -> None:
+    """Limit UDP packets with this destination (field="dport") or source port to `rate`
+    (a tbf queue with this `burst` and `latency`)."""
     tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10", "r2q", "1000")
     tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit")
     tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
-       "rate", RATE, "ceil", RATE)
+       "rate", rate, "ceil", rate)
     tc("qdisc", "add", "dev", "lo", "parent", "1:20", "handle", "20:", "tbf",
-       "rate", RATE, "burst", BURST, "latency", QUEUE_LATENCY)
+       "rate", rate, "burst", burst, "latency", latency)
     tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
        "match", "ip", "protocol", "17", "0xff", "match", "ip", field, str(port), "0xffff",
        "flowid", "1:20")

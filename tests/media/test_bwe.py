@@ -22,9 +22,14 @@ class Clock:
         return self.now
 
 
-def rr(fraction: float) -> RtcpRrPacket:
+SEQUENCE = [1000]
+
+
+def rr(fraction: float, packets: int = 100) -> RtcpRrPacket:
+    """A receiver report on one stream: `fraction` of its last `packets` lost."""
+    SEQUENCE[0] += packets
     info = RtcpReceiverInfo(ssrc=1, fraction_lost=int(fraction * 256), packets_lost=0,
-                            highest_sequence=0, jitter=0, lsr=0, dlsr=0)
+                            highest_sequence=SEQUENCE[0], jitter=0, lsr=0, dlsr=0)
     return RtcpRrPacket(ssrc=9, reports=[info])
 
 
@@ -43,6 +48,8 @@ def test_loss_rule_cuts_on_heavy_loss_grows_on_none_and_holds_between():
 def test_downlink_feedback_counts_each_compound_packet_once_and_trusts_remb_only_with_loss():
     clock = Clock()
     f = DownlinkFeedback(clock)
+    f.on_rtcp(rr(0.0))  # the first report of a stream: where it stands
+    assert f.reports == 0
     packet = rr(0.5)
     for _ in range(3):  # aiortc hands one compound report to each sender it names
         f.on_rtcp(packet)
@@ -161,3 +168,87 @@ def test_grouped_estimator_estimates_like_per_packet_feeding_and_sees_congestion
     assert ours[-1] < 0.8 * steady and reference[-1] < 0.8 * steady_ref, (ours[-6:], reference[-6:])
     assert abs(ours[-1] - reference[-1]) <= 0.05 * reference[-1]
     assert len(ours) < len(reference)  # and with a third of the work here: one sample per frame
+
+
+def test_downlink_estimate_is_cut_once_per_interval_and_not_by_reports_about_what_was_sent_before():
+    """After the worker sends less, reports that still count the loss of what it sent before
+    must not cut the estimate down to what it sends now."""
+    clock = Clock()
+    f = DownlinkFeedback(clock)
+    f.on_rtcp(rr(0.0))
+    f.update(1_400_000)  # sending two top layers
+    f.on_rtcp(rr(0.5))
+    clock.now += 0.5
+    f.update(1_400_000)
+    assert f.loss_estimate == 1_400_000 * 0.75  # cut from what was sent
+    f.on_rtcp(rr(0.5))
+    clock.now += 0.5
+    f.update(1_400_000)
+    assert f.loss_estimate == 1_050_000  # within CUT_INTERVAL of the last cut
+    f.quiet(clock.now + bwe.REPORT_LAG)  # the worker now sends the low layers
+    f.on_rtcp(rr(0.3))  # a report still about the time before
+    clock.now += bwe.CUT_INTERVAL
+    f.update(300_000)
+    assert f.loss_estimate == 1_050_000
+    clock.now += bwe.REPORT_LAG
+    f.on_rtcp(rr(0.05))  # about the low layers: better now, no cut, though the smoothed loss is high
+    f.update(300_000)
+    assert f.loss > bwe.LOSS_HIGH and f.loss_estimate == 1_050_000
+    f.on_rtcp(rr(0.375))  # real loss at the low rate: cut from that rate
+    clock.now += bwe.CUT_INTERVAL
+    f.update(300_000)
+    assert f.loss_estimate == 300_000 * (1 - 0.375 / 2)
+    f.lower_to(100_000)  # video paused because of a REMB: probing for more starts there
+    assert f.loss_estimate == 100_000
+    f.lower_to(200_000)
+    assert f.loss_estimate == 100_000
+
+
+def test_loss_counts_all_packets_reported_not_the_worst_stream():
+    f = DownlinkFeedback(Clock())
+
+    def report(seqs: dict[int, int], fractions: dict[int, float]) -> RtcpRrPacket:
+        return RtcpRrPacket(ssrc=9, reports=[
+            RtcpReceiverInfo(ssrc=s, fraction_lost=int(fractions[s] * 256), packets_lost=0,
+                             highest_sequence=seqs[s], jitter=0, lsr=0, dlsr=0) for s in seqs])
+
+    f.on_rtcp(report({1: 100, 2: 100}, {1: 0.0, 2: 0.0}))
+    # A video stream sent 400 packets and lost none; an audio one 50 and lost 10 %.
+    f.on_rtcp(report({1: 500, 2: 150}, {1: 0.0, 2: 0.1}))
+    assert abs(f.last_loss - 5 / 450) < 0.002
+    f.on_rtcp(report({1: 500 + (1 << 20), 2: 200}, {1: 0.9, 2: 0.0}))  # nonsense: not counted
+    assert f.last_loss == 0.0
+    for n in range(bwe.MAX_STREAMS + 10):  # ever new SSRCs: the table stays bounded
+        f.on_rtcp(report({1000 + n: n}, {1000 + n: 0.0}))
+    assert len(f._highest) <= bwe.MAX_STREAMS
+
+
+def test_only_a_remb_that_changed_after_a_given_time_counts_then():
+    clock = Clock()
+    f = DownlinkFeedback(clock)
+    f.on_rtcp(rr(0.0))
+    f.on_rtcp(rr(0.5))
+    f.on_rtcp(remb(150_000))  # a low estimate from when the worker sent much more
+    changed = clock.now + 1
+    clock.now += 2
+    f.on_rtcp(remb(150_000))  # repeated: the browser still describes the old traffic
+    assert f.estimate(corroborated=True) == 150_000
+    assert f.estimate(corroborated=True, since=changed) is None
+    f.on_rtcp(remb(120_000))  # a new estimate: it describes what is sent now
+    assert f.estimate(corroborated=True, since=changed) == 120_000
+
+
+def test_video_gate_with_layers_steps_down_a_layer_before_pausing():
+    gate = VideoGate()
+    # Two publishers with two layers each (steps = 1): levels 0 (top layers), 1 (low
+    # layers), 2 (the speaker's low layer only), 3 (no video).
+    need = {0: 1_400_000, 1: 300_000, 2: 150_000, 3: 0}.__getitem__
+    now = 10.0
+    assert gate.decide(now, 700_000, need, top=3) == 1  # the low layers fit
+    now += SETTLE
+    assert gate.decide(now, 700_000, need, top=3) == 1  # and stay
+    now += SETTLE
+    assert gate.decide(now, 200_000, need, top=3) == 2  # then only the speaker's
+    now += SETTLE
+    assert gate.decide(now, 100_000, need, top=3) == 3
+    assert gate.decide(now + SETTLE, 100_000, need, top=1) == 1  # the layers went: no lower than top

@@ -89,12 +89,12 @@ class SimulcastUp(RembSender):
         self.codecs = [c for c in codecs if not is_rtx(c)]
         self._init_remb(receiver)
         self._estimators: dict[bool, Any] = {}
+        self._state = hooks.receiver_state(receiver)  # before the layers: they ask for estimator()
         self.layers = [UpTrack(pid, kind, receiver, codecs, name=self.name, owner=self) for _ in rids]
         self._by_rid = dict(zip(rids, self.layers))
         self._by_ssrc: dict[int, UpTrack] = {}  # media and RTX SSRCs seen, each to its layer
         self._chosen: dict[DownTrack, UpTrack] = {}  # the layer each down track gets now
         self._wanted: dict[DownTrack, int] = {}  # the layer index each should get (select)
-        self._state = hooks.receiver_state(receiver)
         hooks.handle_rtp_directly(receiver, self._handle)
 
     def estimator(self, fast: bool) -> Any:

@@ -1,9 +1,16 @@
 """Simulcast's SDP, its keyframe boundaries and the layer each subscriber gets."""
 from __future__ import annotations
 
+import asyncio
+import re
+
+import pytest
+
+from media import aiortc_hooks as hooks
 from media.keyframes import starts_keyframe
 from media.layers import Adaptation, LAYER_ACTIVE
-from media.simulcast import MAX_LAYERS, offered_rids, with_simulcast
+from media.peer import Peer, rtc_configuration
+from media.simulcast import MAX_LAYERS, SimulcastUp, offered_rids, with_simulcast
 
 CHROME_VIDEO = (
     "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
@@ -89,3 +96,44 @@ def test_a_subscriber_gets_the_best_layer_being_sent_at_or_below_its_level():
     assert adaptation._layer(up, 1, 2, now) == 0  # the middle one is not being sent
     adaptation._seen = {up.layers[2]: now}
     assert adaptation._layer(up, 2, 2, now) == 2  # only the top one is sent: that one
+
+
+def simulcast_offer() -> str:
+    """The saved Chromium 156 offer, its camera section sending two layers (as media.js asks):
+    rids instead of SSRC lines."""
+    from pathlib import Path
+
+    sdp = (Path(__file__).parent / "data" / "chromium156_offer.sdp").read_text()
+    sections = re.split(r"(?=^m=)", sdp, flags=re.MULTILINE)
+    at = next(i for i, section in enumerate(sections) if section.startswith("m=video"))
+    head, video, rest = "".join(sections[:at]), sections[at], "".join(sections[at + 1:])
+    eol = "\r\n" if "\r\n" in video else "\n"
+    video = "".join(line + eol for line in video.splitlines() if not line.startswith("a=ssrc"))
+    video += f"a=rid:l send{eol}a=rid:h send{eol}a=simulcast:send l;h{eol}"
+    return head + video + rest
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["c-core", "python-core"])
+def test_a_simulcast_offer_gets_one_up_track_per_layer_and_an_answer_that_accepts_them(monkeypatch, fast):
+    if fast and not hooks.FAST_PATH:
+        pytest.skip("media/_rtpfast is not built (make fastpath)")
+    if not fast:  # as on a machine without a compiler
+        monkeypatch.setattr(hooks, "new_core", lambda: None)
+
+    async def scenario():
+        replies = []
+        peer = Peer("room", "pid", rtc_configuration([]), replies.append)
+        try:
+            ups = await peer.handle_offer(simulcast_offer())
+            return ups, replies
+        finally:
+            await peer.close()
+
+    ups, replies = asyncio.run(scenario())
+    camera = [up for up in ups if up.name == "video"]
+    assert len(camera) == 1 and isinstance(camera[0], SimulcastUp)
+    assert len(camera[0].layers) == 2 and [up.kind for up in ups].count("audio") == 1
+    answer = replies[-1].sdp
+    video = answer[answer.index("m=video"):]
+    assert "a=rid:l recv" in video and "a=rid:h recv" in video and "a=simulcast:recv l;h" in video
+    assert "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id" in video

@@ -39,9 +39,12 @@ def serve(tmp_path):
 
 
 def try_join(base_url: str, name: str, pin: str = "") -> tuple[requests.Session, requests.Response]:
-    """Fill in the join form like a browser; returns the session and the form's answer."""
+    """Fill in the join form like a browser; returns the session and the form's answer (or
+    the join page's, when that already says the room is full)."""
     s = requests.Session()
     page = s.get(f"{base_url}/m/demo", timeout=30)
+    if page.status_code == 409:  # the room filled up before this person even saw the form
+        return s, page
     page.raise_for_status()
     resp = s.post(f"{base_url}/m/demo", data={"csrf_token": csrf_from(page.text), "name": name, "pin": pin},
                   allow_redirects=False, timeout=30)

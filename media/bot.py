@@ -165,14 +165,15 @@ class Bot:
                  publish: bool = True, decode: bool = False,
                  video: tuple[int, int, int] = (320, 180, 30), bitrate: int = 300_000,
                  send: Callable[[dict[str, Any]], None] | None = None,
-                 mime: str = "video/VP8", secret: str | None = None) -> None:
+                 mime: str = "video/VP8", secret: str | None = None, waiting: bool = False) -> None:
         """Talk to the worker at `address`, or through `send` (then feed replies to deliver()).
 
-        `secret` is the worker's shared secret (default: MVC_MEDIA_SECRET).
+        `secret` is the worker's shared secret (default: MVC_MEDIA_SECRET); `waiting`: join
+        from the waiting room (connected, forwarded nothing until the web sends "admit").
         """
         self.address, self.room, self.pid = address, room, pid
         self.secret = media_secret_from_env() if secret is None else secret
-        self.publish, self.decode = publish, decode
+        self.publish, self.decode, self.waiting = publish, decode, waiting
         self.video_format, self.bitrate, self.mime = video, bitrate, mime
         self._send = send
         self.level = 127  # the audio level this bot claims to send (0 loudest, 127 silent)
@@ -228,7 +229,7 @@ class Bot:
     async def _negotiate(self, send_join: bool = True) -> None:
         self.joined_at = time.monotonic()
         if send_join:
-            self.send({"type": "join", "room": self.room, "pid": self.pid})
+            self.send({"type": "join", "room": self.room, "pid": self.pid, "waiting": self.waiting})
         if self.publish:
             w, h, fps = self.video_format
             frames = [f for f, _ in video_clip(w, h, fps, bitrate=self.bitrate, mime=self.mime)]
@@ -248,7 +249,7 @@ class Bot:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         enlarge_socket_buffers(self.pc)
         self.send({"type": "offer", "room": self.room, "pid": self.pid,
-                   "sdp": self.pc.localDescription.sdp})
+                   "sdp": self.pc.localDescription.sdp, "waiting": self.waiting})
         await asyncio.wait_for(self._answered.wait(), 10)
 
     def _note_remb(self, packet: Any) -> None:

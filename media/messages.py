@@ -48,8 +48,12 @@ class MessageError(ValueError):
 # -- web → worker -----------------------------------------------------------------
 @dataclass
 class Join:
+    """A participant's media connection is coming. `waiting`: from the waiting room, so it
+    is connected (ICE, DTLS) but nothing is forwarded to or from it until `Admit`."""
+
     room: str
     pid: str
+    waiting: bool = False
     type: str = "join"
 
 
@@ -58,7 +62,17 @@ class Offer:
     room: str
     pid: str
     sdp: str
+    waiting: bool = False  # as Join's, for the peer this offer starts if there is none
     type: str = "offer"
+
+
+@dataclass
+class Admit:
+    """A participant whose media connected in the waiting room is let into the meeting."""
+
+    room: str
+    pid: str
+    type: str = "admit"
 
 
 @dataclass
@@ -124,7 +138,7 @@ class Ping:
     type: str = "ping"
 
 
-Message = Union[Join, Offer, Answer, Candidate, PolicyMsg, Hold, Keyframe, Leave, CloseRoom, Ping]
+Message = Union[Join, Admit, Offer, Answer, Candidate, PolicyMsg, Hold, Keyframe, Leave, CloseRoom, Ping]
 POLICY_FIELDS = ("layout", "one_way_video", "hosts", "audio_blocked", "video_blocked",
                  "groups", "screen")
 
@@ -231,7 +245,7 @@ def from_dict(obj: dict[str, Any]) -> Message:
     kind = obj.get("type")
     if kind == "ping":
         return Ping()
-    if kind not in ("join", "offer", "answer", "candidate", "policy", "hold",
+    if kind not in ("join", "admit", "offer", "answer", "candidate", "policy", "hold",
                     "keyframe", "leave", "close_room"):
         raise MessageError(f"unknown message type {str(kind)[:MAX_ID]!r}")
     room = _id(obj, "room", None)
@@ -243,12 +257,21 @@ def from_dict(obj: dict[str, Any]) -> Message:
         return CloseRoom(room=room)
     pid = _id(obj, "pid", None)
     if kind == "offer":
-        return Offer(room=room, pid=pid, sdp=_sdp(obj, pid))
+        return Offer(room=room, pid=pid, sdp=_sdp(obj, pid), waiting=_waiting(obj, pid))
+    if kind == "join":
+        return Join(room=room, pid=pid, waiting=_waiting(obj, pid))
     if kind == "answer":
         return Answer(room=room, pid=pid, sdp=_sdp(obj, pid))
     if kind == "candidate":
         return Candidate(room=room, pid=pid, candidate=_candidate(obj, pid))
-    return {"join": Join, "keyframe": Keyframe, "leave": Leave}[kind](room=room, pid=pid)
+    return {"admit": Admit, "keyframe": Keyframe, "leave": Leave}[kind](room=room, pid=pid)
+
+
+def _waiting(obj: dict[str, Any], pid: str) -> bool:
+    value = obj.get("waiting", False)
+    if not isinstance(value, bool):
+        raise MessageError("waiting must be true or false", pid)
+    return value
 
 
 def policy_message(room: str, policy: dict[str, Any]) -> PolicyMsg:

@@ -98,6 +98,7 @@ class Peer:
         self.ups: dict[str, UpTrack | SimulcastUp] = {}
         self.downs: dict[tuple[str, str], DownTrack] = {}
         self.ready = False  # first offer answered: worker transceivers may be added
+        self.waiting = False  # in the waiting room: connected, nothing forwarded (media.room)
         self.lock = asyncio.Lock()
         self._free: list[tuple[RTCRtpTransceiver, DownTrack]] = []
         self._freed: list[tuple[RTCRtpTransceiver, DownTrack]] = []  # not yet offered inactive

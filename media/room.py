@@ -15,7 +15,7 @@ from .forward import UpTrack
 from .ice import IceFilter
 from .layers import Adaptation
 from .peer import Peer, Reply
-from .plan import RoomPolicy, can_join, compute_plan, screen_receivers
+from .plan import Receives, RoomPolicy, can_join, compute_plan, screen_receivers
 from .speaker import SpeakerDetector
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,11 @@ class Room:
     Fail closed: until a valid policy has arrived, and after one was refused (`hold`),
     the policy is in doubt and only the hosts of the last valid policy are forwarded
     (nobody before the first one), so nobody the host muted or banned is ever sent on.
+
+    Waiting: a peer that joined from the waiting room (`join(..., waiting=True)`) has its
+    connection made (ICE, DTLS) so that being let in costs only the renegotiation that
+    adds the others' tracks, but until `admit` nothing is forwarded to it or from it,
+    whatever the policy says, and it is never the active speaker.
 
     Lifetime: the room owns its peers, tasks, speaker ticker and expiry timer; once it
     has been empty for `grace` seconds it calls on_expire(room), and close() stops all.
@@ -78,8 +83,9 @@ class Room:
             on_expire = self._on_expire
             self._expiry = asyncio.get_event_loop().call_later(self._grace, on_expire, self)
 
-    def join(self, pid: str, reply: Reply) -> Peer:
-        """Add a participant (a rejoin replaces the old connection)."""
+    def join(self, pid: str, reply: Reply, waiting: bool = False) -> Peer:
+        """Add a participant (a rejoin replaces the old connection); `waiting`: from the
+        waiting room, connected but forwarded nothing until `admit`."""
         if not can_join(set(self.peers), pid):
             raise RoomFull(f"room {self.id} is full")
         old = self.peers.pop(pid, None)
@@ -87,8 +93,16 @@ class Room:
             self.spawn(self._close_peer(old))
         peer = self.peers[pid] = Peer(self.id, pid, self.config, reply, self.ice,
                                       on_failed=self._peer_failed)
+        peer.waiting = waiting
         self._watch_empty()
         return peer
+
+    def admit(self, pid: str) -> None:
+        """Let a peer that connected in the waiting room into the meeting."""
+        peer = self.peers.get(pid)
+        if peer is not None and peer.waiting:
+            peer.waiting = False
+            self.apply_plan()
 
     def _peer_failed(self, peer: Peer) -> None:
         """A peer whose connection failed or closed leaves (if it is still the current one)."""
@@ -102,7 +116,8 @@ class Room:
         for pid in [pid for pid, peer in self.peers.items() if peer.reply == reply]:
             self.spawn(self.leave(pid))
 
-    def offer(self, pid: str, sdp: str, reply: Reply) -> Coroutine[Any, Any, None]:
+    def offer(self, pid: str, sdp: str, reply: Reply,
+              waiting: bool = False) -> Coroutine[Any, Any, None]:
         """Answer a participant's offer, then forward according to the plan.
 
         An offer from a new session (unknown pid, or new ICE credentials after a page
@@ -111,7 +126,7 @@ class Room:
         """
         peer = self.peers.get(pid)
         if peer is None or peer.is_new_session(sdp):
-            peer = self.join(pid, reply)
+            peer = self.join(pid, reply, waiting)
         return self._answer(peer, sdp)
 
     async def _answer(self, peer: Peer, sdp: str) -> None:
@@ -125,7 +140,7 @@ class Room:
         for up in ups:
             up.keep_levels()
         current = self.speaker.current
-        if current is not None and current != pid:
+        if current is not None and current != pid and not peer.waiting:
             peer.reply(m.speaker(self.id, current, to=pid))  # a newcomer missed the change
         self.apply_plan()
 
@@ -172,16 +187,18 @@ class Room:
         if self.closed:
             return
         policy = self.effective_policy()
+        present = {pid for pid, peer in self.peers.items() if not peer.waiting}
         ups = {(pid, name): up for pid, peer in self.peers.items()
                for name, up in peer.ups.items()}
         for (pid, name), up in ups.items():
             blocked = {"audio": policy.audio_blocked,
                        "video": policy.video_blocked}.get(name, frozenset())
-            up.blocked = pid in blocked
-        plan = compute_plan(policy, set(self.peers))
+            up.blocked = pid in blocked or pid not in present
+        plan = compute_plan(policy, present)
+        plan.update({pid: Receives() for pid in self.peers.keys() - present})
         sharer = policy.screen
-        screen = ups.get((sharer, "screen")) if sharer is not None else None
-        screen_to = screen_receivers(policy, set(self.peers)) if screen else frozenset()
+        screen = ups.get((sharer, "screen")) if sharer in present else None
+        screen_to = screen_receivers(policy, present) if screen else frozenset()
         for pid, receives in plan.items():
             peer = self.peers[pid]
             if not peer.ready:
@@ -218,7 +235,7 @@ class Room:
         while True:
             await asyncio.sleep(SPEAKER_TICK)
             for pid, peer in list(self.peers.items()):  # the levels' averages, kept as packets pass
-                up = peer.ups.get("audio")
+                up = peer.ups.get("audio") if not peer.waiting else None
                 heard = up.loudness() if up is not None else None
                 if heard is not None:
                     self.speaker.observe(pid, *heard)

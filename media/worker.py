@@ -202,9 +202,11 @@ class Worker:
         if isinstance(msg, m.Ping):
             conn.send(m.pong(self.load()))
         elif isinstance(msg, m.Join):
-            self._room(msg.room).join(msg.pid, conn.send)
+            self._room(msg.room).join(msg.pid, conn.send, waiting=msg.waiting)
+        elif isinstance(msg, m.Admit):
+            self._peer_room(msg).admit(msg.pid)
         elif isinstance(msg, m.Offer):
-            return self._room(msg.room).offer(msg.pid, msg.sdp, conn.send)
+            return self._room(msg.room).offer(msg.pid, msg.sdp, conn.send, waiting=msg.waiting)
         elif isinstance(msg, m.Answer):
             return self._peer_room(msg).peers[msg.pid].handle_answer(msg.sdp)
         elif isinstance(msg, m.Candidate):

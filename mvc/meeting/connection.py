@@ -33,6 +33,7 @@ QUEUE_LIMIT = 500
 RATE_PER_SECOND = 20  # sustained messages a page may send
 RATE_BURST = 60
 SIGNAL_TYPES = {"offer", "answer", "candidate", "keyframe"}
+WAITING_VIEWS = {"waiting", "knocking"}  # views whose media is connected but forwarded nothing
 INVITED_TTL = 15  # seconds; someone who joins leaves the list at once, new invitations show within this
 LIVE_PARTS = ("meta", "people", "controls", "speak_prompt", "hands", "host", "chat_form", "breakout")  # diffed on every change
 
@@ -83,7 +84,7 @@ class Connection:
         self.inbox: queue.Queue = queue.Queue(QUEUE_LIMIT)
         self.sent: dict[str, str] = {}  # fragment id -> last HTML sent, to skip unchanged ones
         self.view: str | None = None
-        self.media_on = False
+        self.media_on: str | None = None  # "waiting" (connected, nothing forwarded), "meeting" or None
         self.closed = threading.Event()
         self.theme = None
         self._invited_cache: tuple[float, list] | None = None
@@ -249,17 +250,33 @@ class Connection:
         self.send(render_template("meeting/_chat_line.html", line=line, me=me, oob=True))
 
     def _media_for(self, view: str, state) -> None:
-        if view == "meeting" and not self.media_on:
-            self.media_on = True
-            live_ops.to_media(self.meeting_id, {"type": "join", "pid": self.pid})
+        """Media follows the view. In the waiting room the page connects to the media worker
+        (ICE and DTLS) but nothing is forwarded to it or from it; being let in then costs
+        only the worker's offer of the others' tracks. Leaving the meeting or the waiting
+        room ends the connection."""
+        want = "meeting" if view == "meeting" else "waiting" if view in WAITING_VIEWS else None
+        if want == self.media_on:
+            return
+        if self.media_on == "waiting" and want == "meeting":
+            self.media_on = want
             stats.record_admitted(self.meeting_id, self.pid)  # statistics
-            live_ops.sync_policy(self.meeting_id, state)
-            self.send_json({"type": "media", "action": "start", "pid": self.pid,
-                            "iceServers": live_ops.ice_servers(self.pid)})
-        elif view != "meeting" and self.media_on:
-            self.media_on = False
+            live_ops.sync_policy(self.meeting_id, state)  # before admit: blocks apply from the start
+            live_ops.to_media(self.meeting_id, {"type": "admit", "pid": self.pid})
+            self.send_json({"type": "media", "action": "admit"})
+            return
+        if self.media_on:
+            self.media_on = None
             live_ops.to_media(self.meeting_id, {"type": "leave", "pid": self.pid})
             self.send_json({"type": "media", "action": "stop"})
+        if want is None:
+            return
+        self.media_on = want
+        live_ops.to_media(self.meeting_id, {"type": "join", "pid": self.pid, "waiting": want == "waiting"})
+        if want == "meeting":
+            stats.record_admitted(self.meeting_id, self.pid)  # statistics
+            live_ops.sync_policy(self.meeting_id, state)
+        self.send_json({"type": "media", "action": "start", "pid": self.pid, "waiting": want == "waiting",
+                        "iceServers": live_ops.ice_servers(self.pid)})
 
     def status(self, text: str) -> None:
         """A polite announcement in the page's live region."""
@@ -282,11 +299,14 @@ class Connection:
         return handle_action(self, msg)
 
     def signal(self, msg: dict) -> bool:
-        """Forward WebRTC signalling to the media worker, only for people in the meeting."""
+        """Forward WebRTC signalling to the media worker, for people in the meeting or its
+        waiting room (whose connection the worker forwards nothing to or from)."""
         if not self.media_on:
             self.send_json({"type": "error", "message": "not in the meeting"})
             return False
         out = {"type": msg["type"], "pid": self.pid}
+        if msg["type"] == "offer":  # a fresh connection from the waiting room stays there
+            out["waiting"] = self.media_on == "waiting"
         if msg["type"] in {"offer", "answer"}:
             if not isinstance(msg.get("sdp"), str):
                 self.send_json({"type": "error", "message": "sdp must be a string"})

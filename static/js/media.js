@@ -1,9 +1,14 @@
 /* MVC media glue: one RTCPeerConnection to the room's media worker.
  *
- * MVCMedia.start({send, container, selfVideo, mode, iceServers, onError, onState})
+ * MVCMedia.start({send, container, selfVideo, mode, waiting, iceServers, onError, onState})
  *   send(obj)   delivers {type:"offer"|"answer"|"candidate", ...} to the server, which adds
  *               room and pid and relays to the worker (sending "join" before the first offer).
  *   mode        "av" (default), "audio" (microphone only) or "listen" (receive only).
+ *   waiting     connect from the waiting room: no camera or microphone yet, and the worker
+ *               forwards nothing either way; the senders wait without a track.
+ * MVCMedia.admit({container, selfVideo}) when let in: the camera and microphone start and
+ *               take the waiting senders (no renegotiation, unless one of them is refused);
+ *               container and selfVideo are the meeting view's elements.
  *   container   element that receives one tile per remote publisher:
  *               <figure class="tile" data-pid="PID"><video autoplay playsinline></video><figcaption></figure>
  *               and dispatches "mvc:tiles" on document when tiles come or go.
@@ -30,7 +35,7 @@
   // order): each subscriber gets the one its connection carries (media/simulcast.py).
   var LAYERS = [{rid: "l", scaleResolutionDownBy: 2, maxBitrate: 200000},
                 {rid: "h", scaleResolutionDownBy: 1, maxBitrate: 700000}];
-  var opts = null, pc = null, local = null, restartTimer = null, stopped = true;
+  var opts = null, pc = null, local = null, restartTimer = null, stopped = true, waiting = false;
   var screen = null, screenTx = null, wantOffer = false, queue = Promise.resolve(), speaker = null;
 
   function markSpeaker() {
@@ -106,14 +111,14 @@
       else if (pc.connectionState === "disconnected") restart(3000);
       else if (pc.connectionState === "connected") clearTimeout(restartTimer);
     };
-    if (local && local.getTracks().length) {
+    if (waiting && opts.mode !== "listen") {  // senders without a track until admit()
+      var placeholder = new MediaStream();
+      pc.addTransceiver("audio", {direction: "sendrecv", streams: [placeholder]});
+      if (opts.mode !== "audio") addVideo("video", placeholder);
+    } else if (local && local.getTracks().length) {
       local.getTracks().forEach(function (t) {
-        if (t.kind !== "video") { pc.addTrack(t, local); return; }
-        try {
-          pc.addTransceiver(t, {direction: "sendrecv", streams: [local], sendEncodings: LAYERS});
-        } catch (e) {  // a browser without simulcast: one stream
-          pc.addTrack(t, local);
-        }
+        if (t.kind === "video") addVideo(t, local);
+        else pc.addTrack(t, local);
       });
     } else {
       pc.addTransceiver("audio", {direction: "recvonly"});
@@ -122,6 +127,47 @@
     if (screen) addScreen();
     wantOffer = false;
     await offer();
+  }
+
+  function addVideo(track, stream) {
+    try {
+      pc.addTransceiver(track, {direction: "sendrecv", streams: [stream], sendEncodings: LAYERS});
+    } catch (e) {  // a browser without simulcast: one stream
+      pc.addTransceiver(track, {direction: "sendrecv", streams: [stream]});
+    }
+  }
+
+  // Let in from the waiting room: the local tracks take the senders that waited for them.
+  async function admit(elements) {
+    if (stopped || !waiting) return;
+    waiting = false;
+    opts.container = elements.container;
+    opts.selfVideo = elements.selfVideo;
+    local = await getMedia(opts.mode);
+    if (stopped) { if (local) local.getTracks().forEach(function (t) { t.stop(); }); return; }
+    showSelf();
+    if (!pc || opts.mode === "listen") return;
+    var renegotiate = false;
+    pc.getTransceivers().forEach(function (tx) {
+      if (tx === screenTx || tx.direction !== "sendrecv" || tx.sender.track) return;
+      var kind = tx.receiver.track.kind;
+      var track = local && local.getTracks().find(function (t) { return t.kind === kind; });
+      if (track) {
+        if (tx.sender.setStreams) tx.sender.setStreams(local);
+        tx.sender.replaceTrack(track).catch(report);
+      } else {  // refused or missing: stop offering to send it
+        tx.direction = "recvonly";
+        renegotiate = true;
+      }
+    });
+    if (renegotiate) await serial(offer);
+  }
+
+  function showSelf() {
+    if (opts.selfVideo && local) {
+      opts.selfVideo.muted = true;
+      opts.selfVideo.srcObject = local;
+    }
   }
 
   // Offers go out only from "stable": the worker sends offers too (see handle).
@@ -237,13 +283,12 @@
     if (!stopped) stop();  // a new websocket starts afresh: the server has let the old peer go
     opts = options;
     stopped = false;
+    waiting = !!opts.waiting;
+    opts.container = opts.container || document.createElement("div");  // the waiting room has no tiles
     opts.selfVideo = opts.selfVideo || opts.localVideo;
     if (typeof window.RTCPeerConnection !== "function") throw new Error("no WebRTC");
-    local = await getMedia(opts.mode);
-    if (opts.selfVideo && local) {
-      opts.selfVideo.muted = true;
-      opts.selfVideo.srcObject = local;
-    }
+    local = waiting ? null : await getMedia(opts.mode);
+    showSelf();
     try {
       await connect();
     } catch (e) {  // RTCPeerConnection blocked or broken: nothing can flow
@@ -287,7 +332,7 @@
     local = screen = screenTx = null;
   }
 
-  window.MVCMedia = {start: start, handle: handle, stop: stop,
+  window.MVCMedia = {start: start, admit: admit, handle: handle, stop: stop,
                      switchDevice: switchDevice, setLocal: setLocal, pip: pip, share: share,
                      sharing: function () { return !!screen; },
                      pc: function () { return pc; }};

@@ -52,6 +52,7 @@
     Promise.resolve().then(function () {
       if (!m) throw new Error("no media code");
       return m.start({ send: send, pid: msg.pid, iceServers: msg.iceServers || [], mode: live.dataset.mediaMode,
+                       waiting: !!msg.waiting,
                        container: $("tiles"), localVideo: $("self-video"),
                        onError: function () { status(msgs.msgNomedia); }, onStep: stepFailed,
                        onShareEnded: function () { send({ action: "share", on: false }); } });
@@ -72,6 +73,8 @@
     var m = media();
     if (msg.type === "media" && msg.action === "start") {
       startMedia(msg);
+    } else if (msg.type === "media" && msg.action === "admit") {  // let in: the stage is the meeting's now
+      if (m) m.admit({ container: $("tiles"), selfVideo: $("self-video") }).then(findCameras, noWebRTC);
     } else if (msg.type === "media" && msg.action === "stop") {
       if (m) m.stop();
     } else if (m) {

@@ -114,3 +114,46 @@ def test_killed_worker_is_replaced_and_media_flows_again(media_server, phone):
     from mvc.models.stats import SupportEvent
     with media_server.app.app_context(), Session(engine()) as s:
         assert s.exec(select(SupportEvent).where(SupportEvent.kind == "worker_moved")).first() is not None
+
+
+IN_BYTES_JS = """async () => {
+  const pc = window.MVCMedia.pc();
+  let total = 0;
+  (await pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp') total += r.bytesReceived || 0; });
+  return total;
+}"""
+
+
+def test_a_knocking_guest_is_connected_but_gets_and_gives_nothing_until_let_in(media_server, phone):
+    import time
+
+    pin = host_pin(media_server)
+    url = f"{media_server.url}/m/demo"
+    host = phone(1280, 800)
+    enter(host, url, "Nina", pin)
+    host.click("form:has(input[name=action][value=lock]) button")
+    host.wait_for_selector("form:has(input[name=action][value=lock]):has(input[name=on][value='0'])")
+    guest = phone()
+    enter(guest, url, "Karen Jensen")
+    guest.wait_for_selector("#stage[data-view=knocking]")
+    # Connected while knocking, with neither camera nor microphone on yet ...
+    wait_js(guest, "window.MVCMedia.pc() && window.MVCMedia.pc().connectionState === 'connected'", 20)
+    assert guest.evaluate("window.MVCMedia.pc().getSenders().every(s => !s.track)")
+    guest.evaluate("window.__waitingPc = window.MVCMedia.pc()")
+    # ... and nothing of the meeting reaches the waiting page, though the host talks on camera.
+    time.sleep(2)
+    assert guest.evaluate(IN_BYTES_JS) == 0
+    assert host.evaluate("document.querySelectorAll('#tiles .tile:not(.self)').length") == 0
+
+    let_in = time.monotonic()
+    host.click("form:has(input[name=action][value=admit]) button")
+    guest.wait_for_selector("#stage[data-view=meeting]")
+    wait_js(guest, "Array.from(document.querySelectorAll('#tiles .tile:not(.self) video'))"
+                   ".some(v => v.videoWidth > 0)", 20, interval=0.02)
+    print(f"\nlet in → first remote frame: {time.monotonic() - let_in:.2f} s")
+    # The same connection was let in: no new one, the camera now on it, self view in place.
+    assert guest.evaluate("window.MVCMedia.pc() === window.__waitingPc")
+    wait_js(guest, "document.getElementById('self-video').videoWidth > 0")
+    wait_js(host, "Array.from(document.querySelectorAll('#tiles .tile:not(.self) video'))"
+                  ".some(v => v.videoWidth > 0)", 20)
+    assert audio_rate(host) > 20 and audio_rate(guest) > 20

@@ -28,16 +28,20 @@ def test_guest_waits_then_moves_in_when_host_arrives(live_server, pin):
     guest_http = join(live_server, "Karen Jensen")
     guest = Page(live_server.url, "demo", guest_http)
     guest.wait_text("The meeting has not started yet")
-    assert not any(m.get("action") == "start" for m in guest.json_messages())
+    # Media connects in the waiting room already (the worker forwards nothing to or from it).
+    start = guest.wait_for(lambda t: t.startswith("{") and json.loads(t).get("action") == "start")
+    assert json.loads(start)["waiting"] is True and json.loads(start)["iceServers"] == []
 
     host_http = join(live_server, "Nurse Nina", pin)
     host = Page(live_server.url, "demo", host_http)
     host.wait_text('data-view="meeting"')
+    assert json.loads(host.wait_for(lambda t: '"action": "start"' in t))["waiting"] is False
 
-    # The guest's page changes by itself: the meeting stage replaces the waiting room.
+    # The guest's page changes by itself: the meeting stage replaces the waiting room, and
+    # the connection made while waiting is let in (no new one is started).
     guest.wait_text('data-view="meeting"')
-    start = guest.wait_for(lambda t: t.startswith("{") and json.loads(t).get("action") == "start")
-    assert json.loads(start)["iceServers"] == []
+    guest.wait_for(lambda t: t.startswith("{") and json.loads(t).get("action") == "admit")
+    assert [m.get("action") for m in guest.json_messages() if m.get("type") == "media"] == ["start", "admit"]
     # Both see each other in the name list.
     host.wait_for(lambda t: 'id="people"' in t and "Karen Jensen" in t)
     guest.wait_for(lambda t: 'id="people"' in t and "Nurse Nina" in t)
@@ -45,12 +49,17 @@ def test_guest_waits_then_moves_in_when_host_arrives(live_server, pin):
     host.close()
 
 
-def test_waiting_guest_cannot_signal_media(live_server, pin):
+def test_a_waiting_page_cannot_let_itself_in(live_server, pin):
     guest = Page(live_server.url, "demo", join(live_server, "Waiting Will"))
     guest.wait_text("The meeting has not started yet")
-    guest.send({"type": "offer", "sdp": "v=0"})
-    err = guest.wait_for(lambda t: t.startswith("{") and json.loads(t).get("type") == "error")
-    assert "not in the meeting" in err
+    pid = json.loads(guest.wait_for(lambda t: '"action": "start"' in t))["pid"]
+    guest.send({"type": "admit", "pid": pid})  # the worker's message, not the page's
+    guest.send({"action": "admit", "pid": pid})  # a host's action
+    guest.send({"type": "offer", "sdp": "v=0", "waiting": False})  # the server decides that
+    guest.wait_text("You are not in the meeting right now.")
+    guest.drain(1.0)
+    assert [m.get("action") for m in guest.json_messages() if m.get("type") == "media"] == ["start"]
+    assert 'data-view="meeting"' not in "".join(guest.received)
     guest.close()
 
 

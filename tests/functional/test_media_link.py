@@ -76,7 +76,7 @@ def test_signalling_the_worker_would_refuse_is_answered_on_the_web_side(app, med
     with app.app_context():
         live_ops.to_media(MEETING, {"type": "offer", "pid": "guest", "sdp": "x" * 10})
         live_ops.to_media(MEETING, {"type": "join", "pid": "guest"})
-    assert media.sent() == [{"type": "join", "room": str(MEETING), "pid": "guest"}]
+    assert media.sent() == [{"type": "join", "room": str(MEETING), "pid": "guest", "waiting": False}]
     assert inbox["guest"][0]["msg"]["type"] == "error"
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from media.messages import (HOSTS, MAX_ID, MAX_LINE, MAX_LIST, MAX_SDP, ROOM, WEB, Answer,
+from media.messages import (HOSTS, MAX_ID, MAX_LINE, MAX_LIST, MAX_SDP, ROOM, WEB, Admit, Answer,
                             Candidate, CloseRoom, Hold, Join, Leave, MessageError, Offer, Ping,
                             PolicyMsg, answer, auth, check_auth, encode, error, from_dict, hello,
                             offer, parse, parse_reply, policy_message, policy_refused, pong,
@@ -19,6 +19,9 @@ def line(**obj) -> bytes:
 
 def test_valid_messages_parse_to_typed_objects():
     assert parse(line(type="join", room="r", pid="p")) == Join(room="r", pid="p")
+    assert parse(line(type="join", room="r", pid="p", waiting=True)) == Join("r", "p", waiting=True)
+    assert parse(line(type="offer", room="r", pid="p", sdp="v=0", waiting=True)).waiting is True
+    assert parse(line(type="admit", room="r", pid="p")) == Admit("r", "p")
     assert parse(line(type="offer", room="r", pid="p", sdp="v=0")) == Offer("r", "p", "v=0")
     assert parse(line(type="answer", room="r", pid="p", sdp="v=0")) == Answer("r", "p", "v=0")
     cand = {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}
@@ -45,6 +48,9 @@ def test_policy_round_trips():
     (line(type="join", room="r", pid="x" * (MAX_ID + 1)), f"longer than {MAX_ID}"),
     (line(type="join", room=["r"], pid="p"), "room"),
     (line(type="offer", room="r", pid="p", sdp=5), "sdp"),
+    (line(type="join", room="r", pid="p", waiting="no"), "waiting"),
+    (line(type="offer", room="r", pid="p", sdp="v=0", waiting=1), "waiting"),
+    (line(type="admit", room="r"), "pid"),
     (line(type="offer", room="r", pid="p", sdp="v" * (MAX_SDP + 1)), "larger"),
     (line(type="answer", room="r", pid="p", sdp="nonsense"), "v=0"),
     (line(type="candidate", room="r", pid="p", candidate="x"), "candidate"),

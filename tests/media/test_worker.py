@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -426,3 +427,55 @@ def test_junk_datagrams_at_the_media_ports_change_nothing(worker):
             await leave_all(bots)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_a_waiting_room_connection_gets_nothing_and_gives_nothing_until_let_in(worker):
+    async def scenario():
+        host, g1 = bots = await join_all(worker, ["host", "g1"])
+        await policy(host, layout="tiles", hosts=["host"])
+        # A hostile page in the waiting room sends its camera and shouts.
+        waiting = Bot(worker, ROOM, "waiting", waiting=True)
+        waiting.level = 0
+        bots.append(waiting)
+        try:
+            await flowing([host, g1])
+            await waiting.join()
+            await until(lambda: waiting.pc.connectionState == "connected", what="connected while waiting")
+            await until(lambda: waiting.tracks[0].sent > 45, what="the waiting camera sending")
+            got = await measured(bots, 1.5)
+            assert waiting.packets == 0  # nothing reaches the waiting room
+            for r in ("host", "g1"):
+                assert got(r, "waiting", "video") == got(r, "waiting", "audio") == 0
+            assert "waiting" not in [m.get("pid") for m in host.messages if m["type"] == "speaker"]
+            # A policy in doubt (no valid one) forwards hosts to guests, never to the waiting room.
+            host.send({"type": "hold", "room": ROOM, "reason": "test"})
+            await asyncio.sleep(1.0)
+            assert waiting.packets == 0
+            await policy(host, layout="tiles", hosts=["host"])
+            let_in = time.monotonic()
+            host.send({"type": "admit", "room": ROOM, "pid": "waiting"})
+            await until(lambda: waiting.frames["host"] > 0 and waiting.frames["g1"] > 0,
+                        what="the admitted guest gets video")
+            print(f"let in → first frames: {time.monotonic() - let_in:.2f} s")
+            await until(lambda: host.frames["waiting"] > 10 and g1.audio["waiting"] > 10,
+                        what="the admitted guest is seen and heard")
+        finally:
+            await leave_all(bots)
+
+    asyncio.run(scenario())
+
+
+def test_admit_for_someone_not_connected_is_an_error_reply(worker):
+    async def scenario():
+        host, = bots = await join_all(worker, ["host"])
+        try:
+            host.send({"type": "admit", "room": ROOM, "pid": "nobody"})
+            host.send({"type": "join", "room": ROOM, "pid": "x", "waiting": "yes"})
+            await until(lambda: len(host.errors) >= 2, what="two errors")
+            return [e["message"] for e in host.errors]
+        finally:
+            await leave_all(bots)
+
+    errors = asyncio.run(scenario())
+    assert "has not joined" in errors[0] and "waiting must be true or false" in errors[1]

@@ -64,6 +64,88 @@ static PyObject *fast_sockaddr(PyObject *self, PyObject *args) {
     return NULL;
 }
 
+/* Twcc: one subscriber connection's transport-wide sequence numbers (transport-cc). Every
+ * packet sent on the connection, whatever its stream, takes the next number, and its send
+ * time and size are kept in a ring so the subscriber's feedback can be matched to them
+ * (media.twcc.SendSideEstimator). */
+#define TWCC_RING 4096 /* 4 s at 1000 packets/s; feedback comes every 100 ms or so */
+typedef struct {
+    PyObject_HEAD
+    unsigned long long next;               /* the next number (unwrapped; 16 bits go out) */
+    long long send_us[TWCC_RING];          /* CLOCK_MONOTONIC µs, as time.monotonic() */
+    unsigned short size[TWCC_RING];
+    unsigned long long seq_of[TWCC_RING];  /* which number a slot holds (+1; 0: none) */
+} Twcc;
+
+static long long monotonic_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* Take the next number for a packet of `size` bytes sent now; returns its 16 bits. */
+static unsigned long twcc_take(Twcc *w, Py_ssize_t size) {
+    unsigned long long seq = w->next++;
+    size_t slot = (size_t)(seq % TWCC_RING);
+    w->send_us[slot] = monotonic_us();
+    w->size[slot] = (unsigned short)(size > 0xFFFF ? 0xFFFF : size);
+    w->seq_of[slot] = seq + 1;
+    return (unsigned long)(seq & 0xFFFF);
+}
+
+static PyObject *twcc_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    return type->tp_alloc(type, 0); /* zeroed */
+}
+
+/* take(size) -> the 16-bit number for a packet sent now (the Python send path). */
+static PyObject *twcc_take_py(Twcc *w, PyObject *arg) {
+    Py_ssize_t size = PyLong_AsSsize_t(arg);
+    if (size == -1 && PyErr_Occurred()) return NULL;
+    return PyLong_FromUnsignedLong(twcc_take(w, size));
+}
+
+/* sent(seq) -> (send_us, size) | None: an unwrapped number's send time and size, if kept. */
+static PyObject *twcc_sent(Twcc *w, PyObject *arg) {
+    unsigned long long seq = PyLong_AsUnsignedLongLong(arg);
+    if (seq == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    size_t slot = (size_t)(seq % TWCC_RING);
+    if (w->seq_of[slot] != seq + 1) Py_RETURN_NONE;
+    return Py_BuildValue("(Li)", w->send_us[slot], (int)w->size[slot]);
+}
+
+static PyMethodDef twcc_methods[] = {
+    {"take", (PyCFunction)twcc_take_py, METH_O, "take(size) -> the next 16-bit transport-wide number"},
+    {"sent", (PyCFunction)twcc_sent, METH_O, "sent(seq) -> (send_us, size) | None for an unwrapped number"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef twcc_members[] = {
+    {"next", T_ULONGLONG, offsetof(Twcc, next), READONLY, "the next number (unwrapped)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject TwccType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._rtpfast.Twcc",
+    .tp_basicsize = sizeof(Twcc),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A connection's transport-wide sequence numbers and the send times kept for them.",
+    .tp_new = twcc_new,
+    .tp_methods = twcc_methods,
+    .tp_members = twcc_members,
+};
+
+/* Stamp the transport-wide number at out[at] (0: none) for a packet of size bytes. */
+static void stamp_twcc(unsigned char *out, long at, PyObject *twcc, Py_ssize_t size) {
+    if (at <= 0 || twcc == NULL || !PyObject_TypeCheck(twcc, &TwccType)) return;
+    unsigned long seq = twcc_take((Twcc *)twcc, size);
+    out[at] = (unsigned char)(seq >> 8);
+    out[at + 1] = (unsigned char)seq;
+}
+
 /* Write header + payload into out (size bytes), with byte 1, seq, ts, level and abs-send-time. */
 static void write_packet(unsigned char *out, const char *header, Py_ssize_t head_len, const char *payload,
                          Py_ssize_t body_len, long byte1, unsigned long seq, unsigned long ts, long level_at,
@@ -107,18 +189,18 @@ static int protect_and_send(unsigned long protect, unsigned long ctx, const unsi
 }
 
 /* send_rtp(fd, sockaddr, srtp_ctx, srtp_protect, header, payload, byte1, seq, ts,
- *          level_at, level_byte, abs_at, abs_send_time) -> bytes | None */
+ *          level_at, level_byte, abs_at, abs_send_time, twcc_at, twcc) -> bytes | None */
 static PyObject *fast_send_rtp(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 13) {
-        PyErr_SetString(PyExc_TypeError, "send_rtp() takes 13 arguments");
+    if (nargs != 15) {
+        PyErr_SetString(PyExc_TypeError, "send_rtp() takes 15 arguments");
         return NULL;
     }
-    long fd, byte1, level_at, level_byte, abs_at;
+    long fd, byte1, level_at, level_byte, abs_at, twcc_at;
     unsigned long ctx, protect, seq, ts, abs_time;
     if (!as_long(args[0], &fd) || !as_ulong(args[2], &ctx) || !as_ulong(args[3], &protect)
         || !as_long(args[6], &byte1) || !as_ulong(args[7], &seq) || !as_ulong(args[8], &ts)
         || !as_long(args[9], &level_at) || !as_long(args[10], &level_byte)
-        || !as_long(args[11], &abs_at) || !as_ulong(args[12], &abs_time))
+        || !as_long(args[11], &abs_at) || !as_ulong(args[12], &abs_time) || !as_long(args[13], &twcc_at))
         return NULL;
     PyObject *addr = args[1], *header = args[4], *payload = args[5];
     if (!PyBytes_Check(addr) || !PyBytes_Check(header) || !PyBytes_Check(payload)) {
@@ -128,7 +210,8 @@ static PyObject *fast_send_rtp(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_ssize_t head_len = PyBytes_GET_SIZE(header), body_len = PyBytes_GET_SIZE(payload);
     Py_ssize_t size = head_len + body_len;
     if (head_len < 12 || size > MAX_PACKET || ctx == 0 || protect == 0
-        || level_at < 0 || level_at >= head_len || abs_at < 0 || abs_at + 3 > head_len) {
+        || level_at < 0 || level_at >= head_len || abs_at < 0 || abs_at + 3 > head_len || twcc_at < 0
+        || twcc_at + 2 > head_len) {
         PyErr_SetString(PyExc_ValueError, "bad RTP header template or packet too long");
         return NULL;
     }
@@ -137,6 +220,7 @@ static PyObject *fast_send_rtp(PyObject *self, PyObject *const *args, Py_ssize_t
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(plain);
     write_packet(out, PyBytes_AS_STRING(header), head_len, PyBytes_AS_STRING(payload), body_len, byte1, seq, ts,
                  level_at, level_byte, abs_at, abs_time);
+    stamp_twcc(out, twcc_at, args[14], size);
     int result = protect_and_send(protect, (unsigned long)ctx, out, size, fd, addr);
     if (result == 0) return plain;
     Py_DECREF(plain);
@@ -156,6 +240,8 @@ typedef struct {
     PyObject *header;        /* the header template (SSRC, mid and extension ids filled) */
     long payload_type;       /* byte 1 without the marker bit */
     long level_at, abs_at;   /* offsets of the audio level and abs-send-time bytes (0: none) */
+    long twcc_at;            /* offset of the transport-wide sequence number (0: none) */
+    PyObject *twcc;          /* the connection's Twcc (numbers shared by all its streams) */
     long seq_offset;         /* added to the publisher's sequence number (mod 2^16) */
     unsigned long ts_offset; /* added to the publisher's timestamp (mod 2^32) */
     long last_seq;           /* the last sequence number sent (-1: none yet) */
@@ -171,6 +257,7 @@ static void target_dealloc(Target *t) {
     Py_XDECREF(t->addr);
     Py_XDECREF(t->header);
     Py_XDECREF(t->history);
+    Py_XDECREF(t->twcc);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -192,6 +279,8 @@ static PyMemberDef target_members[] = {
     {"payload_type", T_LONG, offsetof(Target, payload_type), 0, "payload type"},
     {"level_at", T_LONG, offsetof(Target, level_at), 0, "audio level offset (0: none)"},
     {"abs_at", T_LONG, offsetof(Target, abs_at), 0, "abs-send-time offset (0: none)"},
+    {"twcc_at", T_LONG, offsetof(Target, twcc_at), 0, "transport-wide sequence number offset (0: none)"},
+    {"twcc", T_OBJECT, offsetof(Target, twcc), 0, "the connection's Twcc"},
     {"seq_offset", T_LONG, offsetof(Target, seq_offset), 0, "sequence number offset"},
     {"ts_offset", T_ULONG, offsetof(Target, ts_offset), 0, "timestamp offset"},
     {"last_seq", T_LONG, offsetof(Target, last_seq), 0, "last sequence number sent (-1: none)"},
@@ -223,7 +312,7 @@ static int send_to_target(Target *t, const char *payload, Py_ssize_t body_len, i
         return 0;
     Py_ssize_t head_len = PyBytes_GET_SIZE(t->header), size = head_len + body_len;
     if (head_len < 12 || size > MAX_PACKET || t->level_at < 0 || t->level_at >= head_len || t->abs_at < 0
-        || t->abs_at + 3 > head_len) {
+        || t->abs_at + 3 > head_len || t->twcc_at < 0 || t->twcc_at + 2 > head_len) {
         t->ready = 0; /* the Python path will refuse or re-arm it */
         return 0;
     }
@@ -234,6 +323,7 @@ static int send_to_target(Target *t, const char *payload, Py_ssize_t body_len, i
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(plain);
     write_packet(out, PyBytes_AS_STRING(t->header), head_len, payload, body_len,
                  t->payload_type | (marker ? 0x80 : 0), out_seq, out_ts, t->level_at, level_byte, t->abs_at, abs_time);
+    stamp_twcc(out, t->twcc_at, t->twcc, size);
     int result = protect_and_send(t->protect, t->ctx, out, size, t->fd, t->addr);
     if (result != 0) {
         Py_DECREF(plain);
@@ -1540,7 +1630,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rtpfast", NULL, -1,
 
 PyMODINIT_FUNC PyInit__rtpfast(void) {
     if (PyType_Ready(&TargetType) < 0 || PyType_Ready(&CoreType) < 0 || PyType_Ready(&IngressType) < 0
-        || PyType_Ready(&EstimatorType) < 0)
+        || PyType_Ready(&EstimatorType) < 0 || PyType_Ready(&TwccType) < 0)
         return NULL;
     for (int i = 0; i < N_EXTENSIONS; i++)
         if ((ext_names[i] = PyUnicode_InternFromString(EXTENSION_NAMES[i])) == NULL) return NULL;
@@ -1561,9 +1651,9 @@ PyMODINIT_FUNC PyInit__rtpfast(void) {
         Py_DECREF(m);
         return NULL;
     }
-    PyTypeObject *types[] = {&CoreType, &IngressType, &EstimatorType};
-    const char *names[] = {"Core", "Ingress", "Estimator"};
-    for (int i = 0; i < 3; i++) {
+    PyTypeObject *types[] = {&CoreType, &IngressType, &EstimatorType, &TwccType};
+    const char *names[] = {"Core", "Ingress", "Estimator", "Twcc"};
+    for (int i = 0; i < 4; i++) {
         Py_INCREF(types[i]);
         if (PyModule_AddObject(m, names[i], (PyObject *)types[i]) < 0) {
             Py_DECREF(types[i]);

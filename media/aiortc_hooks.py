@@ -30,8 +30,11 @@ import aiortc.rtcdtlstransport as rtcdtls
 import aiortc.rtcpeerconnection as rtcpc
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, rtp
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtpparameters import (RTCRtcpFeedback, RTCRtpCodecParameters,
+                                     RTCRtpHeaderExtensionParameters)
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+from . import twcc
 
 PINNED = {"aiortc": "1.16.0", "aioice": "0.13.0"}  # keep equal to requirements.txt
 
@@ -78,6 +81,21 @@ def negotiate_stream_ids() -> None:
     for uri in STREAM_ID_URIS:
         if uri not in known:
             video.append(RTCRtpHeaderExtensionParameters(id=max(e.id for e in video) + 1, uri=uri))
+
+
+def negotiate_transport_cc() -> None:
+    """Offer and accept transport-wide congestion control (aiortc writes and parses the header
+    extension but neither offers nor accepts it, nor the transport-cc feedback). The worker
+    numbers what it sends and estimates each subscriber's downlink from its feedback
+    (media.twcc); the SDP it sends keeps both only where it sends (twcc.only_where_sending)."""
+    for kind in ("audio", "video"):
+        extensions = aiortc.codecs.HEADER_EXTENSIONS[kind]
+        if all(ext.uri != twcc.TRANSPORT_CC_URI for ext in extensions):
+            extensions.append(RTCRtpHeaderExtensionParameters(id=max(e.id for e in extensions) + 1,
+                                                              uri=twcc.TRANSPORT_CC_URI))
+        for codec in aiortc.codecs.CODECS[kind]:
+            if codec.name.lower() != "rtx" and all(fb.type != "transport-cc" for fb in codec.rtcpFeedback):
+                codec.rtcpFeedback.append(RTCRtcpFeedback(type="transport-cc"))
 
 
 def use_loopback_only() -> None:
@@ -530,28 +548,79 @@ except ImportError:  # pragma: no cover - the build prints why it was skipped
 FAST_PATH = _rtpfast is not None
 _SEQ_TS = struct.Struct("!BHL")  # marker|payload type, sequence number, timestamp
 
-RtpWriter = Callable[[bytes, bytes, int, int, int, int, int, int, int], "bytes | None"]
+RtpWriter = Callable[[bytes, bytes, int, int, int, int, int, int, int, int], "bytes | None"]
+
+
+class _PyTwcc:
+    """media._rtpfast.Twcc in Python: a connection's transport-wide sequence numbers and the
+    send time (µs, time.monotonic) and size of the last TWCC_RING packets numbered."""
+
+    RING = twcc.HISTORY_KEPT
+
+    def __init__(self) -> None:
+        self.next = 0
+        self._ring: list[tuple[int, int, int] | None] = [None] * self.RING
+
+    def take(self, size: int) -> int:
+        seq, self.next = self.next, self.next + 1
+        self._ring[seq % self.RING] = (seq, int(time.monotonic() * 1e6), min(size, 0xFFFF))
+        return seq & 0xFFFF
+
+    def sent(self, seq: int) -> tuple[int, int] | None:
+        kept = self._ring[seq % self.RING] if seq >= 0 else None
+        return (kept[1], kept[2]) if kept is not None and kept[0] == seq else None
+
+
+def twcc_numbers(sender: RTCRtpSender) -> Any:
+    """The transport-wide numbering (a Twcc) of the sender's connection, shared by all its streams."""
+    dtls = sender.transport
+    numbers = getattr(dtls, "_mvc_twcc", None)
+    if numbers is None:
+        numbers = dtls._mvc_twcc = _rtpfast.Twcc() if FAST_PATH else _PyTwcc()
+    return numbers
+
+
+def on_transport_feedback(dtls: Any, callback: Callable[[bytes], None] | None) -> None:
+    """Hand each transport-cc feedback packet (RTCP RTPFB FMT 15) of the connection to callback."""
+    dtls._mvc_on_twcc = callback
+
+
+def _transport_feedback(dtls: Any, plain: bytes) -> None:
+    """Find the transport-cc feedback in a compound RTCP packet and hand it on (aiortc's own
+    handlers see the packet too, and ignore this kind)."""
+    callback = getattr(dtls, "_mvc_on_twcc", None)
+    if callback is None:
+        return
+    pos = 0
+    while pos + 4 <= len(plain):
+        end = pos + 4 * (((plain[pos + 2] << 8) | plain[pos + 3]) + 1)
+        if end > len(plain):
+            return
+        if plain[pos + 1] == 205 and plain[pos] & 0x1F == 15:
+            callback(plain[pos:end])
+        pos = end
 
 
 def rtp_writer(sender: RTCRtpSender) -> RtpWriter:
     """A plain function writing and sending one forwarded RTP packet for this sender:
 
-        write(header, payload, byte1, seq, ts, level_at, level_byte, abs_at, abs_send_time)
+        write(header, payload, byte1, seq, ts, level_at, level_byte, abs_at, abs_send_time, twcc_at)
 
     fills the header template (byte 1 = marker|payload type, sequence number, timestamp,
-    the audio level and abs-send-time bytes at their offsets when not 0), SRTP-protects
+    the audio level and abs-send-time bytes and the connection's next transport-wide
+    sequence number at their offsets when not 0), SRTP-protects
     a copy and sends it on the selected ICE pair's socket, with no coroutine in between.
     It returns the plain packet (for answering NACKs), None when the socket had no room,
     and raises ConnectionError when the transport is not (or no longer) connected.
     With media/_rtpfast built, all of it is one C call."""
     if not FAST_PATH:
-        return _python_rtp_writer(rtp_sender(sender))
+        return _python_rtp_writer(rtp_sender(sender), lambda: twcc_numbers(sender))
     connected = rtcdtls.State.CONNECTED
     send_rtp, protect = _rtpfast.send_rtp, _srtp_protect_address()
     cache: list[Any] = [None, None, 0, b"", 0]  # session, pair, ctx, sockaddr, fd
 
     def write(header: bytes, payload: bytes, byte1: int, seq: int, ts: int,
-              level_at: int, level_byte: int, abs_at: int, abs_time: int) -> bytes | None:
+              level_at: int, level_byte: int, abs_at: int, abs_time: int, twcc_at: int) -> bytes | None:
         dtls = sender.transport
         if dtls._state is not connected:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
@@ -564,7 +633,8 @@ def rtp_writer(sender: RTCRtpSender) -> RtpWriter:
                         _rtpfast.sockaddr(*pair.remote_addr[:2]), pair.protocol.transport._sock.fileno()]
         try:
             plain = send_rtp(cache[4], cache[3], cache[2], protect, header, payload, byte1, seq, ts,
-                             level_at, level_byte, abs_at, abs_time)
+                             level_at, level_byte, abs_at, abs_time, twcc_at,
+                             twcc_numbers(sender) if twcc_at else None)
         except OSError as exc:  # the socket went away under us
             raise ConnectionError(str(exc)) from exc
         return plain  # the transport's counts: sync_sent
@@ -572,17 +642,19 @@ def rtp_writer(sender: RTCRtpSender) -> RtpWriter:
     return write
 
 
-def _python_rtp_writer(send: Callable[[bytes], int]) -> RtpWriter:
+def _python_rtp_writer(send: Callable[[bytes], int], numbers: Callable[[], Any]) -> RtpWriter:
     """rtp_writer's steps in Python (when media/_rtpfast is not built)."""
 
     def write(header: bytes, payload: bytes, byte1: int, seq: int, ts: int,
-              level_at: int, level_byte: int, abs_at: int, abs_time: int) -> bytes | None:
+              level_at: int, level_byte: int, abs_at: int, abs_time: int, twcc_at: int) -> bytes | None:
         head = bytearray(header)
         _SEQ_TS.pack_into(head, 1, byte1, seq, ts)
         if level_at:
             head[level_at] = level_byte
         if abs_at:
             head[abs_at:abs_at + 3] = abs_time.to_bytes(3, "big")
+        if twcc_at:
+            head[twcc_at:twcc_at + 2] = numbers().take(len(head) + len(payload)).to_bytes(2, "big")
         plain = bytes(head) + payload
         send(plain)
         return plain
@@ -615,11 +687,13 @@ class _PyTarget:
     then takes DownTrack's Python steps)."""
 
     __slots__ = ("ready", "fd", "addr", "ctx", "protect", "header", "payload_type", "level_at", "abs_at",
-                 "seq_offset", "ts_offset", "last_seq", "last_ts", "last_ntp", "packets", "octets",
+                 "twcc_at", "twcc", "seq_offset", "ts_offset", "last_seq", "last_ts", "last_ntp", "packets", "octets",
                  "failures", "history")
 
     def __init__(self) -> None:
         self.ready = self.ctx = self.protect = self.payload_type = self.level_at = self.abs_at = 0
+        self.twcc_at = 0
+        self.twcc: Any = None
         self.seq_offset = self.ts_offset = self.last_ts = self.last_ntp = 0
         self.packets = self.octets = self.failures = 0
         self.fd, self.last_seq = -1, -1
@@ -798,6 +872,7 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
                 plain = srtp.unprotect_rtcp(data)
             except pylibsrtp.Error:
                 return
+            _transport_feedback(dtls, plain)
             run_now(dtls._handle_rtcp_data(plain))
             return
         arrival_ms = current_ms()
@@ -838,6 +913,7 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
 
     def rtcp_plain(plain: bytes, _: None) -> None:
         """An unprotected RTCP packet to aiortc's handlers (as data_received does)."""
+        _transport_feedback(dtls, plain)
         run_now(dtls._handle_rtcp_data(plain))
 
     def new_ingress(raw: Callable[[bytes, Any], None]) -> Any:

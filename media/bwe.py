@@ -1,11 +1,12 @@
 """Bandwidth estimation from RTCP feedback, and bounded NACKs (no aiortc imports but rtp).
 
-Downlink: every subscriber's browser reports on what the worker sends it — REMB (its
-receive-side estimate for all the video it gets) and receiver reports (the fraction of
-packets lost per stream). `DownlinkFeedback` keeps both for one subscriber and turns them
-into one estimate in bit/s with the loss-based rule of Google congestion control: more
-than 10 % loss → the estimate drops to the sent rate × (1 − loss/2); under 2 % → it may
-grow by 5 % per update. As in GCC, the estimate is cut only on a new report (by its own
+Downlink: every subscriber's browser reports on what the worker sends it — an estimate
+for all it gets (the worker's own from the browser's transport-wide feedback, media.twcc,
+where transport-cc is negotiated, as with Chromium; else the browser's REMB) and receiver
+reports (the fraction of packets lost per stream). `DownlinkFeedback` keeps both for one
+subscriber and turns them into one estimate in bit/s with the loss-based rule of Google
+congestion control: more than 10 % loss → the estimate drops to the sent rate × (1 −
+loss/2); under 2 % → it may grow by 5 % per update. As in GCC, the estimate is cut only on a new report (by its own
 loss, not the smoothed one) and at most once per CUT_INTERVAL. Right after the worker
 changes what it sends a subscriber (a lower layer, paused video: `quiet`), reports for
 REPORT_LAG still count the loss of what it sent before, and must not cut the estimate
@@ -61,7 +62,7 @@ class DownlinkFeedback:
     """What one subscriber reports about its downlink, as one estimate in bit/s."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.remb: float | None = None
+        self.remb: float | None = None  # the receiver's estimate (REMB, or from transport-cc)
         self.loss = 0.0  # smoothed
         self.last_loss = 0.0  # of the newest receiver report
         self.loss_estimate: float | None = None
@@ -84,10 +85,7 @@ class DownlinkFeedback:
                 remb = float(unpack_remb_fci(packet.fci)[0])
             except ValueError:
                 return
-            self._remb_at = self._clock()
-            if remb != self.remb:
-                self.remb, self._remb_changed_at = remb, self._remb_at
-            self.reports += 1
+            self.on_estimate(remb)
         elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and packet.reports:
             loss = self._loss_of(packet.reports)
             if loss is None:
@@ -97,6 +95,14 @@ class DownlinkFeedback:
                 self.last_loss = loss
                 self._new_loss = True
             self.reports += 1
+
+    def on_estimate(self, bitrate: float) -> None:
+        """Take the subscriber's downlink estimate: its REMB, or the worker's own from its
+        transport-cc feedback (media.twcc); a browser sends one or the other."""
+        self._remb_at = self._clock()
+        if bitrate != self.remb:
+            self.remb, self._remb_changed_at = bitrate, self._remb_at
+        self.reports += 1
 
     def _loss_of(self, reports: list[Any]) -> float | None:
         """The fraction lost of all the packets the report blocks cover since each stream's

@@ -51,7 +51,8 @@ SYNC_SHIFT = 32  # down tracks are checked when the NTP time >> this changes: on
 
 # Packets into up tracks and out of down tracks since the worker started (for `pong`).
 # Process-wide figures for the pool's health and /metrics (plain ints: cheap on the packet path).
-COUNTERS = {"packets_in": 0, "packets_out": 0, "packets_dropped": 0, "nacks_sent": 0, "keyframe_requests": 0}
+COUNTERS = {"packets_in": 0, "packets_out": 0, "packets_dropped": 0, "nacks_sent": 0, "keyframe_requests": 0,
+            "transport_feedback": 0}  # transport-cc feedback packets from subscribers (media.twcc)
 
 
 def counters() -> dict[str, int]:
@@ -576,7 +577,7 @@ class DownTrack:
         self._header: bytes | None = None
         self._mime = ""
         self._marker_pt = 0
-        self._level_at = self._abs_at = 0
+        self._level_at = self._abs_at = self._twcc_at = 0
         hooks.after_send_started(sender, self._started)
         hooks.on_picture_loss(sender, self._on_picture_loss)
         # Weak downlinks (media.layers): the subscriber's REMB and receiver reports go to
@@ -619,7 +620,8 @@ class DownTrack:
             return
         t = self.target
         t.header, t.payload_type = self._header, self._marker_pt
-        t.level_at, t.abs_at = self._level_at, self._abs_at
+        t.level_at, t.abs_at, t.twcc_at = self._level_at, self._abs_at, self._twcc_at
+        t.twcc = hooks.twcc_numbers(self.sender) if self._twcc_at else None
         self._armed = armed
         t.ready = 1
 
@@ -740,7 +742,7 @@ class DownTrack:
         t.last_seq, t.last_ts = seq, ts
         try:
             out = self._write(header, packet.payload, self._marker_pt | (0x80 if packet.marker else 0), seq, ts,
-                              self._level_at, level_byte, self._abs_at, abs_send_time)
+                              self._level_at, level_byte, self._abs_at, abs_send_time, self._twcc_at)
         except ConnectionError:
             out = None
         if out is None:  # not connected, or the socket had no room: dropped
@@ -767,6 +769,8 @@ class DownTrack:
             items.append(("level", ids.audio_level, b"\x7f"))
         if ids.abs_send_time and self.kind == "video":
             items.append(("abs", ids.abs_send_time, b"\0\0\0"))
+        if ids.transport_sequence_number:  # negotiated where the worker sends (media.twcc)
+            items.append(("twcc", ids.transport_sequence_number, b"\0\0"))
         one_byte = all(i < 15 and 0 < len(v) <= 16 for _, i, v in items)
         ext, at = bytearray(), {}
         for name, x_id, value in items:
@@ -779,7 +783,7 @@ class DownTrack:
         if items:
             header += struct.pack("!HH", 0xBEDE if one_byte else 0x1000, len(ext) // 4) + ext
         self.disarm()
-        self._level_at, self._abs_at = at.get("level", 0), at.get("abs", 0)
+        self._level_at, self._abs_at, self._twcc_at = at.get("level", 0), at.get("abs", 0), at.get("twcc", 0)
         self._marker_pt = codec.payloadType
         self._mime = codec.mimeType.lower()
         self._header = bytes(header)

@@ -102,9 +102,13 @@ class Adaptation:
         self._clock = clock
         self._last = clock()
 
-    def watch(self, down: DownTrack, pid: str) -> None:
-        """Send the subscriber `pid`'s RTCP feedback on `down` to its estimate."""
-        down.on_feedback = self.feedback.setdefault(pid, DownlinkFeedback()).on_rtcp
+    def watch(self, down: DownTrack, pid: str, peer: Any = None) -> None:
+        """Send the subscriber `pid`'s RTCP feedback on `down`, and the transport-cc estimate
+        of its connection (`peer`, a media.peer.Peer), to its estimate."""
+        feedback = self.feedback.setdefault(pid, DownlinkFeedback())
+        down.on_feedback = feedback.on_rtcp
+        if peer is not None:
+            peer.on_estimate = feedback.on_estimate
 
     def forget(self, pid: str) -> None:
         """pid left: drop its state."""

@@ -20,14 +20,16 @@ from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_hooks as hooks
 from . import messages as m
-from .forward import DownTrack, SilentTrack, UpTrack
+from .forward import COUNTERS, DownTrack, SilentTrack, UpTrack
 from .ice import CandidateBudget, IceFilter
 from .opus import with_fec_and_dtx
 from .sdpmap import Codecs, Extensions, tables_from
 from .simulcast import SimulcastUp, offered_rids, with_simulcast
+from .twcc import DownlinkTwcc, only_where_sending
 
 log = logging.getLogger(__name__)
 hooks.negotiate_stream_ids()  # simulcast layers tell themselves apart by rid (media.simulcast)
+hooks.negotiate_transport_cc()  # subscribers' transport-wide feedback (media.twcc)
 
 Reply = Callable[[m.Reply], None]
 
@@ -109,6 +111,8 @@ class Peer:
         self._all_ups: list[UpTrack | SimulcastUp] = []
         self._rids: dict[str, list[str]] = {}  # mid → layers of the client's SimulcastUp there
         self.reported: dict[str, int] = {}  # counts() at the last worker_counts report
+        self.twcc: DownlinkTwcc | None = None  # the subscriber's transport-cc (once connected)
+        self.on_estimate: Callable[[float], None] | None = None  # its downlink estimate goes here
 
     def is_new_session(self, sdp: str) -> bool:
         """True if this offer carries other ICE credentials than the current session."""
@@ -136,6 +140,7 @@ class Peer:
             await self.pc.setLocalDescription(answer)
             self._reusable()
             enlarge_socket_buffers(self.pc)
+            self._watch_transport_feedback()
             self.reply(m.answer(self.room, self.pid, self._sdp_out()))
             self.ready = True
             return new
@@ -227,9 +232,29 @@ class Peer:
             self.reply(m.offer(self.room, self.pid, self._sdp_out()))
 
     def _sdp_out(self) -> str:
-        """Our local description as the client gets it: Opus FEC and DTX on, and the
-        client's simulcast layers accepted for the up tracks that have them."""
-        return with_simulcast(with_fec_and_dtx(self.pc.localDescription.sdp), self._rids)
+        """Our local description as the client gets it: Opus FEC and DTX on, the client's
+        simulcast layers accepted for the up tracks that have them, and transport-cc only
+        where the worker sends."""
+        sdp = with_simulcast(with_fec_and_dtx(self.pc.localDescription.sdp), self._rids)
+        return only_where_sending(sdp)
+
+    def _watch_transport_feedback(self) -> None:
+        """Route the connection's transport-cc feedback to its estimate (once: one transport)."""
+        transceivers = self.pc.getTransceivers()
+        if self.twcc is not None or not transceivers:
+            return
+        sender = transceivers[0].sender
+        self.twcc = DownlinkTwcc(hooks.twcc_numbers(sender), self._estimated)
+        hooks.on_transport_feedback(sender.transport, self._transport_feedback)
+
+    def _transport_feedback(self, data: bytes) -> None:
+        COUNTERS["transport_feedback"] += 1
+        if self.twcc is not None:
+            self.twcc.on_packet(data)
+
+    def _estimated(self, bitrate: float) -> None:
+        if self.on_estimate is not None:
+            self.on_estimate(bitrate)
 
     def sync(self, wanted: dict[tuple[str, str], UpTrack | SimulcastUp]) -> bool:
         """Forward exactly `wanted` ((publisher, name) → up track); True if SDP must change.

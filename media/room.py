@@ -213,7 +213,7 @@ class Room:
                 wanted[(screen.pid, "screen")] = screen
             changed = peer.sync(wanted)
             for down in peer.downs.values():
-                self.adaptation.watch(down, pid)
+                self.adaptation.watch(down, pid, peer)
             if changed:
                 self.spawn(self._renegotiate(peer))
 

@@ -3,6 +3,7 @@ Python steps would, and refuses what it cannot send."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pylibsrtp
 import pytest
@@ -20,9 +21,10 @@ def sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
 
 
 def header() -> bytes:
-    # RTP with a one-byte extension block: audio level (id 1) at 17, abs-send-time (id 3) at 19.
+    # RTP with a one-byte extension block: audio level (id 1) at 17, abs-send-time (id 3) at 19,
+    # transport-wide sequence number (id 5) at 23.
     return (bytes([0x90, 0, 0, 0, 0, 0, 0, 0]) + SSRC.to_bytes(4, "big")
-            + b"\xbe\xde\x00\x02" + b"\x10\x7f" + b"\x32\x00\x00\x00" + b"\x00\x00")
+            + b"\xbe\xde\x00\x03" + b"\x10\x7f" + b"\x32\x00\x00\x00" + b"\x51\x00\x00" + b"\x00\x00\x00")
 
 
 def test_the_worker_runs_the_compiled_step():
@@ -37,16 +39,26 @@ def test_compiled_and_python_steps_send_the_same_packet():
     out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     out.setblocking(False)
     try:
-        args = (header(), b"payload" * 100, 0x80 | 96, 0xBEEF, 0xDEADBEEF, 17, 0x85, 19, 0xABCDEF)
-        sent = hooks._python_rtp_writer(lambda data: out.sendto(tx.protect(data), listener.getsockname()))(*args)
+        args = (header(), b"payload" * 100, 0x80 | 96, 0xBEEF, 0xDEADBEEF, 17, 0x85, 19, 0xABCDEF, 23)
+        numbers = hooks._PyTwcc()
+        numbers.next = 0xFFFF  # the next transport-wide number wraps to 0 after this one
+        sent = hooks._python_rtp_writer(lambda data: out.sendto(tx.protect(data), listener.getsockname()),
+                                        lambda: numbers)(*args)
         assert rx.unprotect(listener.recv(2048)) == sent
         assert sent[1] == 0x80 | 96 and sent[2:4] == b"\xbe\xef" and sent[4:8] == b"\xde\xad\xbe\xef"
         assert sent[17] == 0x85 and sent[19:22] == b"\xab\xcd\xef" and sent.endswith(b"payload")
+        assert sent[23:25] == b"\xff\xff" and numbers.sent(0xFFFF)[1] == len(sent)
         args = args[:3] + (0xBEF0,) + args[4:]  # the next packet (SRTP refuses a replayed one)
+        compiled = hooks._rtpfast.Twcc()
         plain = hooks._rtpfast.send_rtp(out.fileno(), hooks._rtpfast.sockaddr(*listener.getsockname()),
-                                         hooks._srtp_context_address(tx), hooks._srtp_protect_address(), *args)
-        assert plain == hooks._python_rtp_writer(lambda data: len(data))(*args)
+                                         hooks._srtp_context_address(tx), hooks._srtp_protect_address(), *args,
+                                         compiled)
+        assert plain == hooks._python_rtp_writer(lambda data: len(data), hooks._PyTwcc)(*args)
         assert rx.unprotect(listener.recv(2048)) == plain
+        assert plain[23:25] == b"\0\0" and compiled.next == 1
+        send_us, size = compiled.sent(0)
+        assert size == len(plain) and abs(send_us - time.monotonic() * 1e6) < 1e6
+        assert compiled.sent(1) is None and compiled.sent(-1) is None
     finally:
         listener.close()
         out.close()
@@ -59,26 +71,29 @@ def test_compiled_step_refuses_bad_input_without_sending():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
         address = fast.sockaddr("127.0.0.1", 9)
         with pytest.raises(ValueError):  # longer than one datagram may be
-            fast.send_rtp(out.fileno(), address, context, protect, header(), b"x" * 1500, 96, 1, 1, 0, 0, 0, 0)
+            fast.send_rtp(out.fileno(), address, context, protect, header(), b"x" * 1500, 96, 1, 1, 0, 0, 0, 0, 0, None)
         with pytest.raises(ValueError):  # an offset outside the header
-            fast.send_rtp(out.fileno(), address, context, protect, header(), b"x", 96, 1, 1, 99, 0, 0, 0)
+            fast.send_rtp(out.fileno(), address, context, protect, header(), b"x", 96, 1, 1, 99, 0, 0, 0, 0, None)
         with pytest.raises(ValueError):
-            fast.send_rtp(out.fileno(), address, 0, protect, header(), b"x", 96, 1, 1, 0, 0, 0, 0)
+            fast.send_rtp(out.fileno(), address, 0, protect, header(), b"x", 96, 1, 1, 0, 0, 0, 0, 0, None)
+        with pytest.raises(ValueError):  # a transport-wide number outside the header
+            fast.send_rtp(out.fileno(), address, context, protect, header(), b"x", 96, 1, 1, 0, 0, 0, 0, 27,
+                          fast.Twcc())
         with pytest.raises(ValueError):
             fast.sockaddr("not-an-address", 9)
         with pytest.raises(OSError):
-            fast.send_rtp(-1, address, context, protect, header(), b"x", 96, 1, 1, 0, 0, 0, 0)
+            fast.send_rtp(-1, address, context, protect, header(), b"x", 96, 1, 1, 0, 0, 0, 0, 0, None)
 
 
 def test_compiled_unprotect_gives_the_packet_back_and_drops_forgeries():
     tx, rx = sessions()
     fast, context = hooks._rtpfast, hooks._srtp_context_address(rx)
     unprotect = hooks._srtp_function_address("srtp_unprotect")
-    plain = hooks._python_rtp_writer(lambda data: len(data))(header(), b"voice", 111, 7, 1000, 17, 0x7F, 19, 0)
+    plain = hooks._python_rtp_writer(lambda data: len(data), hooks._PyTwcc)(header(), b"voice", 111, 7, 1000, 17, 0x7F, 19, 0, 0)
     wire = tx.protect(plain)
     assert fast.unprotect(context, unprotect, wire) == plain
     assert fast.unprotect(context, unprotect, wire) is None  # a replay
-    forged = tx.protect(hooks._python_rtp_writer(lambda data: len(data))(header(), b"voice", 111, 8, 1000, 17, 0, 19, 0))
+    forged = tx.protect(hooks._python_rtp_writer(lambda data: len(data), hooks._PyTwcc)(header(), b"voice", 111, 8, 1000, 17, 0, 19, 0, 0))
     assert fast.unprotect(context, unprotect, forged[:-1] + bytes([forged[-1] ^ 1])) is None
     assert fast.unprotect(context, unprotect, b"\x80" * 70_000) is None  # longer than any RTP packet
 

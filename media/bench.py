@@ -4,6 +4,8 @@
 
 Publishers send 360p VP8 (~500 kbit/s) + Opus; subscribers receive every publisher
 (layout host_only with the subscribers as hosts, so publishers receive nothing).
+With --transport-cc the subscribers accept transport-cc, as Chromium does, so the worker
+numbers every packet it sends them (they send no feedback).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 from .bot import Bot, connect, video_clip
-from .aiortc_hooks import use_loopback_only
+from .aiortc_hooks import negotiate_transport_cc, use_loopback_only
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOM = "bench"
@@ -108,10 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subscribers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--transport-cc", action="store_true",
+                        help="subscribers accept transport-cc (the worker numbers what it sends)")
     args = parser.parse_args(argv)
     if args.subscribers < 1:
         parser.error("need at least one subscriber")
     use_loopback_only()
+    if args.transport_cc:
+        negotiate_transport_cc()
     result = asyncio.run(bench(args.publishers, args.subscribers, args.seconds, args.warmup))
     print(json.dumps(result), flush=True)
 

@@ -180,6 +180,7 @@ class Bot:
         self.frames: dict[str, int] = defaultdict(int)  # video frames per publisher
         self.audio: dict[str, int] = defaultdict(int)  # audio packets per publisher
         self.packets = 0  # every RTP packet received
+        self.transport_numbers: collections.deque[int] = collections.deque(maxlen=10_000)  # transport-cc
         self.keyframe_at: dict[str, float] = {}  # first keyframe received, per publisher
         self.decoded_at: dict[str, float] = {}  # first decoded frame, per publisher
         self.errors: list[dict[str, Any]] = []
@@ -349,6 +350,8 @@ class Bot:
             if self.decode:
                 await original(packet, arrival_time_ms)
             self.packets += 1
+            if packet.extensions.transport_sequence_number is not None:
+                self.transport_numbers.append(packet.extensions.transport_sequence_number)
             if not self.decode:
                 await self._report(receiver, streams, estimator, codecs, packet, arrival_time_ms)
             owner = self._owner.get(t.mid or "")

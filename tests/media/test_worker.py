@@ -479,3 +479,24 @@ def test_admit_for_someone_not_connected_is_an_error_reply(worker):
 
     errors = asyncio.run(scenario())
     assert "has not joined" in errors[0] and "waiting must be true or false" in errors[1]
+
+
+@pytest.mark.timeout(60)
+def test_a_subscriber_accepting_transport_cc_gets_every_packet_numbered_across_its_streams(worker):
+    hooks.negotiate_transport_cc()  # as Chromium: the bots accept it (the worker offers it)
+
+    async def scenario():
+        a, b = bots = await join_all(worker, ["a", "b"])
+        try:
+            await flowing(bots, frames=30)
+            await until(lambda: b.packets > 300, what="300 packets")
+            numbers = list(b.transport_numbers)
+            return numbers, b.packets
+        finally:
+            await leave_all(bots)
+
+    numbers, packets = asyncio.run(scenario())
+    # One sequence for a's audio and video together, in the order sent (loopback: no loss).
+    assert len(numbers) > 300 and len(numbers) >= packets - 5
+    steps = [(y - x) & 0xFFFF for x, y in zip(numbers, numbers[1:])]
+    assert sum(1 for s in steps if s == 1) >= 0.95 * len(steps), steps[:50]

@@ -40,8 +40,16 @@
     if (window.MVCQuality) window.MVCQuality.step(what, detail);
   }
 
+  // A page that cannot do WebRTC says so once the person is in the meeting (the waiting
+  // room stays calm, and the host's list shows it from then on).
+  var mediaFailed = null;
   function noWebRTC(err) {
     stepFailed("webrtc", err && err.message || err);
+    if ($("stage") && $("stage").dataset.view !== "meeting") { mediaFailed = err || "no WebRTC"; return; }
+    tellNoWebRTC();
+  }
+  function tellNoWebRTC() {
+    mediaFailed = null;
     var box = $("media-problem");
     if (box) { box.textContent = msgs.msgNowebrtc; box.hidden = false; }
     send({ action: "no_media" });
@@ -59,6 +67,12 @@
     }).then(findCameras, noWebRTC);
   }
 
+  function admitMedia() {
+    var m = media();
+    if (mediaFailed) { tellNoWebRTC(); return; }
+    if (m) m.admit({ container: $("tiles"), selfVideo: $("self-video") }).then(findCameras, noWebRTC);
+  }
+
   var focusId = null;  // the focused control, found again after the server re-renders it
   live.addEventListener("htmx:wsBeforeMessage", function (e) {
     var text = e.detail.message;
@@ -74,7 +88,7 @@
     if (msg.type === "media" && msg.action === "start") {
       startMedia(msg);
     } else if (msg.type === "media" && msg.action === "admit") {  // let in: the stage is the meeting's now
-      if (m) m.admit({ container: $("tiles"), selfVideo: $("self-video") }).then(findCameras, noWebRTC);
+      admitMedia();
     } else if (msg.type === "media" && msg.action === "stop") {
       if (m) m.stop();
     } else if (m) {

@@ -30,14 +30,20 @@ def focused(page) -> str:
     return page.evaluate("document.activeElement && document.activeElement.id")
 
 
-@pytest.mark.parametrize("how", sorted(NO_WEBRTC))
-def test_browser_without_webrtc_is_told_and_host_sees_no_media(live_server, phone, demo_room, how):
+@pytest.mark.parametrize("how, waits_first", [("blocked", False), ("missing", False), ("missing", True)])
+def test_browser_without_webrtc_is_told_and_host_sees_no_media(live_server, phone, demo_room, how, waits_first):
     url = f"{live_server.url}/m/demo"
     host = phone(1280, 800)
-    enter(host, url, "Nina Sygeplejerske", demo_room.host_pin)
     guest = phone()
     guest.add_init_script(NO_WEBRTC[how])
-    enter(guest, url, "Karen Jensen")
+    if waits_first:  # the page finds out in the waiting room, and says so once let in
+        enter(guest, url, "Karen Jensen")
+        guest.wait_for_selector("#stage[data-view=waiting]")
+        guest.wait_for_timeout(1000)
+        assert guest.is_hidden("#media-problem") and "ikke med i mødet" not in guest.inner_text("body")
+    enter(host, url, "Nina Sygeplejerske", demo_room.host_pin)
+    if not waits_first:
+        enter(guest, url, "Karen Jensen")
     guest.wait_for_selector("#media-problem:not([hidden])")
     message = guest.inner_text("#media-problem")
     assert "Din browser kan ikke være med i videomøder" in message and "Chrome" in message

@@ -337,8 +337,8 @@ def from_page(conn, msg: dict) -> bool:
     now = time.monotonic()
     limits = conn.__dict__.setdefault("_stats_limits", {"quality": 0.0, "events": 0})
     if kind == "quality":
-        if now - limits["quality"] < QUALITY_MIN_SECONDS:
-            return False
+        if now - limits["quality"] < QUALITY_MIN_SECONDS or conn.media_on != "meeting":
+            return False  # too soon, or from the waiting room (its media is connected, but no call minute)
         values = parse_quality(msg)
         if values is None:
             log.warning("quality_refused", meeting=conn.meeting_id, pid=conn.pid)

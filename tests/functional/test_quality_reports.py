@@ -66,3 +66,25 @@ def test_reports_are_checked_limited_and_recorded(live_server, demo_room):
     host.wait_text("ikke forstod")  # Danish by default
     assert len(events("client_error")) + len(events("media_state")) + len(events("media_error")) == 40
     host.close()
+
+
+def test_quality_from_the_waiting_room_is_no_call_minute(live_server, demo_room):
+    engine = live_server.app.extensions["mvc.engine"]
+    guest = Page(live_server.url, "demo", http_join(live_server.url, "demo", "Karen"))
+    guest.wait_text('data-view="waiting"')
+    guest.wait_for(lambda t: '"action": "start"' in t)  # its media connects while it waits
+    guest.send(GOOD)
+    host = Page(live_server.url, "demo", http_join(live_server.url, "demo", "Nurse Nina", demo_room.host_pin))
+    guest.wait_text('data-view="meeting"')
+    guest.wait_for(lambda t: '"action": "admit"' in t)
+    guest.send({**GOOD, "kbpsIn": 123})
+
+    def samples():
+        with Session(engine) as s:
+            return s.exec(select(QualitySample)).all()
+
+    assert poll(lambda: len(samples()) == 1)
+    time.sleep(0.3)
+    assert [s.kbps_in for s in samples()] == [123.0]
+    guest.close()
+    host.close()

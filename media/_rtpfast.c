@@ -1292,6 +1292,7 @@ static PyTypeObject CoreType = {
     .tp_methods = core_methods,
 };
 
+#define MAX_ARRIVALS 2048 /* 1 s at 2000 packets/s; taken every 100 ms */
 typedef struct {
     PyObject_HEAD
     PyObject *session;       /* the receiving pylibsrtp.Session (kept alive while ctx points into it) */
@@ -1300,7 +1301,13 @@ typedef struct {
     PyObject *cores;         /* SSRC -> Core */
     PyObject *raw, *plain, *rtcp; /* the Python paths */
     long abs_id, level_id;   /* negotiated extension ids (0: none) */
+    long twcc_id;            /* the transport-wide sequence number's (0: none) */
     long long rx_packets, rx_bytes; /* SRTP packets and bytes taken here */
+    /* Arrivals by transport-wide sequence number since the last arrivals() (transport-cc
+     * feedback to the publisher, media.twcc.ArrivalRecorder); full: the rest is dropped. */
+    int n_arrivals;
+    unsigned short arrival_seq[MAX_ARRIVALS];
+    long long arrival_us[MAX_ARRIVALS];
 } Ingress;
 
 static int ingress_clear(Ingress *g) {
@@ -1327,6 +1334,28 @@ static void ingress_dealloc(Ingress *g) {
     Py_TYPE(g)->tp_free((PyObject *)g);
 }
 
+/* arrivals() -> [(seq, arrival_us), ...] noted since the last call (transport-cc). */
+static PyObject *ingress_arrivals(Ingress *g, PyObject *unused) {
+    PyObject *out = PyList_New(g->n_arrivals);
+    if (out == NULL) return NULL;
+    for (int i = 0; i < g->n_arrivals; i++) {
+        PyObject *item = Py_BuildValue("(iL)", (int)g->arrival_seq[i], g->arrival_us[i]);
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+    g->n_arrivals = 0;
+    return out;
+}
+
+static PyMethodDef ingress_methods[] = {
+    {"arrivals", (PyCFunction)ingress_arrivals, METH_NOARGS,
+     "arrivals() -> [(transport-wide seq, arrival µs)] since the last call"},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMemberDef ingress_members[] = {
     {"session", T_OBJECT, offsetof(Ingress, session), 0, "receiving SRTP session"},
     {"ctx", T_ULONG, offsetof(Ingress, ctx), 0, "its srtp_t (0: not ready)"},
@@ -1338,6 +1367,7 @@ static PyMemberDef ingress_members[] = {
     {"unprotect_rtcp", T_ULONG, offsetof(Ingress, unprotect_rtcp), 0, "address of srtp_unprotect_rtcp"},
     {"abs_id", T_LONG, offsetof(Ingress, abs_id), 0, "abs-send-time extension id"},
     {"level_id", T_LONG, offsetof(Ingress, level_id), 0, "audio level extension id"},
+    {"twcc_id", T_LONG, offsetof(Ingress, twcc_id), 0, "transport-wide sequence number extension id"},
     {"rx_packets", T_LONGLONG, offsetof(Ingress, rx_packets), 0, "SRTP packets received here"},
     {"rx_bytes", T_LONGLONG, offsetof(Ingress, rx_bytes), 0, "SRTP bytes received here"},
     {NULL, 0, 0, 0, NULL},
@@ -1354,6 +1384,7 @@ static PyTypeObject IngressType = {
     .tp_traverse = (traverseproc)ingress_traverse,
     .tp_clear = (inquiry)ingress_clear,
     .tp_members = ingress_members,
+    .tp_methods = ingress_methods,
 };
 
 static PyObject *address_tuple(const struct sockaddr_storage *ss) {
@@ -1479,9 +1510,9 @@ static int fast_rtp(Core *c, const unsigned char *d, Py_ssize_t len, Py_ssize_t 
 }
 
 /* Parse an unprotected RTP packet's header as far as fast_rtp needs it: 0 if malformed. */
-static int rtp_layout(const unsigned char *d, Py_ssize_t len, long abs_id, long level_id, Py_ssize_t *body_at,
-                      Py_ssize_t *body_len, long *abs_time, long *level) {
-    *abs_time = *level = -1;
+static int rtp_layout(const unsigned char *d, Py_ssize_t len, long abs_id, long level_id, long twcc_id,
+                      Py_ssize_t *body_at, Py_ssize_t *body_len, long *abs_time, long *level, long *twcc_seq) {
+    *abs_time = *level = *twcc_seq = -1;
     if (len < 12 || (d[0] >> 6) != 2) return 0;
     Py_ssize_t pos = 12 + 4 * (d[0] & 0x0F);
     if (len < pos) return 0;
@@ -1514,6 +1545,9 @@ static int rtp_layout(const unsigned char *d, Py_ssize_t len, long abs_id, long 
             } else if (id && id == level_id) {
                 if (n != 1) return 0;
                 *level = v[at];
+            } else if (id && id == twcc_id) {
+                if (n != 2) return 0;
+                *twcc_seq = (v[at] << 8) | v[at + 1];
             }
             at += n;
         }
@@ -1577,9 +1611,14 @@ static PyObject *fast_drain(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (((protect_fn)g->unprotect)((void *)g->ctx, buf, &plain_len) != 0) continue; /* forged or replayed */
         double unix_time = unix_now(); /* one clock read per packet: arrival, statistics, send time */
         Py_ssize_t body_at, body_len;
-        long abs_time, level;
-        if (!rtp_layout(buf, plain_len, g->abs_id, g->level_id, &body_at, &body_len, &abs_time, &level))
+        long abs_time, level, twcc_seq;
+        if (!rtp_layout(buf, plain_len, g->abs_id, g->level_id, g->twcc_id, &body_at, &body_len, &abs_time, &level,
+                        &twcc_seq))
             goto python;
+        if (twcc_seq >= 0 && g->n_arrivals < MAX_ARRIVALS) {
+            g->arrival_seq[g->n_arrivals] = (unsigned short)twcc_seq;
+            g->arrival_us[g->n_arrivals++] = (long long)(unix_time * 1e6);
+        }
         PyObject *cores = g->cores;
         if (cores == NULL || !PyDict_Check(cores)) goto python;
         PyObject *key = PyLong_FromUnsignedLong(((unsigned long)buf[8] << 24) | (buf[9] << 16) | (buf[10] << 8) | buf[11]);

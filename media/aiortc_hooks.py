@@ -86,8 +86,8 @@ def negotiate_stream_ids() -> None:
 def negotiate_transport_cc() -> None:
     """Offer and accept transport-wide congestion control (aiortc writes and parses the header
     extension but neither offers nor accepts it, nor the transport-cc feedback). The worker
-    numbers what it sends and estimates each subscriber's downlink from its feedback
-    (media.twcc); the SDP it sends keeps both only where it sends (twcc.only_where_sending)."""
+    numbers what it sends and estimates each subscriber's downlink from its feedback, and
+    tells each publisher when its numbered packets arrived (media.twcc, media.peer)."""
     for kind in ("audio", "video"):
         extensions = aiortc.codecs.HEADER_EXTENSIONS[kind]
         if all(ext.uri != twcc.TRANSPORT_CC_URI for ext in extensions):
@@ -580,6 +580,20 @@ def twcc_numbers(sender: RTCRtpSender) -> Any:
     return numbers
 
 
+MAX_ARRIVALS = 2048  # arrivals noted between two takes (as media/_rtpfast.c's)
+
+
+def take_arrivals(dtls: Any) -> list[tuple[int, int]]:
+    """The publisher's packets' transport-wide numbers and arrival times (µs, wall clock)
+    since the last call, from drain() and from the Python path."""
+    noted: list[tuple[int, int]] = getattr(dtls, "_mvc_arrivals", None) or []
+    out = list(noted)
+    noted.clear()
+    for ingress in getattr(dtls, "_mvc_ingresses", ()):
+        out.extend(ingress.arrivals())
+    return out
+
+
 def on_transport_feedback(dtls: Any, callback: Callable[[bytes], None] | None) -> None:
     """Hand each transport-cc feedback packet (RTCP RTPFB FMT 15) of the connection to callback."""
     dtls._mvc_on_twcc = callback
@@ -842,7 +856,8 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
     handlers = dtls._mvc_direct = {}
     cores: dict[int, Any] = {}
     ingresses: list[Any] = []  # one per socket (drain); they share `cores`
-    dtls._mvc_cores, dtls._mvc_ingresses = cores, ingresses
+    arrivals: list[tuple[int, int]] = []  # (transport-wide number, µs) noted in Python
+    dtls._mvc_cores, dtls._mvc_ingresses, dtls._mvc_arrivals = cores, ingresses, arrivals
     connection = dtls.transport._connection
     queue = connection.data_received
     connected = rtcdtls.State.CONNECTED
@@ -885,10 +900,11 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
                     return
         except pylibsrtp.Error:
             return
-        rtp_plain(plain, arrival_ms)
+        rtp_plain(plain, arrival_ms, True)
 
-    def rtp_plain(plain: bytes, arrival_ms: int) -> None:
-        """An unprotected RTP packet to its receiver's handler."""
+    def rtp_plain(plain: bytes, arrival_ms: int, note_arrival: bool = False) -> None:
+        """An unprotected RTP packet to its receiver's handler (`note_arrival`: its transport-
+        wide number is noted here; drain() notes those of the packets it reads)."""
         try:
             if parse is None:
                 packet = rtp.RtpPacket.parse(plain, extensions_map)
@@ -896,6 +912,9 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
                 packet = parse(plain, rtp.RtpPacket, rtp.HeaderExtensions, ids[0])
         except ValueError:
             return
+        number = packet.extensions.transport_sequence_number
+        if note_arrival and number is not None and len(arrivals) < MAX_ARRIVALS:
+            arrivals.append((number, int(time.time() * 1e6)))
         mid = packet.extensions.mid
         if mid is not None and packet.ssrc not in router.ssrc_table:
             # A new SSRC the SDP did not name (a simulcast layer): its section's receiver,
@@ -923,7 +942,7 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
         ingress = _rtpfast.Ingress()
         ingress.cores, ingress.raw, ingress.plain, ingress.rtcp = cores, raw, rtp_plain, rtcp_plain
         ingress.unprotect, ingress.unprotect_rtcp = unprotect_address, _srtp_function_address("srtp_unprotect_rtcp")
-        ingress.abs_id, ingress.level_id = ids[0][3], ids[0][5]
+        ingress.abs_id, ingress.level_id, ingress.twcc_id = ids[0][3], ids[0][5], ids[0][6]
         if rx[0] is not None:
             ingress.session, ingress.ctx = rx
         ingresses.append(ingress)
@@ -941,7 +960,7 @@ def _direct_path(dtls: Any) -> dict[Any, SyncRtpHandler]:
         configure(parameters)
         ids[0] = extension_id_tuple(extensions_map)
         for ingress in ingresses:
-            ingress.abs_id, ingress.level_id = ids[0][3], ids[0][5]
+            ingress.abs_id, ingress.level_id, ingress.twcc_id = ids[0][3], ids[0][5], ids[0][6]
 
     extensions_map.configure = configured  # type: ignore[method-assign]
     connection.data_received = data_received

@@ -52,7 +52,8 @@ SYNC_SHIFT = 32  # down tracks are checked when the NTP time >> this changes: on
 # Packets into up tracks and out of down tracks since the worker started (for `pong`).
 # Process-wide figures for the pool's health and /metrics (plain ints: cheap on the packet path).
 COUNTERS = {"packets_in": 0, "packets_out": 0, "packets_dropped": 0, "nacks_sent": 0, "keyframe_requests": 0,
-            "transport_feedback": 0}  # transport-cc feedback packets from subscribers (media.twcc)
+            "transport_feedback": 0,  # transport-cc feedback packets from subscribers (media.twcc)
+            "transport_feedback_sent": 0}  # and to publishers
 
 
 def counters() -> dict[str, int]:
@@ -170,6 +171,10 @@ class RembSender:
     def _init_remb(self, receiver: RTCRtpReceiver) -> None:
         self.uplink = UplinkControl()  # weak uplinks: caps the REMB we send (media.bwe)
         self.remb_limit: float | None = None  # set by media.layers (one-to-one calls)
+        # The publisher numbers its packets and gets the worker's transport-cc feedback: it
+        # estimates its uplink itself, and a REMB only ever carries remb_limit (media.layers).
+        self.transport_cc = False
+        self.remb_capped = False  # a REMB with remb_limit went out and still holds
         self._remb_receiver = receiver
         self._remb_sent = (-REMB_INTERVAL_MS, 0)  # (arrival ms, bitrate) of the last REMB sent
 
@@ -181,6 +186,8 @@ class RembSender:
         """Tell the publisher what its uplink carries (RTCP REMB), as browsers do: at once
         when it drops by more than 3 %, otherwise at most every REMB_INTERVAL_MS (the
         estimator may offer a new figure with every packet while it sees overuse)."""
+        if self.transport_cc:
+            return
         bitrate = self.uplink.remb(estimate, self.remb_limit)
         last_ms, last = self._remb_sent
         if now_ms - last_ms < REMB_MIN_GAP_MS or (now_ms - last_ms < REMB_INTERVAL_MS and bitrate >= last * 0.97):

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import messages as m
-from .bwe import REPORT_LAG, DownlinkFeedback
+from .bwe import MIN_ESTIMATE, REPORT_LAG, DownlinkFeedback
 from .simulcast import SimulcastUp
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 TICK = 0.5  # seconds between decisions
 SETTLE = 1.0  # seconds after a change before feedback is judged again
+UNCAPPED = 100_000_000  # bit/s: the REMB that lifts a cap the worker set before
 REMB_LAG = 0.5  # seconds after a change before the subscriber's REMB can describe it
 HOLD = 4.0  # seconds a paused level is kept at least (doubles after a failed resume)
 MAX_HOLD = 30.0
@@ -235,6 +236,14 @@ class Adaptation:
             up = peer.ups.get("video")
             counts = up.media_statistics() if up is not None else None
             if up is None or counts is None:
+                continue
+            if up.transport_cc:  # it estimates its uplink itself: only the one-to-one cap
+                if up.remb_limit is not None:
+                    up.send_remb(int(max(MIN_ESTIMATE, up.remb_limit)))
+                    up.remb_capped = True
+                elif up.remb_capped:  # a REMB holds until the next: lift it
+                    up.send_remb(UNCAPPED)
+                    up.remb_capped = False
                 continue
             up.uplink.update(*counts, rate=self.rates.get(up, 0.0))
             if up.uplink.cap is not None or up.remb_limit is not None:

@@ -25,7 +25,7 @@ from .ice import CandidateBudget, IceFilter
 from .opus import with_fec_and_dtx
 from .sdpmap import Codecs, Extensions, tables_from
 from .simulcast import SimulcastUp, offered_rids, with_simulcast
-from .twcc import DownlinkTwcc, only_where_sending
+from .twcc import ArrivalRecorder, DownlinkTwcc
 
 log = logging.getLogger(__name__)
 hooks.negotiate_stream_ids()  # simulcast layers tell themselves apart by rid (media.simulcast)
@@ -113,6 +113,8 @@ class Peer:
         self.reported: dict[str, int] = {}  # counts() at the last worker_counts report
         self.twcc: DownlinkTwcc | None = None  # the subscriber's transport-cc (once connected)
         self.on_estimate: Callable[[float], None] | None = None  # its downlink estimate goes here
+        self._arrivals: ArrivalRecorder | None = None  # its packets' arrivals, for transport-cc
+        self._fb_count = 0  # transport-cc feedback packets sent (mod 256)
 
     def is_new_session(self, sdp: str) -> bool:
         """True if this offer carries other ICE credentials than the current session."""
@@ -232,11 +234,9 @@ class Peer:
             self.reply(m.offer(self.room, self.pid, self._sdp_out()))
 
     def _sdp_out(self) -> str:
-        """Our local description as the client gets it: Opus FEC and DTX on, the client's
-        simulcast layers accepted for the up tracks that have them, and transport-cc only
-        where the worker sends."""
-        sdp = with_simulcast(with_fec_and_dtx(self.pc.localDescription.sdp), self._rids)
-        return only_where_sending(sdp)
+        """Our local description as the client gets it: Opus FEC and DTX on, and the
+        client's simulcast layers accepted for the up tracks that have them."""
+        return with_simulcast(with_fec_and_dtx(self.pc.localDescription.sdp), self._rids)
 
     def _watch_transport_feedback(self) -> None:
         """Route the connection's transport-cc feedback to its estimate (once: one transport)."""
@@ -246,6 +246,28 @@ class Peer:
         sender = transceivers[0].sender
         self.twcc = DownlinkTwcc(hooks.twcc_numbers(sender), self._estimated)
         hooks.on_transport_feedback(sender.transport, self._transport_feedback)
+
+    async def send_transport_feedback(self) -> None:
+        """Tell the publisher when each of its packets arrived (transport-cc feedback, for
+        its own bandwidth estimate), if it numbers them; the room calls this every 100 ms."""
+        up = next(iter(self.ups.values()), None)
+        if up is None or self.pc.connectionState != "connected":
+            return
+        arrivals = hooks.take_arrivals(up.receiver.transport)
+        if self._arrivals is None:
+            if not arrivals:
+                return
+            ssrcs = sorted(hooks.receiver_state(up.receiver).remote_streams) or [0]
+            self._arrivals = ArrivalRecorder(hooks.receiver_rtcp_ssrc(up.receiver) or 0, ssrcs[0])
+        for each in self.ups.values():
+            each.transport_cc = True  # it estimates its uplink from this feedback
+        for number, arrived in arrivals:
+            self._arrivals.add(number, arrived)
+        packets = self._arrivals.take(self._fb_count)
+        self._fb_count = (self._fb_count + len(packets)) & 0xFF
+        for packet in packets:
+            COUNTERS["transport_feedback_sent"] += 1
+            await hooks.send_rtcp(up.receiver, packet)
 
     def _transport_feedback(self, data: bytes) -> None:
         COUNTERS["transport_feedback"] += 1

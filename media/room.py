@@ -20,6 +20,7 @@ from .speaker import SpeakerDetector
 
 log = logging.getLogger(__name__)
 SPEAKER_TICK = 0.2  # seconds between active-speaker decisions
+FEEDBACK_TICK = 0.1  # seconds between transport-cc feedbacks to each publisher
 COUNTS_INTERVAL = 10.0  # seconds between worker_counts reports
 
 
@@ -64,6 +65,7 @@ class Room:
         self.adaptation = Adaptation(self)  # weak networks: pausing, REMB caps
         self.spawn(self.adaptation.run())
         self.spawn(self._report_counts())
+        self.spawn(self._transport_feedback())
         self._watch_empty()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
@@ -242,6 +244,15 @@ class Room:
             new = self.speaker.tick(time.monotonic())
             if new is not None:
                 self._on_speaker(self, new)
+
+    async def _transport_feedback(self) -> None:
+        while True:
+            await asyncio.sleep(FEEDBACK_TICK)
+            for peer in list(self.peers.values()):
+                try:
+                    await peer.send_transport_feedback()
+                except Exception as exc:  # one broken connection must not stop the others'
+                    log.warning("transport feedback to %s failed: %s", peer.pid, exc)
 
     async def _report_counts(self) -> None:
         while True:

@@ -4,7 +4,10 @@ Why: with REMB the receiver estimates and tells the sender; with transport-wide 
 the receiver only reports when each packet (numbered across all streams of a transport)
 arrived, and the sender estimates. So the worker records a publisher's arrivals and sends
 feedback (`ArrivalRecorder`), and estimates a subscriber's downlink from that browser's
-feedback (`SendSideEstimator`). aiortc implements neither.
+feedback (`SendSideEstimator`, fed by `DownlinkTwcc`). aiortc implements neither. A
+publisher that numbers its packets (Chromium) estimates its uplink itself from the
+worker's feedback, with its own probing; the worker's REMB then carries only the cap of
+a one-to-one call (media.layers), where before it was the worker's receive-side estimate.
 
 The estimator follows the design of libwebrtc's GoogCC: packets sent within 5 ms form a
 group (a video frame); the change of one-way delay between groups, accumulated and
@@ -15,7 +18,7 @@ media.bwe, heavy loss cuts the estimate and light loss lets it grow back.
 
 What the peer sends is hostile input: parsing raises ValueError on anything malformed,
 and nothing the peer sends makes memory grow. Times are integers in microseconds on each
-side's own clock, passed in rather than read.
+side's own clock, passed in rather than read (DownlinkTwcc reads an injectable clock).
 """
 
 from __future__ import annotations
@@ -630,20 +633,3 @@ class DownlinkTwcc:
 
 TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 HISTORY_KEPT = 4096  # send times media._rtpfast.Twcc keeps (TWCC_RING)
-
-
-def only_where_sending(sdp: str) -> str:
-    """The worker's SDP with transport-cc (header extension and feedback) left only in the
-    sections it sends in: it numbers what it sends and estimates from the feedback, but it
-    sends no feedback on what it receives, so a browser must keep REMB for its uplink."""
-    sections = sdp.split("\r\nm=")
-    out = [sections[0]]
-    for section in sections[1:]:
-        if "\r\na=recvonly" in section:
-            lines = section.split("\r\n")
-            section = "\r\n".join(
-                line for line in lines
-                if not (line.startswith("a=extmap:") and line.endswith(" " + TRANSPORT_CC_URI))
-                and not (line.startswith("a=rtcp-fb:") and line.endswith(" transport-cc")))
-        out.append(section)
-    return "\r\nm=".join(out)

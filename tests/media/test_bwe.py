@@ -252,3 +252,23 @@ def test_video_gate_with_layers_steps_down_a_layer_before_pausing():
     now += SETTLE
     assert gate.decide(now, 100_000, need, top=3) == 3
     assert gate.decide(now + SETTLE, 100_000, need, top=1) == 1  # the layers went: no lower than top
+
+
+def test_a_publisher_on_transport_cc_gets_a_remb_only_for_the_one_to_one_cap_and_then_its_lifting():
+    from types import SimpleNamespace
+
+    from media.layers import UNCAPPED, Adaptation
+
+    sent: list[int] = []
+    up = SimpleNamespace(transport_cc=True, remb_limit=None, remb_capped=False, send_remb=sent.append,
+                         media_statistics=lambda: (100, 60), uplink=None)  # 40 % lost: its own to see
+    room = SimpleNamespace(peers={"p": SimpleNamespace(ups={"video": up})})
+    adaptation = Adaptation(room)  # type: ignore[arg-type]
+    adaptation._uplinks()
+    assert sent == []  # it estimates its uplink itself from the worker's feedback
+    up.remb_limit = 250_000.0  # its one-to-one subscriber's downlink
+    adaptation._uplinks()
+    up.remb_limit = None
+    adaptation._uplinks()
+    adaptation._uplinks()
+    assert sent == [250_000, UNCAPPED]

@@ -149,3 +149,51 @@ def test_compiled_parse_reads_packets_as_aiortc_does_and_refuses_the_same_garbag
         assert got == expected, data.hex()
         agreed += expected is not ValueError
     assert agreed > 100  # enough of them parse at all
+
+
+def test_drain_notes_each_packets_transport_wide_number_and_arrival_for_the_feedback():
+    tx, rx = sessions()
+    fast = hooks._rtpfast
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.setblocking(False)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    plain: list[bytes] = []
+    ingress = fast.Ingress()
+    ingress.cores, ingress.raw, ingress.rtcp = {}, lambda *a: None, lambda *a: None
+    ingress.plain = lambda data, arrival: plain.append(data)
+    ingress.session, ingress.ctx = rx, hooks._srtp_context_address(rx)
+    ingress.unprotect = hooks._srtp_function_address("srtp_unprotect")
+    ingress.twcc_id = 5
+    write = hooks._python_rtp_writer(lambda data: out.sendto(tx.protect(data), listener.getsockname()),
+                                     lambda: None)
+    try:
+        def send(seq: int, number: int | None) -> None:
+            head = bytearray(header())
+            if number is None:
+                head[22] = 0x61  # another extension (id 6) where the number was
+            else:
+                head[23:25] = number.to_bytes(2, "big")
+            write(bytes(head), b"x" * 100, 96, seq, 0, 0, 0, 0, 0, 0)
+
+        before = time.time() * 1e6
+        for seq, number in enumerate([65534, 65535, 0, None, 1]):
+            send(seq, number)
+        time.sleep(0.05)
+        assert fast.drain(listener.fileno(), ingress, 100) == 5 and len(plain) == 5
+        noted = ingress.arrivals()
+        assert [n for n, _ in noted] == [65534, 65535, 0, 1]
+        assert all(before <= at <= time.time() * 1e6 for _, at in noted)
+        assert ingress.arrivals() == []  # taken once
+        for seq in range(5, 2600):  # more than MAX_ARRIVALS before anyone takes them
+            send(seq, seq)
+            if seq % 200 == 0:
+                time.sleep(0.01)
+                fast.drain(listener.fileno(), ingress, 1000)
+        time.sleep(0.05)
+        fast.drain(listener.fileno(), ingress, 1000)
+        assert len(ingress.arrivals()) == hooks.MAX_ARRIVALS
+    finally:
+        listener.close()
+        out.close()

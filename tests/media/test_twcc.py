@@ -485,20 +485,6 @@ def test_a_subscribers_feedback_is_matched_to_what_was_sent_and_gives_an_estimat
     assert downlink.estimator.estimate() == before[1]
 
 
-def test_the_sdp_keeps_transport_cc_only_where_the_worker_sends():
-    sdp = "\r\n".join([
-        "v=0", "o=- 1 1 IN IP4 0.0.0.0", "s=-", "t=0 0",
-        "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:0", "a=recvonly",
-        f"a=extmap:3 {twcc.TRANSPORT_CC_URI}", "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
-        "a=rtcp-fb:96 nack", "a=rtcp-fb:96 transport-cc",
-        "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:1", "a=sendonly",
-        f"a=extmap:3 {twcc.TRANSPORT_CC_URI}", "a=rtcp-fb:96 transport-cc", ""])
-    receiving, sending = twcc.only_where_sending(sdp).split("\r\nm=")[1:]
-    assert "transport" not in receiving and "a=rtcp-fb:96 nack" in receiving and "sdes:mid" in receiving
-    assert twcc.TRANSPORT_CC_URI in sending and "a=rtcp-fb:96 transport-cc" in sending
-    assert twcc.only_where_sending(sdp).count("\r\n") == sdp.count("\r\n") - 2
-
-
 def test_transport_feedback_is_found_in_a_compound_rtcp_packet():
     from media import aiortc_hooks as hooks
 

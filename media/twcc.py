@@ -42,6 +42,9 @@ MAX_STATUS_COUNT = 1 << 14  # packets one feedback may report (more: nonsense, o
 MAX_RUN = 0x1FFF  # the longest run one run-length chunk holds
 MAX_PACKET = 1200  # bytes: build_feedback splits what would not fit in one datagram safely
 
+TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+HISTORY_KEPT = 4096  # send times media._rtpfast.Twcc keeps (TWCC_RING): feedback on more is no use
+MAX_FEEDBACK_PER_S = 50  # a browser sends 10-20 a second; more are left unread (a flood)
 MAX_TRACKED = 4096  # packets the recorder holds between two feedbacks
 RESYNC_AFTER = 64  # packets in a row that look old before the recorder starts afresh (the
 # sender's numbers jumped by more than half the 16-bit space)
@@ -606,11 +609,22 @@ class DownlinkTwcc:
         self.on_estimate = on_estimate
         self.estimator = SendSideEstimator()
         self.feedbacks = 0  # feedback packets taken
+        self.refused = 0  # and left unread (too many, or too long to be of use)
         self._fed = -1  # the highest number handed to the estimator
         self._clock = clock
+        self._second, self._in_second = 0.0, 0
 
     def on_packet(self, data: bytes) -> None:
-        """Take one RTCP transport-cc feedback packet from the subscriber (hostile input)."""
+        """Take one RTCP transport-cc feedback packet from the subscriber (hostile input: a
+        flood, or packets naming thousands of statuses each, must not cost the worker more
+        than the subscriber's fair share)."""
+        now = self._clock()
+        if now - self._second >= 1.0:
+            self._second, self._in_second = now, 0
+        self._in_second += 1
+        if self._in_second > MAX_FEEDBACK_PER_S or (len(data) >= 16 and (data[14] << 8 | data[15]) > HISTORY_KEPT):
+            self.refused += 1
+            return
         try:
             _, _, feedback = parse_packet(data)
         except ValueError:
@@ -624,12 +638,8 @@ class DownlinkTwcc:
             if kept is not None:
                 self.estimator.on_sent(seq, kept[0], kept[1])
         self._fed = max(self._fed, last)
-        self.estimator.on_feedback(feedback, int(self._clock() * 1e6))
+        self.estimator.on_feedback(feedback, int(now * 1e6))
         self.feedbacks += 1
         estimate = self.estimator.estimate()
         if estimate is not None and self.on_estimate is not None:
             self.on_estimate(estimate)
-
-
-TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
-HISTORY_KEPT = 4096  # send times media._rtpfast.Twcc keeps (TWCC_RING)

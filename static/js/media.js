@@ -6,12 +6,12 @@
  *   mode        "av" (default), "audio" (microphone only) or "listen" (receive only).
  *   waiting     connect from the waiting room: no camera or microphone yet, and the worker
  *               forwards nothing either way; the senders wait without a track.
- * MVCMedia.admit({container, selfVideo}) when let in: the camera and microphone start and
- *               take the waiting senders (no renegotiation, unless one of them is refused);
- *               container and selfVideo are the meeting view's elements.
  *   container   element that receives one tile per remote publisher:
  *               <figure class="tile" data-pid="PID"><video autoplay playsinline></video><figcaption></figure>
  *               and dispatches "mvc:tiles" on document when tiles come or go.
+ * MVCMedia.admit({container, selfVideo}) when let in: the camera and microphone start and
+ *               take the waiting senders (no renegotiation, unless one of them is refused);
+ *               container and selfVideo are the meeting view's elements.
  * MVCMedia.start() rejects when the browser cannot do WebRTC (no or a blocked RTCPeerConnection).
  * MVCMedia.handle(msg)  for worker messages relayed by the server:
  *               answer, offer (renegotiation), error, speaker, reconnect (worker replaced),

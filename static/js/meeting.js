@@ -64,13 +64,20 @@
                        container: $("tiles"), localVideo: $("self-video"),
                        onError: function () { status(msgs.msgNomedia); }, onStep: stepFailed,
                        onShareEnded: function () { send({ action: "share", on: false }); } });
-    }).then(findCameras, noWebRTC);
+    }).then(mediaStarted, noWebRTC);
+  }
+
+  // The camera and microphone are on now: they follow the controls (a guest let in muted
+  // stays muted in the browser too), and the camera list can be read.
+  function mediaStarted() {
+    followControls();
+    findCameras();
   }
 
   function admitMedia() {
     var m = media();
     if (mediaFailed) { tellNoWebRTC(); return; }
-    if (m) m.admit({ container: $("tiles"), selfVideo: $("self-video") }).then(findCameras, noWebRTC);
+    if (m) m.admit({ container: $("tiles"), selfVideo: $("self-video") }).then(mediaStarted, noWebRTC);
   }
 
   var focusId = null;  // the focused control, found again after the server re-renders it

@@ -114,7 +114,13 @@ def enter(page, url: str, name: str, pin: str | None = None) -> None:
     page.goto(url)
     page.fill("#name", name)
     if pin:
-        page.click("summary")
+        # The camera preview above may start and push the form down just as the click lands
+        # (it then misses, as a person's tap would): try again until the PIN field shows.
+        for _ in range(3):
+            if page.is_visible("#pin"):
+                break
+            page.click("summary")
+            page.wait_for_timeout(200)
         page.fill("#pin", pin)
     page.click(JOIN_BUTTON)
     page.wait_for_url("**/live")

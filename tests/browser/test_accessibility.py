@@ -77,6 +77,8 @@ def test_meeting_page_fits_a_320_pixel_phone_and_works_by_keyboard(live_server, 
     guest.focus("#controls form:has(input[value=hand]) button")
     guest.keyboard.press("Enter")
     host.wait_for_selector("#hands >> text=Karen Jensen")
+    # (the guest's own controls are re-rendered too: wait for that, or it replaces the form below)
+    guest.wait_for_selector("#controls form:has(input[value=hand]):has(input[name=on][value='0'])", state="attached")
     # A form pressed in the instant after the server re-rendered it (before htmx bound it)
     # still goes over the websocket instead of reloading the page.
     guest.evaluate("""() => { const f = document.createElement('form'); f.setAttribute('ws-send', '');

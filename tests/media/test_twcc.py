@@ -500,3 +500,22 @@ def test_transport_feedback_is_found_in_a_compound_rtcp_packet():
     hooks._transport_feedback(dtls, receiver_report + feedback[:-4])  # truncated: ignored
     hooks._transport_feedback(dtls, bytes([0x80, 201, 0xFF, 0xFF]) + feedback)  # a lying length
     assert got == [feedback]
+
+
+def test_a_flood_of_feedback_or_feedback_naming_thousands_of_packets_is_left_unread():
+    clock = Clock()
+    numbers = Numbers(clock)
+    downlink = twcc.DownlinkTwcc(numbers, None, clock)
+    for _ in range(100):
+        numbers.take(1000)
+    huge = build_feedback(1, 2, 0, [(i, None) for i in range(twcc.MAX_STATUS_COUNT)])
+    assert len(huge) == 1
+    downlink.on_packet(huge[0])
+    assert (downlink.feedbacks, downlink.refused) == (0, 1)
+    small = build_feedback(1, 2, 0, [(i, 1_000_000 + i * 1000) for i in range(100)])[0]
+    for _ in range(200):  # within one second
+        downlink.on_packet(small)
+    assert downlink.feedbacks == twcc.MAX_FEEDBACK_PER_S - 1 and downlink.refused == 152
+    clock.now += 1.0
+    downlink.on_packet(small)
+    assert downlink.feedbacks == twcc.MAX_FEEDBACK_PER_S

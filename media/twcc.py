@@ -45,7 +45,8 @@ MAX_PACKET = 1200  # bytes: build_feedback splits what would not fit in one data
 TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 HISTORY_KEPT = 4096  # send times media._rtpfast.Twcc keeps (TWCC_RING): feedback on more is no use
 MAX_FEEDBACK_PER_S = 50  # a browser sends 10-20 a second; more are left unread (a flood)
-MAX_TRACKED = 4096  # packets the recorder holds between two feedbacks
+MAX_TRACKED = 1024  # packets the recorder holds between two feedbacks (a browser sends up to ~300 in
+# the 100 ms between them; more: a hostile publisher, whose feedback would cost 4 times as much to build)
 RESYNC_AFTER = 64  # packets in a row that look old before the recorder starts afresh (the
 # sender's numbers jumped by more than half the 16-bit space)
 
